@@ -1,0 +1,101 @@
+// Daemon configuration: defaults, TOML parsing and validation with key paths (pure).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sgs::config {
+
+struct server_config {
+  std::string listen_host = "127.0.0.1";  // from listen = "HOST:PORT" ("[::1]:8080" for IPv6)
+  std::uint16_t listen_port = 8080;       // 0 = any free port (tests)
+  std::string public_url;                 // "" = not set; used by check / webhook configure
+  std::uint64_t max_body_bytes = 8 * 1024 * 1024;
+  std::chrono::seconds header_timeout{10};  // header_timeout_seconds
+  std::chrono::seconds body_timeout{30};    // body_timeout_seconds
+  std::chrono::seconds idle_timeout{60};    // idle_timeout_seconds (keep-alive)
+  std::uint32_t max_connections = 512;
+};
+
+enum class synchronous_mode { full, normal };
+
+struct storage_config {
+  std::filesystem::path dir = "/var/lib/sendgrid-source";
+  synchronous_mode synchronous = synchronous_mode::full;
+  std::uint32_t dedup_window_hours = 72;
+  std::chrono::milliseconds busy_timeout{5000};  // busy_timeout_ms
+};
+
+enum class log_format { text, json };
+
+struct log_config {
+  std::string level = "info";  // trace | debug | info | warn | error
+  log_format format = log_format::text;
+};
+
+// Where the API key comes from; at most one of these is set. The key itself is read at
+// start by the daemon (resolve_api_key), never kept in this struct's printable form.
+struct api_key_source {
+  std::optional<std::string> inline_key;  // api_key = "SG...."
+  std::optional<std::filesystem::path> file;  // api_key_file; relative paths resolve against
+                                              // $CREDENTIALS_DIRECTORY when it is set
+  std::optional<std::string> env;  // api_key_env = "VAR"
+  bool empty() const { return !inline_key && !file && !env; }
+};
+
+struct source_config {
+  std::string name;  // [a-z0-9_]+
+  api_key_source api_key;
+  std::string api_base = "https://api.sendgrid.com";
+  std::string on_behalf_of;  // "" = none
+  std::chrono::seconds sync_interval{3 * 3600};  // "3h", "90m", "45s", "1h30m"
+  std::vector<std::string> collections = {"lists", "segments", "recipients", "campaigns"};
+  std::vector<std::string> webhook_verification_keys;  // string or list of strings in TOML
+  std::optional<std::string> webhook_basic_auth;  // "user:password"
+  std::optional<std::int64_t> webhook_max_age_seconds;
+  std::string display_name;
+  std::optional<std::int64_t> unsubscribe_group_id;
+  std::string from_email;
+  std::string from_name;
+  std::string default_subject;
+};
+
+struct config {
+  server_config server;
+  storage_config storage;
+  log_config log;
+  std::vector<source_config> sources;
+};
+
+// One problem in a config file: "source[1].name: must match [a-z0-9_]+ (got "Bad Name")".
+struct config_error {
+  std::string key_path;  // e.g. "server.listen", "source[0].sync_interval"
+  std::string message;
+  std::optional<std::uint32_t> line;  // 1-based line in the file when known
+};
+
+// The configuration used when no file is given and none is found: listens on
+// 127.0.0.1:8080, stores in ./data, one source named "default" without an API key.
+config default_config();
+
+// The same defaults as TOML text, for `--print-default-config` style help.
+std::string_view default_config_toml();
+
+// Parses and validates TOML text. Unknown keys, wrong types and bad values are all
+// reported at once, each with its key path and line. `origin` names the file in messages.
+std::variant<config, std::vector<config_error>> parse_config(std::string_view toml_text,
+                                                             std::string_view origin);
+
+// Formats errors as "<origin>:<line>: <key_path>: <message>" lines.
+std::string format_errors(const std::vector<config_error>& errors, std::string_view origin);
+
+// Parses durations like "3h", "90m", "45s", "1h30m", "2d"; nullopt when malformed or zero.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+}  // namespace sgs::config
