@@ -13,14 +13,18 @@
 namespace sgs::config {
 
 struct server_config {
-  std::string listen_host = "127.0.0.1";  // from listen = "HOST:PORT" ("[::1]:8080" for IPv6)
+  std::string listen_host = "127.0.0.1";  // from listen = "HOST:PORT" ("[::1]:8080" for IPv6);
+                                          // IPv6 is kept without the brackets
   std::uint16_t listen_port = 8080;       // 0 = any free port (tests)
-  std::string public_url;                 // "" = not set; used by check / webhook configure
+  std::string public_url;                 // "" = not set; used by check / webhook configure;
+                                          // http(s), no trailing '/'
   std::uint64_t max_body_bytes = 8 * 1024 * 1024;
   std::chrono::seconds header_timeout{10};  // header_timeout_seconds
   std::chrono::seconds body_timeout{30};    // body_timeout_seconds
   std::chrono::seconds idle_timeout{60};    // idle_timeout_seconds (keep-alive)
   std::uint32_t max_connections = 512;
+
+  bool operator==(const server_config&) const = default;
 };
 
 enum class synchronous_mode { full, normal };
@@ -30,6 +34,8 @@ struct storage_config {
   synchronous_mode synchronous = synchronous_mode::full;
   std::uint32_t dedup_window_hours = 72;
   std::chrono::milliseconds busy_timeout{5000};  // busy_timeout_ms
+
+  bool operator==(const storage_config&) const = default;
 };
 
 enum class log_format { text, json };
@@ -37,33 +43,39 @@ enum class log_format { text, json };
 struct log_config {
   std::string level = "info";  // trace | debug | info | warn | error
   log_format format = log_format::text;
+
+  bool operator==(const log_config&) const = default;
 };
 
 // Where the API key comes from; at most one of these is set. The key itself is read at
 // start by the daemon (resolve_api_key), never kept in this struct's printable form.
 struct api_key_source {
-  std::optional<std::string> inline_key;  // api_key = "SG...."
+  std::optional<std::string> inline_key;      // api_key = "SG...."
   std::optional<std::filesystem::path> file;  // api_key_file; relative paths resolve against
                                               // $CREDENTIALS_DIRECTORY when it is set
-  std::optional<std::string> env;  // api_key_env = "VAR"
+  std::optional<std::string> env;             // api_key_env = "VAR"
   bool empty() const { return !inline_key && !file && !env; }
+
+  bool operator==(const api_key_source&) const = default;
 };
 
 struct source_config {
   std::string name;  // [a-z0-9_]+
   api_key_source api_key;
-  std::string api_base = "https://api.sendgrid.com";
-  std::string on_behalf_of;  // "" = none
-  std::chrono::seconds sync_interval{3 * 3600};  // "3h", "90m", "45s", "1h30m"
+  std::string api_base = "https://api.sendgrid.com";  // http(s), no trailing '/'
+  std::string on_behalf_of;                           // "" = none
+  std::chrono::seconds sync_interval{3 * 3600};       // "3h", "90m", "45s", "1h30m"
   std::vector<std::string> collections = {"lists", "segments", "recipients", "campaigns"};
   std::vector<std::string> webhook_verification_keys;  // string or list of strings in TOML
-  std::optional<std::string> webhook_basic_auth;  // "user:password"
+  std::optional<std::string> webhook_basic_auth;       // "user:password"
   std::optional<std::int64_t> webhook_max_age_seconds;
   std::string display_name;
   std::optional<std::int64_t> unsubscribe_group_id;
   std::string from_email;
   std::string from_name;
   std::string default_subject;
+
+  bool operator==(const source_config&) const = default;
 };
 
 struct config {
@@ -71,6 +83,8 @@ struct config {
   storage_config storage;
   log_config log;
   std::vector<source_config> sources;
+
+  bool operator==(const config&) const = default;
 };
 
 // One problem in a config file: "source[1].name: must match [a-z0-9_]+ (got "Bad Name")".
@@ -95,7 +109,12 @@ std::variant<config, std::vector<config_error>> parse_config(std::string_view to
 // Formats errors as "<origin>:<line>: <key_path>: <message>" lines.
 std::string format_errors(const std::vector<config_error>& errors, std::string_view origin);
 
-// Parses durations like "3h", "90m", "45s", "1h30m", "2d"; nullopt when malformed or zero.
+// The longest duration parse_duration accepts (10 years): small enough that adding it to
+// any std::chrono clock's time_point, even in nanoseconds, cannot overflow.
+inline constexpr std::chrono::seconds max_duration{10LL * 365 * 24 * 3600};
+
+// Parses durations like "3h", "90m", "45s", "1h30m", "2d"; nullopt when malformed, zero or
+// over max_duration. Units go largest first, each at most once (d, h, m, s).
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
 }  // namespace sgs::config
