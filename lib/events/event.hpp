@@ -50,7 +50,7 @@ event_type event_type_from_wire(std::string_view name);
 // parser it was parsed from) is alive. Absent fields are nullopt; every field is optional on
 // the wire except `event` (and `email`, except for account_status_change).
 struct event {
-  event_type type = event_type::other;
+  event_type kind = event_type::other;  // which table; (`type` below is the wire field)
   std::string_view event_name;  // the `event` string as sent (unescaped)
   std::string_view raw;         // the element's exact bytes in the body, untouched
 

@@ -1,0 +1,249 @@
+// sendgrid-source: the command line and the wiring of config, stores and the webhook server.
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "config/config.hpp"
+#include "config/secrets.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
+#include "store/store_summary.hpp"
+#include "webhook/server.hpp"
+
+#ifndef SGS_VERSION
+#define SGS_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using sgs::config::config;
+
+// Exit codes (SPEC §3): 0 ok, 1 runtime failure, 2 usage or config error.
+constexpr int exit_ok = 0;
+constexpr int exit_runtime = 1;
+constexpr int exit_usage = 2;
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct loaded_config {
+  config cfg;
+  std::string origin;  // the file it came from, or "built-in defaults"
+};
+
+// --config PATH, else /etc/sendgrid-source/config.toml, else ./config.toml, else the built-in
+// defaults (one source "default", ./data, 127.0.0.1:8080) so a first run needs no file.
+loaded_config load_config(const std::string& explicit_path) {
+  std::vector<std::string> candidates;
+  if (!explicit_path.empty()) {
+    candidates.push_back(explicit_path);
+  } else {
+    candidates = {"/etc/sendgrid-source/config.toml", "./config.toml"};
+  }
+  for (const auto& path : candidates) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      if (!explicit_path.empty()) {
+        throw usage_error("cannot read config file " + path + ": " + std::strerror(errno) +
+                          " (omit --config to use the built-in defaults)");
+      }
+      continue;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = sgs::config::parse_config(text.str(), path);
+    if (auto* errors = std::get_if<std::vector<sgs::config::config_error>>(&parsed)) {
+      throw usage_error("invalid configuration:\n" + sgs::config::format_errors(*errors, path));
+    }
+    return {std::get<config>(std::move(parsed)), path};
+  }
+  return {sgs::config::default_config(), "built-in defaults"};
+}
+
+void setup_logging(const sgs::config::log_config& log) {
+  auto logger = spdlog::stderr_color_mt("sendgrid-source");
+  spdlog::set_default_logger(logger);
+  if (log.format == sgs::config::log_format::json) {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+  } else if (isatty(STDERR_FILENO)) {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  } else {
+    // Under systemd the journal adds its own time stamp.
+    spdlog::set_pattern("%l: %v");
+  }
+  spdlog::set_level(spdlog::level::from_str(log.level));
+}
+
+std::filesystem::path store_file(const config& cfg, const std::string& source) {
+  return cfg.storage.dir / (source + ".db");
+}
+
+sgs::store::store_options store_options_for(const config& cfg, const std::string& source) {
+  sgs::store::store_options o;
+  o.file = store_file(cfg, source);
+  o.synchronous_full = cfg.storage.synchronous == sgs::config::synchronous_mode::full;
+  o.busy_timeout = cfg.storage.busy_timeout;
+  o.dedup_window = std::chrono::hours(cfg.storage.dedup_window_hours);
+  return o;
+}
+
+std::vector<const sgs::config::source_config*> select_sources(const config& cfg, const std::string& only) {
+  std::vector<const sgs::config::source_config*> out;
+  for (const auto& s : cfg.sources) {
+    if (only.empty() || s.name == only) out.push_back(&s);
+  }
+  if (!only.empty() && out.empty()) {
+    std::string names;
+    for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
+    throw usage_error("no source named '" + only + "' in the configuration (configured: " + names + ")");
+  }
+  return out;
+}
+
+int cmd_migrate(const loaded_config& lc) {
+  for (const auto& src : lc.cfg.sources) {
+    auto opts = store_options_for(lc.cfg, src.name);
+    auto store = sgs::store::event_store::open(opts);
+    store->close();
+    std::printf("%s: %s is at schema version %d\n", src.name.c_str(), opts.file.c_str(),
+                sgs::store::latest_schema_version());
+  }
+  return exit_ok;
+}
+
+int cmd_status(const loaded_config& lc, const std::string& only) {
+  std::printf("config: %s\nstorage: %s\n", lc.origin.c_str(), lc.cfg.storage.dir.c_str());
+  int rc = exit_ok;
+  for (const auto* src : select_sources(lc.cfg, only)) {
+    const auto file = store_file(lc.cfg, src->name);
+    std::printf("\nsource %s  (%s)\n", src->name.c_str(), file.c_str());
+    try {
+      const auto s = sgs::store::read_summary(file);
+      std::printf("  schema version   %d\n", s.schema_version);
+      std::printf("  last event       %s\n", s.last_received_at ? s.last_received_at->c_str() : "none received yet");
+      std::printf("  events stored    %lld\n", static_cast<long long>(s.total_events));
+      for (const auto& t : s.tables) {
+        std::printf("    %-24s %lld\n", t.table.c_str(), static_cast<long long>(t.rows));
+      }
+    } catch (const std::exception& e) {
+      std::printf("  %s\n", e.what());
+      rc = exit_runtime;
+    }
+  }
+  return rc;
+}
+
+int cmd_run(const loaded_config& lc, unsigned io_threads) {
+  const config& cfg = lc.cfg;
+  spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin, cfg.storage.dir.string());
+
+  std::vector<std::unique_ptr<sgs::store::event_store>> stores;
+  std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
+  for (const auto& src : cfg.sources) {
+    auto key = sgs::config::resolve_api_key(src.api_key, src.name);
+    if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
+    if (!std::get<std::optional<std::string>>(key)) {
+      spdlog::info("source {} has no API key: it receives webhooks, its sync is off", src.name);
+    } else {
+      spdlog::warn("source {} has an API key, but object sync is not part of this build yet", src.name);
+    }
+    auto store = sgs::store::event_store::open(store_options_for(cfg, src.name));
+    spdlog::info("source {} store={} dedup_keys={}", src.name, store->file().string(), store->dedup_keys());
+    endpoints.emplace(src.name, sgs::webhook::source_endpoint{src.name, store.get()});
+    stores.push_back(std::move(store));
+  }
+
+  boost::asio::io_context ioc(static_cast<int>(io_threads));
+  sgs::webhook::server_options so;
+  so.host = cfg.server.listen_host;
+  so.port = cfg.server.listen_port;
+  so.max_body_bytes = cfg.server.max_body_bytes;
+  so.header_timeout = cfg.server.header_timeout;
+  so.body_timeout = cfg.server.body_timeout;
+  so.idle_timeout = cfg.server.idle_timeout;
+  so.max_connections = cfg.server.max_connections;
+  sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
+  server.start();
+  for (const auto& src : cfg.sources) {
+    spdlog::info("listening: POST http://{}:{}/webhooks/sendgrid/{}", so.host, server.port(), src.name);
+  }
+
+  // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
+  // commits). The signals are then handed back to their default action, so a second one
+  // ends the process at once.
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: finishing requests in flight, then exiting", signo);
+    server.stop();
+    boost::system::error_code ignored;
+    signals.clear(ignored);
+  });
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < io_threads; ++i) threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  for (auto& s : stores) s->close();
+  spdlog::info("stopped cleanly");
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sendgrid-source: receives SendGrid Event Webhook posts into SQLite, one file per source.\n"
+               "Point SendGrid's Event Webhook at POST /webhooks/sendgrid/<source> and query the files.",
+               "sendgrid-source"};
+  app.set_version_flag("--version", std::string("sendgrid-source ") + SGS_VERSION);
+  std::string config_path;
+  app.add_option("--config", config_path,
+                 "TOML config file (default: /etc/sendgrid-source/config.toml, then ./config.toml, then "
+                 "built-in defaults: 127.0.0.1:8080, ./data, source 'default')");
+  app.require_subcommand(1);
+
+  unsigned io_threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  auto* run = app.add_subcommand("run", "Run the daemon: the webhook endpoint, until SIGTERM or SIGINT");
+  run->add_option("--io-threads", io_threads, "Threads serving HTTP and parsing bodies")->check(CLI::Range(1, 64));
+
+  auto* migrate = app.add_subcommand("migrate", "Create or upgrade every source's database file, then exit");
+
+  std::string status_source;
+  auto* status = app.add_subcommand("status", "Row counts per table and the last event received, per source");
+  status->add_option("--source", status_source, "Only this source");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_ok : exit_usage;
+  }
+
+  try {
+    loaded_config lc = load_config(config_path);
+    setup_logging(lc.cfg.log);
+    if (*run) return cmd_run(lc, io_threads);
+    if (*migrate) return cmd_migrate(lc);
+    if (*status) return cmd_status(lc, status_source);
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
+    return exit_usage;
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
+    return exit_runtime;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
+    return exit_runtime;
+  }
+  return exit_usage;
+}

@@ -1,0 +1,104 @@
+// Generational open-addressing set of 128-bit dedup keys.
+#include "store/dedup_index.hpp"
+
+#include <algorithm>
+
+namespace sgs::store {
+namespace {
+
+// The all-zero key marks empty slots; a real key that hashes to zero is stored as {0,1}.
+// (A 1-in-2^128 remap: it can only merge with another key equal to {0,1}.)
+events::dedup_key storable(events::dedup_key key) {
+  if (key.high == 0 && key.low == 0) key.low = 1;
+  return key;
+}
+
+bool is_empty(const events::dedup_key& key) { return key.high == 0 && key.low == 0; }
+
+}  // namespace
+
+bool dedup_index::flat_set::contains(const events::dedup_key& raw) const {
+  if (slots_.empty()) return false;
+  const events::dedup_key key = storable(raw);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = key.low & mask;; i = (i + 1) & mask) {
+    if (slots_[i] == key) return true;
+    if (is_empty(slots_[i])) return false;
+  }
+}
+
+bool dedup_index::flat_set::insert(const events::dedup_key& raw) {
+  if ((size_ + 1) * 10 > slots_.size() * 7) grow();
+  const events::dedup_key key = storable(raw);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = key.low & mask;; i = (i + 1) & mask) {
+    if (slots_[i] == key) return false;
+    if (is_empty(slots_[i])) {
+      slots_[i] = key;
+      ++size_;
+      return true;
+    }
+  }
+}
+
+void dedup_index::flat_set::grow() {
+  std::vector<events::dedup_key> old = std::move(slots_);
+  slots_.assign(old.empty() ? 1024 : old.size() * 2, events::dedup_key{});
+  const std::size_t mask = slots_.size() - 1;
+  for (const auto& key : old) {
+    if (is_empty(key)) continue;
+    std::size_t i = key.low & mask;
+    while (!is_empty(slots_[i])) i = (i + 1) & mask;
+    slots_[i] = key;
+  }
+}
+
+dedup_index::dedup_index(std::chrono::hours window)
+    : window_(window), span_(std::max<std::chrono::seconds>(window / 2, std::chrono::seconds(1))) {}
+
+std::int64_t dedup_index::generation_of(clock::time_point t) const {
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch());
+  return secs.count() / span_.count();
+}
+
+bool dedup_index::contains(const events::dedup_key& key) const {
+  // Newest first: a duplicate is most likely a recent retry.
+  for (auto it = generations_.rbegin(); it != generations_.rend(); ++it) {
+    if (it->keys.contains(key)) return true;
+  }
+  return false;
+}
+
+void dedup_index::insert(const events::dedup_key& key, clock::time_point seen_at) {
+  const std::int64_t id = generation_of(seen_at);
+  auto it = std::lower_bound(generations_.begin(), generations_.end(), id,
+                             [](const generation& g, std::int64_t v) { return g.id < v; });
+  if (it == generations_.end() || it->id != id) {
+    it = generations_.insert(it, generation{id, {}});
+  }
+  it->keys.insert(key);
+}
+
+void dedup_index::expire(clock::time_point now) {
+  const auto cutoff = now - window_;
+  const auto cutoff_secs =
+      std::chrono::duration_cast<std::chrono::seconds>(cutoff.time_since_epoch()).count();
+  // A generation [id*span, (id+1)*span) may go once its end is at or before the cutoff.
+  while (!generations_.empty() && (generations_.front().id + 1) * span_.count() <= cutoff_secs) {
+    generations_.pop_front();
+  }
+}
+
+std::size_t dedup_index::size() const {
+  std::size_t n = 0;
+  for (const auto& g : generations_) n += g.keys.size();
+  return n;
+}
+
+std::size_t dedup_index::memory_bytes() const {
+  std::size_t n = 0;
+  for (const auto& g : generations_) n += g.keys.memory_bytes();
+  return n;
+}
+
+}  // namespace sgs::store

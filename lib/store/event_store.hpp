@@ -1,0 +1,148 @@
+// The event store of one source: a SQLite file that webhook batches are appended to by one
+// writer thread, with group commit and in-memory deduplication.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "events/event.hpp"
+#include "events/parse.hpp"
+#include "store/dedup_index.hpp"
+
+struct sqlite3;
+namespace SQLite {
+class Database;
+}
+
+namespace sgs::store {
+
+struct store_options {
+  std::filesystem::path file;
+  bool synchronous_full = true;  // PRAGMA synchronous=FULL (else NORMAL)
+  std::chrono::milliseconds busy_timeout{5000};
+  std::chrono::hours dedup_window{72};
+  // A group commit takes queued batches until it holds this many events.
+  std::size_t max_group_events = 64 * 1024;
+  // submit() refuses (overloaded) when this many events already wait for the writer.
+  std::size_t max_queued_events = 256 * 1024;
+};
+
+// Raised by open() when the file cannot be opened, migrated or read.
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct write_result {
+  enum class outcome {
+    committed,   // durable: every event stored or known duplicate, rejects kept
+    failed,      // the transaction failed (disk full, I/O error, locked): nothing of it stored
+    overloaded,  // refused before trying: the writer's queue is full
+    closed,      // refused: the store is shutting down
+  };
+  outcome status = outcome::failed;
+  std::size_t stored = 0;
+  std::size_t duplicates = 0;
+  std::size_t rejected = 0;
+  std::string error;  // for failed: what SQLite said, e.g. "database or disk is full"
+};
+
+using write_callback = std::function<void(const write_result&)>;
+
+// Counters for /healthz, /metrics and status; all monotonic since open.
+struct store_counters {
+  std::array<std::atomic<std::uint64_t>, events::event_type_count> stored{};
+  std::array<std::atomic<std::uint64_t>, events::event_type_count> duplicates{};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> failed_commits{0};
+  std::atomic<std::int64_t> last_event_unix_ms{0};  // arrival time of the newest stored event
+  std::atomic<bool> last_commit_failed{false};
+  std::atomic<std::uint64_t> queued_events{0};
+};
+
+// Owns the SQLite connection used for writing and the thread that writes. submit() may be
+// called from any thread; callbacks run on the writer thread and must be quick (post the
+// result to the caller's executor). Destruction (or close()) finishes every queued batch
+// first, so no submitted batch is left without a callback.
+//
+// Write path, per group commit (see docs/DESIGN.md for the measurements behind it):
+//  1. take every queued batch (up to max_group_events) in one BEGIN IMMEDIATE;
+//  2. per event: a duplicate if its sg_event_id key or fingerprint key is in the dedup index
+//     or earlier in this group; else INSERT into its type's table;
+//  3. COMMIT (fsync with synchronous=FULL); only then add the group's keys to the index and
+//     run the callbacks, so a failed commit never marks anything as seen;
+//  4. if the group fails, each batch is retried alone, so one bad batch fails only itself.
+class event_store {
+ public:
+  // Opens (creating if needed) and migrates the file, rebuilds the dedup index from the rows
+  // of the dedup window, and starts the writer thread. Throws store_error.
+  static std::unique_ptr<event_store> open(const store_options& options);
+  ~event_store();
+  event_store(const event_store&) = delete;
+  event_store& operator=(const event_store&) = delete;
+
+  // Queues a parsed batch; `done` is called exactly once, after the commit that holds it.
+  void submit(events::parsed_batch batch, std::chrono::system_clock::time_point received_at,
+              write_callback done);
+
+  // Finishes queued work and stops the writer; later submits answer `closed`.
+  void close();
+
+  // True when the last commit succeeded (or none was tried yet): the store is writable.
+  bool healthy() const { return !counters_.last_commit_failed.load(); }
+  const store_counters& counters() const { return counters_; }
+  const std::filesystem::path& file() const { return options_.file; }
+  std::size_t dedup_keys() const { return dedup_size_.load(); }
+  std::string last_error() const;
+
+ private:
+  struct pending;
+  struct statements;
+  explicit event_store(const store_options& options);
+  void rebuild_dedup_index();
+  void writer_loop();
+  void write_group(std::vector<pending>& group);
+  bool try_write(const std::vector<pending*>& batch, std::string& error);
+  void checkpoint_loop();
+  static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
+
+  store_options options_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<statements> statements_;
+  std::unique_ptr<dedup_index> dedup_;
+  store_counters counters_;
+  std::atomic<std::size_t> dedup_size_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<pending> queue_;
+  std::size_t queued_events_ = 0;
+  bool closing_ = false;
+  std::string last_error_;
+  std::thread writer_;
+
+  // Checkpoints run on their own connection and thread so the writer never waits for them.
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_due_ = false;
+  bool checkpoint_stop_ = false;
+  std::thread checkpointer_;
+};
+
+// Formats a time as ISO-8601 UTC with milliseconds: 2026-11-27T14:15:23.123Z.
+std::string iso8601_utc(std::chrono::system_clock::time_point t);
+
+}  // namespace sgs::store

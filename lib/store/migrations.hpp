@@ -1,0 +1,37 @@
+// Forward-only schema migrations from schema/*.sql, tracked with PRAGMA user_version.
+#pragma once
+
+#include <span>
+#include <stdexcept>
+#include <string_view>
+
+namespace SQLite {
+class Database;
+}
+
+namespace sgs::store {
+
+struct migration {
+  int version;             // NNNN of schema/NNNN_name.sql
+  std::string_view name;   // file name without .sql
+  std::string_view sql;
+};
+
+// The migrations compiled into this binary, in version order.
+std::span<const migration> embedded_migrations();
+
+// The version a fully migrated database has.
+int latest_schema_version();
+
+class migration_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Applies every embedded migration newer than the database's user_version, each in its own
+// transaction together with the user_version bump, so a crash leaves a consistent version.
+// Returns the number applied. Throws migration_error when the file was written by a newer
+// sendgrid-source (user_version beyond ours) or a migration fails.
+int migrate(SQLite::Database& db);
+
+}  // namespace sgs::store

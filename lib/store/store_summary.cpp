@@ -1,0 +1,43 @@
+// Reads row counts and the newest arrival time from a source database, read-only.
+#include "store/store_summary.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <stdexcept>
+
+#include "events/event.hpp"
+
+namespace sgs::store {
+
+store_summary read_summary(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    throw std::runtime_error("no database at " + file.string() + " (nothing received yet; run `sendgrid-source migrate`)");
+  }
+  try {
+    SQLite::Database db(file.string(), SQLite::OPEN_READONLY);
+    db.setBusyTimeout(5000);
+    store_summary s;
+    s.schema_version = db.execAndGet("PRAGMA user_version").getInt();
+    if (s.schema_version == 0) return s;
+    std::optional<std::string> newest;
+    for (events::event_type t : events::all_event_types) {
+      const std::string table(events::table_name(t));
+      const std::int64_t n = db.execAndGet("SELECT count(*) FROM " + table).getInt64();
+      s.tables.push_back({table, n});
+      s.total_events += n;
+      // rowid order is arrival order: the last row is the newest.
+      SQLite::Statement q(db, "SELECT received_at FROM " + table + " ORDER BY rowid DESC LIMIT 1");
+      if (q.executeStep()) {
+        std::string at = q.getColumn(0).getString();
+        if (!newest || at > *newest) newest = at;
+      }
+    }
+    s.tables.push_back({"rejected_events", db.execAndGet("SELECT count(*) FROM rejected_events").getInt64()});
+    s.last_received_at = newest;
+    return s;
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error("cannot read " + file.string() + ": " + e.what());
+  }
+}
+
+}  // namespace sgs::store

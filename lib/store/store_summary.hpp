@@ -1,0 +1,28 @@
+// Read-only summary of a source's database for `status` and /healthz: row counts, last event.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sgs::store {
+
+struct table_count {
+  std::string table;
+  std::int64_t rows = 0;
+};
+
+struct store_summary {
+  int schema_version = 0;
+  std::vector<table_count> tables;  // every event table, other_events, rejected_events
+  std::int64_t total_events = 0;    // event tables + other_events
+  std::optional<std::string> last_received_at;  // newest received_at of any event row
+};
+
+// Opens the file read-only (it may be in use by a running daemon: WAL readers never block
+// the writer) and counts rows. Throws std::runtime_error naming the file when it cannot.
+store_summary read_summary(const std::filesystem::path& file);
+
+}  // namespace sgs::store

@@ -1,0 +1,137 @@
+// Counts requests and renders /metrics in the Prometheus text format.
+#include "webhook/metrics.hpp"
+
+#include <cstdio>
+
+namespace sgs::webhook {
+
+void request_metrics::count_status(int status) {
+  std::lock_guard lock(mutex_);
+  ++by_status_[status];
+}
+
+void request_metrics::observe_latency(std::chrono::steady_clock::duration d) {
+  const double seconds = std::chrono::duration<double>(d).count();
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
+    if (seconds <= latency_buckets[i]) ++latency_le_[i];
+  }
+  ++latency_count_;
+  latency_sum_ += seconds;
+}
+
+void request_metrics::count_received(std::string_view source, std::uint64_t events) {
+  std::lock_guard lock(mutex_);
+  auto it = received_.find(source);
+  if (it == received_.end()) it = received_.emplace(std::string(source), 0).first;
+  it->second += events;
+}
+
+void request_metrics::count_bad_body(std::string_view source) {
+  std::lock_guard lock(mutex_);
+  auto it = bad_bodies_.find(source);
+  if (it == bad_bodies_.end()) it = bad_bodies_.emplace(std::string(source), 0).first;
+  ++it->second;
+}
+
+request_metrics::snapshot request_metrics::read() const {
+  std::lock_guard lock(mutex_);
+  snapshot s;
+  s.responses_by_status = by_status_;
+  s.latency_le = latency_le_;
+  s.latency_count = latency_count_;
+  s.latency_sum_seconds = latency_sum_;
+  s.received_by_source.insert(received_.begin(), received_.end());
+  s.bad_bodies_by_source.insert(bad_bodies_.begin(), bad_bodies_.end());
+  return s;
+}
+
+namespace {
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string render_metrics(const request_metrics& requests, const std::vector<metrics_source>& sources) {
+  const auto s = requests.read();
+  std::string out;
+  header(out, "sendgrid_source_events_received_total", "counter",
+         "Events and rejected elements in webhook bodies that parsed as a JSON array.");
+  for (const auto& [src, n] : s.received_by_source) {
+    out += "sendgrid_source_events_received_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
+  }
+  header(out, "sendgrid_source_events_stored_total", "counter", "Events committed to the store, by type.");
+  for (const auto& src : sources) {
+    const auto& c = src.store->counters();
+    for (auto t : events::all_event_types) {
+      out += "sendgrid_source_events_stored_total{source=\"" + src.name + "\",table=\"" +
+             std::string(events::table_name(t)) + "\"} " +
+             std::to_string(c.stored[static_cast<std::size_t>(t)].load()) + "\n";
+    }
+  }
+  header(out, "sendgrid_source_events_duplicate_total", "counter",
+         "Events ignored because their sg_event_id or content fingerprint was stored already.");
+  for (const auto& src : sources) {
+    const auto& c = src.store->counters();
+    for (auto t : events::all_event_types) {
+      out += "sendgrid_source_events_duplicate_total{source=\"" + src.name + "\",table=\"" +
+             std::string(events::table_name(t)) + "\"} " +
+             std::to_string(c.duplicates[static_cast<std::size_t>(t)].load()) + "\n";
+    }
+  }
+  header(out, "sendgrid_source_events_rejected_total", "counter",
+         "Array elements that were not usable events, kept in rejected_events.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_events_rejected_total{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->counters().rejected.load()) + "\n";
+  }
+  header(out, "sendgrid_source_bad_bodies_total", "counter", "Webhook bodies refused with 400 (not a JSON array).");
+  for (const auto& [src, n] : s.bad_bodies_by_source) {
+    out += "sendgrid_source_bad_bodies_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
+  }
+  header(out, "sendgrid_source_commits_total", "counter", "Store transactions, by result.");
+  for (const auto& src : sources) {
+    const auto& c = src.store->counters();
+    out += "sendgrid_source_commits_total{source=\"" + src.name + "\",result=\"ok\"} " +
+           std::to_string(c.commits.load()) + "\n";
+    out += "sendgrid_source_commits_total{source=\"" + src.name + "\",result=\"failed\"} " +
+           std::to_string(c.failed_commits.load()) + "\n";
+  }
+  header(out, "sendgrid_source_queued_events", "gauge", "Events waiting for the writer.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_queued_events{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->counters().queued_events.load()) + "\n";
+  }
+  header(out, "sendgrid_source_http_responses_total", "counter", "HTTP responses, by status code.");
+  for (const auto& [code, n] : s.responses_by_status) {
+    out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
+  }
+  header(out, "sendgrid_source_http_request_duration_seconds", "histogram",
+         "Time from request headers read to response written.");
+  for (std::size_t i = 0; i < request_metrics::latency_buckets.size(); ++i) {
+    out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"" + num(request_metrics::latency_buckets[i]) +
+           "\"} " + std::to_string(s.latency_le[i]) + "\n";
+  }
+  out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(s.latency_count) + "\n";
+  out += "sendgrid_source_http_request_duration_seconds_sum " + num(s.latency_sum_seconds) + "\n";
+  out += "sendgrid_source_http_request_duration_seconds_count " + std::to_string(s.latency_count) + "\n";
+  return out;
+}
+
+}  // namespace sgs::webhook

@@ -1,0 +1,56 @@
+// Request counters and the Prometheus text rendering of /metrics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/event_store.hpp"
+
+namespace sgs::webhook {
+
+// Thread-safe: counters are atomics; the per-source maps take a mutex (once per request).
+class request_metrics {
+ public:
+  static constexpr std::array<double, 11> latency_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                             0.5,   1.0,  2.5,   5.0,  10.0};
+  void count_status(int status);
+  void observe_latency(std::chrono::steady_clock::duration d);
+  void count_received(std::string_view source, std::uint64_t events);
+  void count_bad_body(std::string_view source);
+
+  struct snapshot {
+    std::map<int, std::uint64_t> responses_by_status;
+    std::array<std::uint64_t, latency_buckets.size()> latency_le{};  // cumulative
+    std::uint64_t latency_count = 0;
+    double latency_sum_seconds = 0;
+    std::map<std::string, std::uint64_t> received_by_source;
+    std::map<std::string, std::uint64_t> bad_bodies_by_source;
+  };
+  snapshot read() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<int, std::uint64_t> by_status_;
+  std::array<std::uint64_t, latency_buckets.size()> latency_le_{};
+  std::uint64_t latency_count_ = 0;
+  double latency_sum_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> received_;
+  std::map<std::string, std::uint64_t, std::less<>> bad_bodies_;
+};
+
+struct metrics_source {
+  std::string name;
+  const store::event_store* store;
+};
+
+// Prometheus text exposition format 0.0.4.
+std::string render_metrics(const request_metrics& requests, const std::vector<metrics_source>& sources);
+
+}  // namespace sgs::webhook

@@ -1,0 +1,128 @@
+// Routing table and HTTP answers for the webhook endpoint; pure functions.
+#include "webhook/routes.hpp"
+
+#include <cstdio>
+
+namespace sgs::webhook {
+namespace {
+
+reply error_reply(int status, std::string_view message) {
+  reply r;
+  r.status = status;
+  r.body = "{\"error\":" + json_quote(message) + "}";
+  return r;
+}
+
+reply method_not_allowed(std::string_view allow) {
+  reply r = error_reply(405, "method not allowed; use " + std::string(allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+}  // namespace
+
+std::string json_quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+route_result route_impl(std::string_view method, std::string_view path, bool source_known,
+                        std::string_view source) {
+  route_result r;
+  constexpr std::string_view prefix = "/webhooks/sendgrid/";
+  if (path.starts_with(prefix)) {
+    if (!source_known) {
+      r.immediate = error_reply(404, "no source named " + json_quote(source) +
+                                         " is configured; the URL is /webhooks/sendgrid/<source name>");
+      return r;
+    }
+    if (method != "POST") {
+      r.immediate = method_not_allowed("POST");
+      return r;
+    }
+    r.kind = route_kind::webhook_post;
+    r.source = std::string(source);
+    return r;
+  }
+  if (path == "/healthz") {
+    if (method != "GET" && method != "HEAD") {
+      r.immediate = method_not_allowed("GET, HEAD");
+      return r;
+    }
+    r.kind = route_kind::healthz;
+    return r;
+  }
+  if (path == "/metrics") {
+    if (method != "GET" && method != "HEAD") {
+      r.immediate = method_not_allowed("GET, HEAD");
+      return r;
+    }
+    r.kind = route_kind::metrics;
+    return r;
+  }
+  r.immediate = error_reply(404, "not found; webhooks go to POST /webhooks/sendgrid/<source name>");
+  return r;
+}
+
+reply bad_request(std::string_view reason) {
+  return error_reply(400, std::string(reason) + "; nothing was stored");
+}
+
+reply body_too_large(std::uint64_t limit) {
+  reply r = error_reply(413, "body is larger than server.max_body_bytes (" + std::to_string(limit) +
+                                 " bytes); nothing was stored");
+  r.close = true;
+  return r;
+}
+
+reply too_many_connections() {
+  reply r = error_reply(503, "too many open connections; retry later");
+  r.headers.emplace_back("Retry-After", "1");
+  r.close = true;
+  return r;
+}
+
+reply reply_for(const store::write_result& result) {
+  using outcome = store::write_result::outcome;
+  switch (result.status) {
+    case outcome::committed: {
+      reply r;
+      r.body = "{\"stored\":" + std::to_string(result.stored) +
+               ",\"duplicates\":" + std::to_string(result.duplicates) +
+               ",\"rejected\":" + std::to_string(result.rejected) + "}";
+      return r;
+    }
+    case outcome::overloaded: {
+      reply r = error_reply(503, "the writer is overloaded; nothing was stored, retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case outcome::closed:
+      return error_reply(503, "shutting down; nothing was stored, retry later");
+    case outcome::failed:
+      break;
+  }
+  return error_reply(503, "storage unavailable (" + result.error + "); nothing was stored, retry later");
+}
+
+}  // namespace sgs::webhook

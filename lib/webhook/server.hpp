@@ -1,0 +1,59 @@
+// The HTTP server: accepts connections, reads requests with limits and timeouts, routes
+// webhook POSTs to the parser and the source's store, answers after the commit.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "store/event_store.hpp"
+
+namespace sgs::webhook {
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = any free port; see server::port()
+  std::uint64_t max_body_bytes = 8 * 1024 * 1024;
+  std::chrono::seconds header_timeout{10};
+  std::chrono::seconds body_timeout{30};
+  std::chrono::seconds idle_timeout{60};
+  std::uint32_t max_connections = 512;
+};
+
+// A configured source as the server sees it. The store is owned elsewhere and must outlive
+// the server.
+struct source_endpoint {
+  std::string name;
+  store::event_store* store = nullptr;
+};
+
+// Runs on the executor it is given (an io_context run by one or more threads); every
+// connection runs on its own strand. Not copyable; start() once, stop() from any thread.
+class server {
+ public:
+  server(boost::asio::any_io_executor executor, server_options options,
+         std::map<std::string, source_endpoint, std::less<>> sources);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and listens. Throws std::system_error naming the address when it cannot.
+  void start();
+  // The port actually bound (useful with port 0).
+  std::uint16_t port() const;
+  // Stops accepting and closes idle connections; requests in flight finish (their commit
+  // and their answer) before their connection closes. Thread-safe, idempotent.
+  void stop();
+
+  struct state;
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace sgs::webhook

@@ -1,0 +1,348 @@
+// Posts real bodies over 127.0.0.1 to the real server and checks answers and the database.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http_client.hpp"
+#include "test_server.hpp"
+
+using sgs::test::count_events;
+using sgs::test::count_rows;
+using sgs::test::http_client;
+using sgs::test::query_text;
+using sgs::test::temp_dir;
+using sgs::test::test_server;
+
+namespace {
+
+const std::string url = "/webhooks/sendgrid/default";
+
+std::string read_data(const std::string& name) {
+  std::ifstream in(std::string(SGS_TEST_DATA_DIR) + "/" + name, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A delivered event whose ids and fingerprint are unique for (client, n).
+std::string unique_event(int client, int n, const std::string& type = "delivered") {
+  const std::string id = "c" + std::to_string(client) + "n" + std::to_string(n);
+  return R"({"email":"user)" + id + R"(@example.com","timestamp":1700000000,"event":")" + type +
+         R"(","sg_event_id":"ev-)" + id + R"(","sg_message_id":"msg-)" + id + R"(.filter0001.0"})";
+}
+
+std::string batch_of(int client, int first, int count) {
+  std::string body = "[";
+  for (int i = 0; i < count; ++i) {
+    if (i) body += ",\r\n";
+    body += unique_event(client, first + i);
+  }
+  return body + "]\r\n";
+}
+
+class WebhookTest : public ::testing::Test {
+ protected:
+  temp_dir dir;
+  std::unique_ptr<test_server> server = std::make_unique<test_server>(dir.path());
+  std::filesystem::path db() const { return server->db_file(); }
+};
+
+TEST_F(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
+  http_client client(server->port());
+  auto res = client.post(url, read_data("webhook/all_types.json"));
+  ASSERT_EQ(res.status, 200) << res.body;
+  // 16 examples; the click and the Single Send open share sg_event_id
+  // "sendgrid_internal_event_id", so the second is a duplicate by id.
+  EXPECT_EQ(res.body, R"({"stored":15,"duplicates":1,"rejected":0})");
+  EXPECT_EQ(count_rows(db(), "processed"), 2);
+  EXPECT_EQ(count_rows(db(), "dropped"), 1);
+  EXPECT_EQ(count_rows(db(), "delivered"), 1);
+  EXPECT_EQ(count_rows(db(), "deferred"), 1);
+  EXPECT_EQ(count_rows(db(), "bounce"), 3);
+  EXPECT_EQ(count_rows(db(), "_open"), 1);
+  EXPECT_EQ(count_rows(db(), "click"), 1);
+  EXPECT_EQ(count_rows(db(), "spam_report"), 1);
+  EXPECT_EQ(count_rows(db(), "unsubscribe"), 1);
+  EXPECT_EQ(count_rows(db(), "group_unsubscribe"), 1);
+  EXPECT_EQ(count_rows(db(), "group_resubscribe"), 1);
+  EXPECT_EQ(count_rows(db(), "account_status_change"), 1);
+  EXPECT_EQ(count_rows(db(), "activity"), 15);
+  // Typed values, as a user queries them.
+  EXPECT_EQ(query_text(db(), "SELECT category FROM processed WHERE sg_event_id='rbtnWrG1DVDGGGFHFyun0A=='"),
+            R"(["cat facts"])");
+  EXPECT_EQ(query_text(db(), "SELECT pool_name || '/' || pool_id FROM processed WHERE pool_id IS NOT NULL"),
+            "new_MY_test/210");
+  EXPECT_EQ(query_text(db(), "SELECT smtp_id FROM delivered"), "<14c5d75ce93.dfd.64b469@ismtpd-555>");
+  EXPECT_EQ(query_text(db(), "SELECT tls FROM delivered"), "1");
+  EXPECT_EQ(query_text(db(), "SELECT attempt + 1 FROM deferred"), "6");
+  EXPECT_EQ(query_text(db(), "SELECT url_offset_index || url_offset_type FROM click"), "0html");
+  EXPECT_EQ(query_text(db(), "SELECT json_extract(custom_args, '$.unique_arg_key') FROM click"), "unique_arg_value");
+  EXPECT_EQ(query_text(db(), "SELECT json_array_length(category) FROM click"), "2");
+  EXPECT_EQ(query_text(db(), "SELECT sg_machine_open FROM _open"), "0");
+  EXPECT_EQ(query_text(db(), "SELECT type FROM account_status_change"), "compliance_suspend");
+  EXPECT_EQ(query_text(db(), "SELECT count(*) FROM bounce WHERE status IS NULL"), "1");
+  EXPECT_EQ(query_text(db(), "SELECT event FROM activity WHERE source_table = 'spam_report'"), "spamreport");
+  // raw is the element exactly as sent.
+  EXPECT_EQ(query_text(db(), "SELECT raw FROM spam_report"),
+            R"({"email":"alex@example.com","timestamp":1513299569,"smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","event":"spamreport","sg_event_id":"37nvH5QBz858KGVYCM4uOA==","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"})");
+  EXPECT_FALSE(query_text(db(), "SELECT received_at FROM spam_report").empty());
+}
+
+TEST_F(WebhookTest, SameBodyPostedTwiceStoresItOnce) {
+  http_client client(server->port());
+  const std::string body = batch_of(1, 0, 100);
+  ASSERT_EQ(client.post(url, body).status, 200);
+  auto again = client.post(url, body);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, R"({"stored":0,"duplicates":100,"rejected":0})");
+  EXPECT_EQ(count_events(db()), 100);
+}
+
+TEST_F(WebhookTest, RetriedBatchWithChangedEventIdsIsRecognisedByFingerprint) {
+  http_client client(server->port());
+  std::string body = batch_of(2, 0, 20);
+  ASSERT_EQ(client.post(url, body).status, 200);
+  std::string changed = body;
+  for (std::size_t p = 0; (p = changed.find("\"ev-", p)) != std::string::npos; p += 4) changed[p + 1] = 'X';
+  auto res = client.post(url, changed);
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"stored":0,"duplicates":20,"rejected":0})");
+  EXPECT_EQ(count_rows(db(), "delivered"), 20);
+}
+
+TEST_F(WebhookTest, EventsWithoutEventIdAreDedupedByContent) {
+  http_client client(server->port());
+  const std::string body =
+      R"([{"email":"a@example.com","timestamp":1513299569,"event":"group_unsubscribe","asm_group_id":10,"sg_message_id":"m1"},
+          {"email":"a@example.com","timestamp":1513299569,"event":"group_unsubscribe","asm_group_id":11,"sg_message_id":"m1"}])";
+  ASSERT_EQ(client.post(url, body).status, 200);
+  ASSERT_EQ(client.post(url, body).status, 200);
+  EXPECT_EQ(count_rows(db(), "group_unsubscribe"), 2);  // two groups: two distinct events
+}
+
+TEST_F(WebhookTest, DuplicatesWithinOneBodyAreStoredOnce) {
+  http_client client(server->port());
+  const std::string e = unique_event(3, 1);
+  auto res = client.post(url, "[" + e + "," + e + "]");
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"stored":1,"duplicates":1,"rejected":0})");
+}
+
+TEST_F(WebhookTest, DataAndDedupSurviveARestart) {
+  const std::string body = batch_of(4, 0, 50);
+  {
+    http_client client(server->port());
+    ASSERT_EQ(client.post(url, body).status, 200);
+  }
+  server->stop();
+  server.reset();
+  server = std::make_unique<test_server>(dir.path());
+  EXPECT_EQ(count_events(db()), 50);
+  http_client client(server->port());
+  auto res = client.post(url, body);
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"stored":0,"duplicates":50,"rejected":0})");
+  EXPECT_EQ(count_events(db()), 50);
+}
+
+TEST_F(WebhookTest, SixtyFourConcurrentClientsStoreExactlyTheSum) {
+  constexpr int clients = 64;
+  constexpr int posts = 5;
+  constexpr int per_post = 40;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      http_client client(server->port());
+      for (int p = 0; p < posts; ++p) {
+        if (client.post(url, batch_of(100 + c, p * per_post, per_post)).status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), clients * posts);
+  EXPECT_EQ(count_rows(db(), "delivered"), clients * posts * per_post);
+}
+
+struct bad_body {
+  const char* name;
+  std::string body;
+  int status;
+};
+
+class BadBodyTest : public WebhookTest, public ::testing::WithParamInterface<bad_body> {};
+
+TEST_P(BadBodyTest, IsRefusedWithTheDocumentedAnswerAndNothingIsStored) {
+  http_client client(server->port());
+  ASSERT_EQ(client.post(url, batch_of(5, 0, 3)).status, 200);
+  const auto before_events = count_events(db());
+  const auto before_rejected = count_rows(db(), "rejected_events");
+  auto res = client.post(url, GetParam().body);
+  EXPECT_EQ(res.status, GetParam().status) << res.body;
+  EXPECT_NE(res.body.find("\"error\""), std::string::npos) << res.body;
+  EXPECT_EQ(count_events(db()), before_events);
+  EXPECT_EQ(count_rows(db(), "rejected_events"), before_rejected);
+  // The server keeps serving, on a new connection as well.
+  http_client next(server->port());
+  EXPECT_EQ(next.post(url, batch_of(6, 0, 1)).status, 200);
+}
+
+std::string deeply_nested(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+INSTANTIATE_TEST_SUITE_P(
+    SpecBadInputs, BadBodyTest,
+    ::testing::Values(bad_body{"not_json", "this is not json", 400}, bad_body{"empty_body", "", 400},
+                      bad_body{"truncated", batch_of(7, 0, 5).substr(0, 150), 400},
+                      bad_body{"missing_final_bracket", "[" + unique_event(7, 9), 400},
+                      bad_body{"object_not_array", unique_event(7, 10), 400},
+                      bad_body{"string_not_array", "\"events\"", 400}, bad_body{"number_not_array", "42", 400},
+                      bad_body{"null_not_array", "null", 400},
+                      bad_body{"invalid_utf8", "[{\"email\":\"a\xff\xfe@b.c\",\"event\":\"open\"}]", 400},
+                      bad_body{"trailing_garbage", batch_of(7, 20, 2) + "junk", 400},
+                      bad_body{"two_arrays", batch_of(7, 30, 1) + batch_of(7, 31, 1), 400},
+                      bad_body{"deeply_nested", deeply_nested(100000), 400}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(WebhookTest, EmptyArrayIsAcceptedAndStoresNothing) {
+  http_client client(server->port());
+  auto res = client.post(url, "[]");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"stored":0,"duplicates":0,"rejected":0})");
+  EXPECT_EQ(count_events(db()), 0);
+}
+
+TEST_F(WebhookTest, UnusableElementsAreKeptRawAndTheRestIsStored) {
+  http_client client(server->port());
+  const std::string body = "[" + unique_event(8, 0) + R"(, 1, "two", null, [3],
+      {"email":"a@b.c","timestamp":"yesterday","event":"bounce"},
+      {"email":["a@b.c"],"timestamp":1,"event":"processed"},
+      {"email":"a@b.c","timestamp":1,"event":7},
+      {"email":"a@b.c","timestamp":1},
+      {"timestamp":1,"event":"open"}, )" +
+                           unique_event(8, 1) + "]";
+  auto res = client.post(url, body);
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.body, R"({"stored":2,"duplicates":0,"rejected":9})");
+  EXPECT_EQ(count_rows(db(), "delivered"), 2);
+  EXPECT_EQ(count_rows(db(), "rejected_events"), 9);
+  EXPECT_EQ(query_text(db(), "SELECT raw FROM rejected_events WHERE raw LIKE '%yesterday%'"),
+            R"({"email":"a@b.c","timestamp":"yesterday","event":"bounce"})");
+  EXPECT_NE(query_text(db(), "SELECT reason FROM rejected_events WHERE raw LIKE '%yesterday%'").find("timestamp"),
+            std::string::npos);
+}
+
+TEST_F(WebhookTest, UnknownEventTypeIsKeptWholeInOtherEvents) {
+  http_client client(server->port());
+  auto res = client.post(url, R"([{"email":"a@b.c","timestamp":5,"event":"brand_new_type","sg_event_id":"x1","foo":"bar"}])");
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(count_rows(db(), "other_events"), 1);
+  EXPECT_EQ(query_text(db(), "SELECT event FROM other_events"), "brand_new_type");
+  EXPECT_EQ(query_text(db(), "SELECT event FROM activity"), "brand_new_type");
+}
+
+TEST_F(WebhookTest, HugeStringFieldIsStoredIntact) {
+  http_client client(server->port());
+  const std::string reason(4 * 1024 * 1024, 'r');
+  auto res = client.post(url, R"([{"email":"a@b.c","timestamp":5,"event":"bounce","sg_event_id":"big","reason":")" +
+                                  reason + "\"}]");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(query_text(db(), "SELECT length(reason) FROM bounce"), std::to_string(reason.size()));
+}
+
+TEST_F(WebhookTest, Utf8BomIsSkipped) {
+  http_client client(server->port());
+  auto res = client.post(url, "\xEF\xBB\xBF" + batch_of(9, 0, 2));
+  EXPECT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(count_events(db()), 2);
+}
+
+TEST(WebhookLimits, BodyOverTheLimitIsRefusedWith413) {
+  temp_dir dir;
+  sgs::webhook::server_options options;
+  options.max_body_bytes = 10 * 1024;
+  test_server server(dir.path(), {"default"}, options);
+  http_client client(server.port());
+  auto res = client.post(url, batch_of(10, 0, 200));  // ~25 KB
+  EXPECT_EQ(res.status, 413);
+  EXPECT_EQ(count_events(server.db_file()), 0);
+  http_client next(server.port());
+  EXPECT_EQ(next.post(url, batch_of(10, 500, 5)).status, 200);
+}
+
+TEST_F(WebhookTest, UnknownSourceIs404) {
+  http_client client(server->port());
+  EXPECT_EQ(client.post("/webhooks/sendgrid/nope", batch_of(11, 0, 1)).status, 404);
+}
+
+TEST_F(WebhookTest, WrongMethodIs405AndWrongPathIs404) {
+  http_client client(server->port());
+  auto get = client.request("GET", url);
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(get.headers["allow"], "POST");
+  EXPECT_EQ(client.post("/webhook", batch_of(11, 1, 1)).status, 404);
+  EXPECT_EQ(client.request("DELETE", "/healthz").status, 405);
+  EXPECT_EQ(count_events(db()), 0);
+}
+
+TEST_F(WebhookTest, HealthzReportsEachSource) {
+  http_client client(server->port());
+  ASSERT_EQ(client.post(url, batch_of(12, 0, 3)).status, 200);
+  auto res = client.request("GET", "/healthz");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_NE(res.body.find(R"("default":{"writable":true,"events_stored":3)"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find(R"("status":"ok")"), std::string::npos) << res.body;
+}
+
+TEST_F(WebhookTest, MetricsCountStoredAndDuplicateEvents) {
+  http_client client(server->port());
+  const auto body = batch_of(13, 0, 4);
+  ASSERT_EQ(client.post(url, body).status, 200);
+  ASSERT_EQ(client.post(url, body).status, 200);
+  auto res = client.request("GET", "/metrics");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_NE(res.body.find(R"(sendgrid_source_events_stored_total{source="default",table="delivered"} 4)"),
+            std::string::npos);
+  EXPECT_NE(res.body.find(R"(sendgrid_source_events_duplicate_total{source="default",table="delivered"} 4)"),
+            std::string::npos);
+}
+
+TEST_F(WebhookTest, MalformedHttpGets400AndTheConnectionCloses) {
+  http_client client(server->port());
+  std::string answer = client.raw_exchange("THIS IS NOT HTTP\r\n\r\n");
+  EXPECT_NE(answer.find("400"), std::string::npos) << answer;
+}
+
+TEST(WebhookStorage, LockedDatabaseAnswers503AndNothingIsAcknowledged) {
+  temp_dir dir;
+  sgs::store::store_options so;
+  so.busy_timeout = std::chrono::milliseconds(200);
+  test_server server(dir.path(), {"default"}, {}, so);
+  http_client client(server.port());
+  const std::string body = batch_of(14, 0, 10);
+  {
+    // Another process holds the write lock beyond the busy timeout.
+    SQLite::Database other(server.db_file().string(), SQLite::OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    auto res = client.post(url, body);
+    EXPECT_EQ(res.status, 503) << res.body;
+    auto health = client.request("GET", "/healthz");
+    EXPECT_EQ(health.status, 503);
+    other.exec("ROLLBACK");
+  }
+  // SendGrid retries: the same body is stored in full, nothing was marked as seen.
+  auto retry = client.post(url, body);
+  EXPECT_EQ(retry.status, 200);
+  EXPECT_EQ(retry.body, R"({"stored":10,"duplicates":0,"rejected":0})");
+  EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+}
+
+TEST_F(WebhookTest, KeepAliveServesManyRequestsOnOneConnection) {
+  http_client client(server->port());
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(client.post(url, batch_of(15, i, 1)).status, 200);
+  EXPECT_EQ(count_events(db()), 20);
+}
+
+}  // namespace

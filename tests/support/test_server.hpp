@@ -1,0 +1,58 @@
+// Runs the real webhook server and event stores on 127.0.0.1:0 in a temp dir, for tests.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/event_store.hpp"
+#include "webhook/server.hpp"
+
+namespace sgs::test {
+
+// A fresh directory under the system temp dir, removed when destroyed.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class test_server {
+ public:
+  // Starts stores for `sources` in `dir` and the server on a free port.
+  test_server(const std::filesystem::path& dir, std::vector<std::string> sources = {"default"},
+              webhook::server_options options = {}, store::store_options store_template = {});
+  ~test_server();
+  void stop();  // drains and closes; idempotent
+  std::uint16_t port() const { return port_; }
+  std::filesystem::path db_file(const std::string& source = "default") const;
+  store::event_store& store(const std::string& source = "default");
+
+ private:
+  std::filesystem::path dir_;
+  boost::asio::io_context ioc_;
+  std::vector<std::unique_ptr<store::event_store>> stores_;
+  std::vector<std::string> names_;
+  std::unique_ptr<webhook::server> server_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+// Row count of a table (read-only connection, as a user would query).
+std::int64_t count_rows(const std::filesystem::path& db, const std::string& table);
+// Sum over every event table and other_events.
+std::int64_t count_events(const std::filesystem::path& db);
+// A single value, as text (empty for NULL).
+std::string query_text(const std::filesystem::path& db, const std::string& sql);
+
+}  // namespace sgs::test

@@ -1,0 +1,178 @@
+// Store tests on real SQLite files in a temp dir: migrations, dedup index, writes, restart.
+#include <gtest/gtest.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <future>
+#include <random>
+#include <variant>
+
+#include "events/parse.hpp"
+#include "store/dedup_index.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
+#include "store/store_summary.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sgs::store::dedup_index;
+using sgs::store::event_store;
+using sgs::store::write_result;
+
+struct temp_db {
+  std::filesystem::path dir;
+  temp_db() {
+    std::random_device rd;
+    dir = std::filesystem::temp_directory_path() / ("sgs-store-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(dir);
+  }
+  ~temp_db() { std::filesystem::remove_all(dir); }
+  std::filesystem::path file() const { return dir / "s.db"; }
+};
+
+sgs::events::parsed_batch parse(const std::string& body) {
+  auto r = sgs::events::parse_batch(body);
+  if (auto* e = std::get_if<sgs::events::batch_error>(&r)) throw std::runtime_error(e->message);
+  return std::get<sgs::events::parsed_batch>(std::move(r));
+}
+
+write_result write(event_store& store, const std::string& body,
+                   std::chrono::system_clock::time_point at = std::chrono::system_clock::now()) {
+  std::promise<write_result> done;
+  auto f = done.get_future();
+  store.submit(parse(body), at, [&](const write_result& r) { done.set_value(r); });
+  return f.get();
+}
+
+sgs::events::dedup_key key(std::uint64_t n) { return {n * 0x9E3779B97F4A7C15ull, n}; }
+
+TEST(DedupIndex, FindsInsertedKeysAndNotOthers) {
+  dedup_index index(72h);
+  const auto now = std::chrono::system_clock::now();
+  for (std::uint64_t i = 1; i <= 100000; ++i) index.insert(key(i), now);
+  for (std::uint64_t i = 1; i <= 100000; ++i) ASSERT_TRUE(index.contains(key(i)));
+  for (std::uint64_t i = 100001; i <= 200000; ++i) ASSERT_FALSE(index.contains(key(i)));
+  EXPECT_EQ(index.size(), 100000u);
+  EXPECT_LT(index.memory_bytes(), 100000u * 16 * 3);
+}
+
+TEST(DedupIndex, KeepsKeysForTheWholeWindowThenExpiresThem) {
+  dedup_index index(72h);
+  const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(480000));
+  index.insert(key(1), t0);
+  index.expire(t0 + 71h);
+  EXPECT_TRUE(index.contains(key(1)));
+  index.expire(t0 + 72h + 36h + 1s);
+  EXPECT_FALSE(index.contains(key(1)));
+}
+
+TEST(DedupIndex, ZeroKeyIsStorable) {
+  dedup_index index(1h);
+  index.insert({0, 0}, std::chrono::system_clock::now());
+  EXPECT_TRUE(index.contains({0, 0}));
+}
+
+TEST(Migrations, CreateEveryTableAndViewAndSetTheVersion) {
+  temp_db t;
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  EXPECT_GE(sgs::store::migrate(db), 1);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sgs::store::latest_schema_version());
+  for (auto type : sgs::events::all_event_types) {
+    const std::string table(sgs::events::table_name(type));
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" + table + "'").getInt(),
+              1)
+        << table;
+  }
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='view' AND name='activity'").getInt(), 1);
+  EXPECT_EQ(sgs::store::migrate(db), 0);  // idempotent
+}
+
+TEST(Migrations, RefuseADatabaseFromANewerVersion) {
+  temp_db t;
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db.exec("PRAGMA user_version = 9999");
+  EXPECT_THROW(sgs::store::migrate(db), sgs::store::migration_error);
+}
+
+TEST(Migrations, LookupQueriesUseIndexes) {
+  temp_db t;
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  sgs::store::migrate(db);
+  for (const std::string where : {"email = 'a@b.c'", "sg_message_id = 'm'", "timestamp BETWEEN 1 AND 2"}) {
+    SQLite::Statement plan(db, "EXPLAIN QUERY PLAN SELECT * FROM activity WHERE " + where);
+    while (plan.executeStep()) {
+      // "SCAN activity" walks the view's co-routine; every table inside must be searched.
+      const std::string detail = plan.getColumn(3).getString();
+      if (detail == "SCAN activity") continue;
+      EXPECT_EQ(detail.find("SCAN"), std::string::npos) << where << ": " << detail;
+    }
+  }
+}
+
+TEST(EventStore, StoresDedupsAndSurvivesReopen) {
+  temp_db t;
+  const std::string body =
+      R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1","sg_message_id":"m1"},
+          {"email":"a@b.c","timestamp":2,"event":"click","sg_event_id":"e2","sg_message_id":"m1","url":"https://x"}])";
+  {
+    auto store = event_store::open({.file = t.file()});
+    auto r = write(*store, body);
+    EXPECT_EQ(r.status, write_result::outcome::committed);
+    EXPECT_EQ(r.stored, 2u);
+    EXPECT_EQ(write(*store, body).duplicates, 2u);
+  }
+  auto store = event_store::open({.file = t.file()});
+  EXPECT_EQ(store->dedup_keys(), 4u);  // id and fingerprint of each
+  EXPECT_EQ(write(*store, body).duplicates, 2u);
+  const auto summary = sgs::store::read_summary(t.file());
+  EXPECT_EQ(summary.total_events, 2);
+  EXPECT_TRUE(summary.last_received_at.has_value());
+}
+
+TEST(EventStore, RowsOlderThanTheWindowAreNotDedupedAfterRestart) {
+  temp_db t;
+  const std::string body = R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"old"}])";
+  {
+    auto store = event_store::open({.file = t.file(), .dedup_window = 1h});
+    write(*store, body, std::chrono::system_clock::now() - 2h);
+  }
+  auto store = event_store::open({.file = t.file(), .dedup_window = 1h});
+  EXPECT_EQ(store->dedup_keys(), 0u);
+}
+
+TEST(EventStore, FailedCommitMarksNothingAsSeen) {
+  temp_db t;
+  auto store = event_store::open({.file = t.file(), .busy_timeout = 100ms});
+  const std::string body = R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"}])";
+  {
+    SQLite::Database other(t.file().string(), SQLite::OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    auto r = write(*store, body);
+    EXPECT_EQ(r.status, write_result::outcome::failed);
+    EXPECT_FALSE(r.error.empty());
+    EXPECT_FALSE(store->healthy());
+  }
+  auto r = write(*store, body);
+  EXPECT_EQ(r.status, write_result::outcome::committed);
+  EXPECT_EQ(r.stored, 1u);
+  EXPECT_TRUE(store->healthy());
+}
+
+TEST(EventStore, SubmitAfterCloseAnswersClosed) {
+  temp_db t;
+  auto store = event_store::open({.file = t.file()});
+  store->close();
+  EXPECT_EQ(write(*store, "[]").status, write_result::outcome::closed);
+}
+
+TEST(EventStore, OpenFailsWithAClearErrorForAnUnwritableDirectory) {
+  try {
+    event_store::open({.file = "/proc/no-such-dir/x.db"});
+    FAIL() << "expected store_error";
+  } catch (const sgs::store::store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/proc/no-such-dir"), std::string::npos);
+  }
+}
+
+}  // namespace
