@@ -45,9 +45,9 @@ std::string_view table_name(event_type type);
 // The type for a wire string; `other` when SendGrid sent a string we do not know.
 event_type event_type_from_wire(std::string_view name);
 
-// One usable event. String views point into the request body or into the parser's string
-// buffer: they are valid while the `parsed_batch` that holds the event (and the body and
-// parser it was parsed from) is alive. Absent fields are nullopt; every field is optional on
+// One usable event. String views point into the parsed_batch's copy of the request body or
+// into its parser's string buffer: they are valid while the `parsed_batch` that holds the
+// event is alive (moving it is fine). Absent fields are nullopt; every field is optional on
 // the wire except `event` (and `email`, except for account_status_change).
 struct event {
   event_type kind = event_type::other;  // which table; (`type` below is the wire field)

@@ -31,7 +31,7 @@ class parsed_batch {
   parsed_batch& operator=(parsed_batch&&) noexcept;
   ~parsed_batch();
 
-  std::vector<event> events;              // in body order
+  std::vector<event> events;               // in body order
   std::vector<rejected_element> rejected;  // in body order
 
  private:
@@ -45,6 +45,19 @@ class parsed_batch {
 // bytes, nesting deeper than the parser allows) or not an array. Elements that are not
 // objects, lack `event` (or `email`, except account_status_change), or carry wrong types for
 // typed fields become rejected_elements; unknown `event` strings become type `other`.
+//
+// Details of the contract:
+// - The whole body is validated before success is returned: a syntax error anywhere, even
+//   inside a custom arg, is a batch_error, never a partial batch.
+// - Typed fields are read leniently (sendgrid-api.md 8.3): every integer field also from a
+//   numeric string ("5"), `timestamp` also from a float (floored), tls / cert_err /
+//   sg_machine_open also from true/false, `url_offset` also as a bare integer index. null
+//   reads as absent, except for `event`. A duplicate key replaces the earlier one.
+// - A typed string that is well-formed JSON but not valid Unicode (an unpaired \ud800)
+//   rejects its element; in a custom arg it is kept, raw.
+// - Reasons number elements from 0, like JSON array indexes: "element 3: ...".
+// - Nesting is limited to the simdjson default of 1024 levels (root array included).
+// - Thread-safe: each call owns its parser and buffers; nothing is shared between calls.
 std::variant<parsed_batch, batch_error> parse_batch(std::string_view body);
 
 }  // namespace sgs::events
