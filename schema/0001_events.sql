@@ -9,6 +9,8 @@
 --    with an in-memory set rebuilt at start from the rows of the dedup window (PERF.md: a
 --    unique index on a random key halves the insert rate). The database stays the truth.
 --  * rowid order is arrival order; `received_at` is the UTC time the request arrived.
+--  * A POST is acknowledged once its body is committed to pending_bodies; its events reach
+--    these tables within a fraction of a second (at once when the daemon is idle).
 --  * Lookup indexes (email, sg_message_id, timestamp) are created per table below.
 
 CREATE TABLE processed (
@@ -689,6 +691,19 @@ CREATE INDEX account_status_change_by_time ON account_status_change(timestamp);
 CREATE INDEX other_events_by_email ON other_events(email);
 CREATE INDEX other_events_by_message ON other_events(sg_message_id);
 CREATE INDEX other_events_by_time ON other_events(timestamp);
+
+-- Webhook bodies that are durable and acknowledged but not yet moved into the event tables.
+-- The hot path only appends here (one row per POST: the cheapest durable write); the writer
+-- moves bodies into the event tables in large batches, in the transaction that deletes them
+-- here, so a crash leaves each body in exactly one of the two places. Under load it holds up
+-- to a few seconds of events; when the daemon is idle it is empty.
+CREATE TABLE pending_bodies (
+  id INTEGER PRIMARY KEY,
+  received_at TEXT NOT NULL,
+  body BLOB NOT NULL,
+  events INTEGER NOT NULL,  -- usable events + rejected elements in the body
+  duplicates BLOB           -- indexes (uint32 LE) of the body's events found to be duplicates
+);
 
 -- Elements of a webhook body that were not usable events (not an object, no `event`, wrong
 -- types): kept exactly as received, with the reason, so nothing is silently dropped.

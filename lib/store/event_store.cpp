@@ -156,6 +156,27 @@ std::optional<std::int64_t> column_int(sqlite3_stmt* s, int i) {
   return sqlite3_column_int64(s, i);
 }
 
+// The duplicate indexes stored with a pending body, as a sorted list.
+std::vector<std::uint32_t> decode_indexes(const void* blob, int bytes) {
+  std::vector<std::uint32_t> out;
+  const auto* p = static_cast<const unsigned char*>(blob);
+  for (int i = 0; i + 3 < bytes; i += 4) {
+    out.push_back(static_cast<std::uint32_t>(p[i]) | static_cast<std::uint32_t>(p[i + 1]) << 8 |
+                  static_cast<std::uint32_t>(p[i + 2]) << 16 | static_cast<std::uint32_t>(p[i + 3]) << 24);
+  }
+  return out;
+}
+
+// Reads back what iso8601_utc wrote (to the second; the dedup generations are hours long).
+std::chrono::system_clock::time_point parse_iso8601(std::string_view text) {
+  std::tm tm{};
+  std::sscanf(std::string(text).c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+              &tm.tm_min, &tm.tm_sec);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
 }  // namespace
 
 std::string iso8601_utc(std::chrono::system_clock::time_point t) {
@@ -171,11 +192,13 @@ std::string iso8601_utc(std::chrono::system_clock::time_point t) {
 
 struct event_store::pending {
   events::parsed_batch batch;
+  std::string body;
   std::chrono::system_clock::time_point received_at;
   std::string received_at_text;
   write_callback done;
   write_result result;
   std::vector<events::dedup_key> new_keys;  // added to the index after the commit
+  std::string duplicate_indexes;            // uint32 LE indexes into batch.events
   std::array<std::uint32_t, events::event_type_count> stored_by_type{};
   std::array<std::uint32_t, events::event_type_count> duplicates_by_type{};
 };
@@ -183,6 +206,9 @@ struct event_store::pending {
 struct event_store::statements {
   std::array<stmt_ptr, events::event_type_count> insert_event;
   stmt_ptr insert_rejected;
+  stmt_ptr insert_pending;
+  stmt_ptr select_pending;
+  stmt_ptr delete_pending;
   stmt_ptr begin;
   stmt_ptr commit;
   stmt_ptr rollback;
@@ -224,11 +250,16 @@ std::unique_ptr<event_store> event_store::open(const store_options& options) {
       st->insert_event[static_cast<std::size_t>(t)] = prepare(h, sql);
     }
     st->insert_rejected = prepare(h, "INSERT INTO rejected_events (reason, raw, received_at) VALUES (?,?,?)");
+    st->insert_pending =
+        prepare(h, "INSERT INTO pending_bodies (received_at, body, events, duplicates) VALUES (?,?,?,?)");
+    st->select_pending = prepare(h, "SELECT id, received_at, body, duplicates, events FROM pending_bodies ORDER BY id");
+    st->delete_pending = prepare(h, "DELETE FROM pending_bodies WHERE id <= ?");
     st->begin = prepare(h, "BEGIN IMMEDIATE");
     st->commit = prepare(h, "COMMIT");
     st->rollback = prepare(h, "ROLLBACK");
     store->statements_ = std::move(st);
     store->rebuild_dedup_index();
+    store->recover_pending_bodies();
     sqlite3_wal_hook(h, &event_store::on_wal_commit, store.get());
   } catch (const SQLite::Exception& e) {
     throw store_error("cannot open event store " + options.file.string() + ": " + e.what());
@@ -307,13 +338,7 @@ void event_store::rebuild_dedup_index() {
       e.ip = column_text(s.get(), 12);
       e.useragent = column_text(s.get(), 13);
       // The row's own arrival time decides its generation, so it expires on time.
-      std::tm tm{};
-      int millis = 0;
-      std::sscanf(std::string(*received).c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis);
-      tm.tm_year -= 1900;
-      tm.tm_mon -= 1;
-      const auto seen = std::chrono::system_clock::from_time_t(timegm(&tm));
+      const auto seen = parse_iso8601(*received);
       if (auto id = events::event_id_key(e)) dedup_->insert(*id, seen);
       dedup_->insert(events::fingerprint_key(e), seen);
     }
@@ -325,8 +350,8 @@ void event_store::rebuild_dedup_index() {
   dedup_size_ = dedup_->size();
 }
 
-void event_store::submit(events::parsed_batch batch, std::chrono::system_clock::time_point received_at,
-                         write_callback done) {
+void event_store::submit(events::parsed_batch batch, std::string body,
+                         std::chrono::system_clock::time_point received_at, write_callback done) {
   const std::size_t n = batch.events.size() + batch.rejected.size();
   {
     std::unique_lock lock(mutex_);
@@ -341,7 +366,9 @@ void event_store::submit(events::parsed_batch batch, std::chrono::system_clock::
                         "the writer has " + std::to_string(options_.max_queued_events) + " events queued"});
       return;
     }
-    queue_.push_back(pending{std::move(batch), received_at, iso8601_utc(received_at), std::move(done), {}, {}, {}, {}});
+    pending p{std::move(batch), std::move(body), received_at, iso8601_utc(received_at), std::move(done), {}, {}, {},
+              {}, {}};
+    queue_.push_back(std::move(p));
     queued_events_ += n;
     counters_.queued_events = queued_events_;
   }
@@ -350,11 +377,20 @@ void event_store::submit(events::parsed_batch batch, std::chrono::system_clock::
 
 void event_store::writer_loop() {
   std::vector<pending> group;
+  bool merge_failed = false;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() || closing_; });
-      if (queue_.empty()) return;  // closing, and everything queued is done
+      const auto has_work = [&] {
+        return !queue_.empty() || closing_ || (counters_.pending_events.load() > 0 && !merge_failed);
+      };
+      if (merge_failed) {
+        // Back off after a failed merge (e.g. disk full); new requests still wake us.
+        wake_.wait_for(lock, std::chrono::seconds(1), [&] { return !queue_.empty() || closing_; });
+        merge_failed = false;
+      } else {
+        wake_.wait(lock, has_work);
+      }
       std::size_t events_in_group = 0;
       while (!queue_.empty() && (group.empty() || events_in_group < options_.max_group_events)) {
         events_in_group += queue_.front().batch.events.size() + queue_.front().batch.rejected.size();
@@ -363,9 +399,25 @@ void event_store::writer_loop() {
       }
       queued_events_ -= std::min(queued_events_, events_in_group);
       counters_.queued_events = queued_events_;
+      if (group.empty() && closing_ && (counters_.pending_events.load() == 0)) return;
     }
-    write_group(group);
-    group.clear();  // frees the bodies: the events' views are no longer needed
+    if (!group.empty()) {
+      write_group(group);
+      group.clear();  // frees the bodies and parsed events: the database has them now
+      if (counters_.pending_events.load() >= options_.merge_after_events) {
+        merge_failed = !merge_pending(options_.merge_max_events);
+      }
+    } else if (counters_.pending_events.load() > 0) {
+      // Nothing waits: move what is pending into the tables now.
+      merge_failed = !merge_pending(options_.merge_max_events);
+      bool give_up = false;
+      {
+        std::lock_guard lock(mutex_);
+        give_up = merge_failed && closing_ && queue_.empty();
+      }
+      // At shutdown a failing merge leaves the bodies pending: the next start merges them.
+      if (give_up) return;
+    }
   }
 }
 
@@ -373,14 +425,19 @@ void event_store::write_group(std::vector<pending>& group) {
   std::vector<pending*> all;
   all.reserve(group.size());
   for (auto& p : group) all.push_back(&p);
+  // A group big enough to amortise index maintenance goes straight into the tables; a small
+  // one is appended to pending_bodies, which is cheap to commit, and merged later in bulk.
+  std::size_t events_in_group = 0;
+  for (const auto& p : group) events_in_group += p.batch.events.size();
+  const bool direct = events_in_group >= options_.direct_insert_events;
   std::string error;
-  bool ok = try_write(all, error);
+  bool ok = try_write(all, direct, error);
   if (!ok && group.size() > 1) {
     // Retry each batch alone: a batch SQLite cannot take must not fail its neighbours.
     for (auto& p : group) {
       std::vector<pending*> one{&p};
       std::string one_error;
-      if (!try_write(one, one_error)) {
+      if (!try_write(one, direct, one_error)) {
         p.result = write_result{write_result::outcome::failed, 0, 0, 0, one_error};
         error = one_error;
       }
@@ -395,38 +452,54 @@ void event_store::write_group(std::vector<pending>& group) {
   for (auto& p : group) p.done(p.result);
 }
 
-bool event_store::try_write(const std::vector<pending*>& batch, std::string& error) {
+void event_store::fail_transaction(const std::string& message) {
+  sqlite3* h = db_->getHandle();
+  statements& st = *statements_;
+  for (auto& s : st.insert_event) sqlite3_reset(s.get());
+  for (auto* s : {st.insert_rejected.get(), st.insert_pending.get(), st.select_pending.get(), st.delete_pending.get(),
+                  st.begin.get(), st.commit.get()}) {
+    sqlite3_reset(s);
+  }
+  if (!sqlite3_get_autocommit(h)) {
+    sqlite3_step(st.rollback.get());
+    sqlite3_reset(st.rollback.get());
+  }
+  counters_.failed_commits.fetch_add(1);
+  counters_.last_commit_failed = true;
+  std::lock_guard lock(mutex_);
+  last_error_ = message;
+}
+
+bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std::string& error) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
   std::unordered_set<events::dedup_key, dedup_key_hash> group_keys;
+  std::uint64_t journaled_events = 0;
   try {
     check(h, sqlite3_step(st.begin.get()), "BEGIN");
     sqlite3_reset(st.begin.get());
     for (pending* p : batch) {
       p->result = write_result{write_result::outcome::committed, 0, 0, 0, {}};
       p->new_keys.clear();
+      p->duplicate_indexes.clear();
       p->stored_by_type.fill(0);
       p->duplicates_by_type.fill(0);
-      for (const event& e : p->batch.events) {
+      for (std::size_t i = 0; i < p->batch.events.size(); ++i) {
+        const event& e = p->batch.events[i];
         const auto type_index = static_cast<std::size_t>(e.kind);
         const std::optional<events::dedup_key> id = events::event_id_key(e);
         const events::dedup_key fp = events::fingerprint_key(e);
         const bool duplicate = (id && (dedup_->contains(*id) || group_keys.contains(*id))) ||
                                dedup_->contains(fp) || group_keys.contains(fp);
         if (duplicate) {
+          const auto index = static_cast<std::uint32_t>(i);
+          const char le[4] = {static_cast<char>(index & 0xff), static_cast<char>((index >> 8) & 0xff),
+                              static_cast<char>((index >> 16) & 0xff), static_cast<char>((index >> 24) & 0xff)};
+          p->duplicate_indexes.append(le, 4);
           ++p->result.duplicates;
           ++p->duplicates_by_type[type_index];
           continue;
         }
-        sqlite3_stmt* s = st.insert_event[type_index].get();
-        int first = 1;
-        if (e.kind == event_type::other) {
-          sqlite3_bind_text(s, 1, e.event_name.data(), static_cast<int>(e.event_name.size()), SQLITE_STATIC);
-          first = 2;
-        }
-        bind_event(s, first, e, p->received_at_text);
-        check(h, sqlite3_step(s), "INSERT event");
-        sqlite3_reset(s);
         if (id) {
           group_keys.insert(*id);
           p->new_keys.push_back(*id);
@@ -436,31 +509,31 @@ bool event_store::try_write(const std::vector<pending*>& batch, std::string& err
         ++p->result.stored;
         ++p->stored_by_type[type_index];
       }
-      for (const auto& r : p->batch.rejected) {
-        sqlite3_stmt* s = st.insert_rejected.get();
-        sqlite3_bind_text(s, 1, r.reason.data(), static_cast<int>(r.reason.size()), SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, r.raw.data(), static_cast<int>(r.raw.size()), SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, p->received_at_text.data(), static_cast<int>(p->received_at_text.size()),
-                          SQLITE_STATIC);
-        check(h, sqlite3_step(s), "INSERT rejected event");
-        sqlite3_reset(s);
-        ++p->result.rejected;
+      p->result.rejected = p->batch.rejected.size();
+      if (p->result.stored == 0 && p->result.rejected == 0) continue;  // nothing to keep
+      if (direct) {
+        insert_events(p->batch, p->duplicate_indexes, p->received_at_text);
+        continue;
       }
+      sqlite3_stmt* s = st.insert_pending.get();
+      sqlite3_bind_text(s, 1, p->received_at_text.data(), static_cast<int>(p->received_at_text.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(s, 2, p->body.data(), static_cast<int>(p->body.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(p->result.stored + p->result.rejected));
+      if (p->duplicate_indexes.empty()) {
+        sqlite3_bind_null(s, 4);
+      } else {
+        sqlite3_bind_blob(s, 4, p->duplicate_indexes.data(), static_cast<int>(p->duplicate_indexes.size()),
+                          SQLITE_STATIC);
+      }
+      check(h, sqlite3_step(s), "INSERT pending body");
+      sqlite3_reset(s);
+      journaled_events += p->result.stored + p->result.rejected;
     }
     check(h, sqlite3_step(st.commit.get()), "COMMIT");
     sqlite3_reset(st.commit.get());
   } catch (const write_failure& f) {
     error = f.message;
-    for (auto& s : st.insert_event) sqlite3_reset(s.get());
-    sqlite3_reset(st.insert_rejected.get());
-    sqlite3_reset(st.begin.get());
-    sqlite3_reset(st.commit.get());
-    if (!sqlite3_get_autocommit(h)) {
-      sqlite3_step(st.rollback.get());
-      sqlite3_reset(st.rollback.get());
-    }
-    counters_.failed_commits.fetch_add(1);
-    counters_.last_commit_failed = true;
+    fail_transaction(f.message);
     return false;
   }
   // Durable now: only from here on do the keys count as seen.
@@ -478,12 +551,130 @@ bool event_store::try_write(const std::vector<pending*>& batch, std::string& err
           std::chrono::duration_cast<std::chrono::milliseconds>(p->received_at.time_since_epoch()).count());
     }
   }
+  if (journaled_events) counters_.pending_events.fetch_add(journaled_events);
   dedup_->expire(std::chrono::system_clock::now());
   dedup_size_ = dedup_->size();
   if (newest_ms > counters_.last_event_unix_ms.load()) counters_.last_event_unix_ms = newest_ms;
   counters_.commits.fetch_add(1);
   counters_.last_commit_failed = false;
   return true;
+}
+
+
+void event_store::insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
+                                std::string_view received_at) {
+  sqlite3* h = db_->getHandle();
+  statements& st = *statements_;
+  const auto duplicates = decode_indexes(duplicate_indexes.data(), static_cast<int>(duplicate_indexes.size()));
+  std::size_t next_duplicate = 0;
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    if (next_duplicate < duplicates.size() && duplicates[next_duplicate] == i) {
+      ++next_duplicate;
+      continue;
+    }
+    const event& e = batch.events[i];
+    sqlite3_stmt* s = st.insert_event[static_cast<std::size_t>(e.kind)].get();
+    int first = 1;
+    if (e.kind == event_type::other) {
+      sqlite3_bind_text(s, 1, e.event_name.data(), static_cast<int>(e.event_name.size()), SQLITE_STATIC);
+      first = 2;
+    }
+    bind_event(s, first, e, received_at);
+    check(h, sqlite3_step(s), "INSERT event");
+    sqlite3_reset(s);
+  }
+  for (const auto& r : batch.rejected) {
+    sqlite3_stmt* s = st.insert_rejected.get();
+    sqlite3_bind_text(s, 1, r.reason.data(), static_cast<int>(r.reason.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r.raw.data(), static_cast<int>(r.raw.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, received_at.data(), static_cast<int>(received_at.size()), SQLITE_STATIC);
+    check(h, sqlite3_step(s), "INSERT rejected event");
+    sqlite3_reset(s);
+  }
+}
+
+bool event_store::merge_pending(std::size_t max_events) {
+  sqlite3* h = db_->getHandle();
+  statements& st = *statements_;
+  std::uint64_t moved_events = 0;
+  try {
+    check(h, sqlite3_step(st.begin.get()), "BEGIN");
+    sqlite3_reset(st.begin.get());
+    sqlite3_stmt* sel = st.select_pending.get();
+    std::int64_t last_id = -1;
+    int rc;
+    while (moved_events < max_events && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+      last_id = sqlite3_column_int64(sel, 0);
+      const auto received = column_text(sel, 1).value_or("");
+      const auto* body = static_cast<const char*>(sqlite3_column_blob(sel, 2));
+      const std::string_view body_view(body ? body : "", static_cast<std::size_t>(sqlite3_column_bytes(sel, 2)));
+      const auto* dup_blob = static_cast<const char*>(sqlite3_column_blob(sel, 3));
+      const std::string duplicates_blob(dup_blob ? dup_blob : "", static_cast<std::size_t>(sqlite3_column_bytes(sel, 3)));
+      moved_events += static_cast<std::uint64_t>(sqlite3_column_int64(sel, 4));
+      auto parsed = events::parse_batch(body_view);
+      if (auto* err = std::get_if<events::batch_error>(&parsed)) {
+        // It parsed when it arrived; if it no longer does, keep it rather than lose it.
+        const std::string reason = "pending body no longer parses: " + err->message;
+        sqlite3_stmt* s = st.insert_rejected.get();
+        sqlite3_bind_text(s, 1, reason.data(), static_cast<int>(reason.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, body_view.data(), static_cast<int>(body_view.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, received.data(), static_cast<int>(received.size()), SQLITE_STATIC);
+        check(h, sqlite3_step(s), "INSERT rejected body");
+        sqlite3_reset(s);
+        continue;
+      }
+      insert_events(std::get<events::parsed_batch>(parsed), duplicates_blob, received);
+    }
+    sqlite3_reset(sel);
+    if (last_id >= 0) {
+      sqlite3_bind_int64(st.delete_pending.get(), 1, last_id);
+      check(h, sqlite3_step(st.delete_pending.get()), "DELETE pending bodies");
+      sqlite3_reset(st.delete_pending.get());
+    }
+    check(h, sqlite3_step(st.commit.get()), "COMMIT");
+    sqlite3_reset(st.commit.get());
+  } catch (const write_failure& f) {
+    fail_transaction("moving pending bodies into the event tables failed: " + f.message);
+    return false;
+  }
+  const auto pending = counters_.pending_events.load();
+  counters_.pending_events = pending > moved_events ? pending - moved_events : 0;
+  counters_.merges.fetch_add(1);
+  return true;
+}
+
+void event_store::recover_pending_bodies() {
+  // Bodies acknowledged before a stop or crash: their events count as seen (they were
+  // acknowledged), and the writer merges them first thing.
+  sqlite3_stmt* sel = statements_->select_pending.get();
+  std::uint64_t pending_events = 0;
+  int rc;
+  while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    const auto received = std::string(column_text(sel, 1).value_or(""));
+    const auto* body = static_cast<const char*>(sqlite3_column_blob(sel, 2));
+    const std::string_view body_view(body ? body : "", static_cast<std::size_t>(sqlite3_column_bytes(sel, 2)));
+    const auto duplicates = decode_indexes(sqlite3_column_blob(sel, 3), sqlite3_column_bytes(sel, 3));
+    pending_events += static_cast<std::uint64_t>(sqlite3_column_int64(sel, 4));
+    auto parsed = events::parse_batch(body_view);
+    if (auto* batch = std::get_if<events::parsed_batch>(&parsed)) {
+      const auto seen = parse_iso8601(received);
+      std::size_t next_duplicate = 0;
+      for (std::size_t i = 0; i < batch->events.size(); ++i) {
+        if (next_duplicate < duplicates.size() && duplicates[next_duplicate] == i) {
+          ++next_duplicate;
+          continue;
+        }
+        if (auto id = events::event_id_key(batch->events[i])) dedup_->insert(*id, seen);
+        dedup_->insert(events::fingerprint_key(batch->events[i]), seen);
+      }
+    }
+  }
+  sqlite3_reset(sel);
+  if (rc != SQLITE_DONE) {
+    throw store_error("cannot read pending_bodies: " + std::string(sqlite3_errmsg(db_->getHandle())));
+  }
+  counters_.pending_events = pending_events;
+  dedup_size_ = dedup_->size();
 }
 
 int event_store::on_wal_commit(void* self, sqlite3*, const char*, int frames) {

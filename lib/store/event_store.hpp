@@ -35,6 +35,13 @@ struct store_options {
   std::chrono::hours dedup_window{72};
   // A group commit takes queued batches until it holds this many events.
   std::size_t max_group_events = 64 * 1024;
+  // Acknowledged bodies are moved into the event tables once this many events wait (or at
+  // once when no request is waiting), at most merge_max_events per transaction.
+  std::size_t merge_after_events = 16 * 1024;
+  std::size_t merge_max_events = 32 * 1024;
+  // A group commit holding at least this many events skips pending_bodies and inserts its
+  // events directly: it is big enough to amortise the index writes itself.
+  std::size_t direct_insert_events = 4 * 1024;
   // submit() refuses (overloaded) when this many events already wait for the writer.
   std::size_t max_queued_events = 256 * 1024;
 };
@@ -71,20 +78,33 @@ struct store_counters {
   std::atomic<std::int64_t> last_event_unix_ms{0};  // arrival time of the newest stored event
   std::atomic<bool> last_commit_failed{false};
   std::atomic<std::uint64_t> queued_events{0};
+  std::atomic<std::uint64_t> pending_events{0};  // acknowledged, not yet in the event tables
+  std::atomic<std::uint64_t> merges{0};
 };
 
 // Owns the SQLite connection used for writing and the thread that writes. submit() may be
 // called from any thread; callbacks run on the writer thread and must be quick (post the
-// result to the caller's executor). Destruction (or close()) finishes every queued batch
-// first, so no submitted batch is left without a callback.
+// result to the caller's executor). close() finishes every queued batch first, so no
+// submitted batch is left without a callback.
 //
-// Write path, per group commit (see docs/DESIGN.md for the measurements behind it):
-//  1. take every queued batch (up to max_group_events) in one BEGIN IMMEDIATE;
-//  2. per event: a duplicate if its sg_event_id key or fingerprint key is in the dedup index
-//     or earlier in this group; else INSERT into its type's table;
-//  3. COMMIT (fsync with synchronous=FULL); only then add the group's keys to the index and
-//     run the callbacks, so a failed commit never marks anything as seen;
-//  4. if the group fails, each batch is retried alone, so one bad batch fails only itself.
+// Write path. Random-key index maintenance costs SQLite about one page write per row for
+// small transactions (PERF.md, docs/DESIGN.md), so the acknowledgement does not wait for it:
+//  1. Group commit: the writer takes every queued batch (up to max_group_events). For each
+//     event it decides "duplicate" when its sg_event_id key or fingerprint key is in the
+//     dedup index or earlier in the group. Each body is appended to pending_bodies with the
+//     indexes of its duplicates, in one BEGIN IMMEDIATE ... COMMIT (fsync with FULL).
+//  2. Only after that commit are the group's keys added to the dedup index and the callbacks
+//     run: a failed commit marks nothing as seen, and the caller answers 503.
+//     A group of at least direct_insert_events skips pending_bodies: its events go straight
+//     into the tables in that same transaction.
+//  3. Merge: when merge_after_events are pending, or no request waits, the writer re-parses
+//     the oldest pending bodies and inserts their non-duplicate events and rejected elements
+//     into the tables, deleting the bodies in the same transaction (one body is never in
+//     both places, whatever crashes when).
+//  4. At open, the dedup index is rebuilt from the rows of the window and from the pending
+//     bodies, which are then merged like any others.
+// Invariant: every acknowledged event is, at every instant, in exactly one of
+// pending_bodies or its event table.
 class event_store {
  public:
   // Opens (creating if needed) and migrates the file, rebuilds the dedup index from the rows
@@ -94,9 +114,10 @@ class event_store {
   event_store(const event_store&) = delete;
   event_store& operator=(const event_store&) = delete;
 
-  // Queues a parsed batch; `done` is called exactly once, after the commit that holds it.
-  void submit(events::parsed_batch batch, std::chrono::system_clock::time_point received_at,
-              write_callback done);
+  // Queues a parsed batch and the body it was parsed from; `done` is called exactly once,
+  // after the commit that makes the body durable (or with the reason it could not be).
+  void submit(events::parsed_batch batch, std::string body,
+              std::chrono::system_clock::time_point received_at, write_callback done);
 
   // Finishes queued work and stops the writer; later submits answer `closed`.
   void close();
@@ -113,9 +134,14 @@ class event_store {
   struct statements;
   explicit event_store(const store_options& options);
   void rebuild_dedup_index();
+  void recover_pending_bodies();
   void writer_loop();
   void write_group(std::vector<pending>& group);
-  bool try_write(const std::vector<pending*>& batch, std::string& error);
+  bool try_write(const std::vector<pending*>& batch, bool direct, std::string& error);
+  void insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
+                     std::string_view received_at);
+  bool merge_pending(std::size_t max_events);
+  void fail_transaction(const std::string& message);
   void checkpoint_loop();
   static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
 

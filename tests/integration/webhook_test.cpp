@@ -47,7 +47,7 @@ class WebhookTest : public ::testing::Test {
  protected:
   temp_dir dir;
   std::unique_ptr<test_server> server = std::make_unique<test_server>(dir.path());
-  std::filesystem::path db() const { return server->db_file(); }
+  std::filesystem::path db() const { return server->db_file(); }  // settled: see test_server
 };
 
 TEST_F(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {

@@ -25,7 +25,7 @@ test_server::test_server(const std::filesystem::path& dir, std::vector<std::stri
   std::map<std::string, webhook::source_endpoint, std::less<>> endpoints;
   for (const auto& name : names_) {
     store::store_options o = store_template;
-    o.file = db_file(name);
+    o.file = path_of(name);
     stores_.push_back(store::event_store::open(o));
     endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get()});
   }
@@ -47,7 +47,21 @@ void test_server::stop() {
   for (auto& s : stores_) s->close();
 }
 
-std::filesystem::path test_server::db_file(const std::string& source) const { return dir_ / (source + ".db"); }
+std::filesystem::path test_server::db_file(const std::string& source) {
+  settle();
+  return path_of(source);
+}
+
+void test_server::settle() {
+  if (stopped_) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& s : stores_) {
+    while ((s->counters().pending_events.load() > 0 || s->counters().queued_events.load() > 0) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+}
 
 store::event_store& test_server::store(const std::string& source) {
   for (std::size_t i = 0; i < names_.size(); ++i) {

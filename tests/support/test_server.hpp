@@ -34,10 +34,15 @@ class test_server {
   ~test_server();
   void stop();  // drains and closes; idempotent
   std::uint16_t port() const { return port_; }
-  std::filesystem::path db_file(const std::string& source = "default") const;
+  // The source's database file, once everything acknowledged has reached the event tables
+  // (acknowledged bodies wait in pending_bodies for a moment; see event_store).
+  std::filesystem::path db_file(const std::string& source = "default");
+  // Waits (up to 10 s) until no batch is queued or pending for any source.
+  void settle();
   store::event_store& store(const std::string& source = "default");
 
  private:
+  std::filesystem::path path_of(const std::string& source) const { return dir_ / (source + ".db"); }
   std::filesystem::path dir_;
   boost::asio::io_context ioc_;
   std::vector<std::unique_ptr<store::event_store>> stores_;
