@@ -29,17 +29,25 @@
 
 namespace sgs::events {
 
+// The body as received (owned, with simdjson's padding reserved after it), the parser while
+// it is needed, and, after parsing, one arena holding every unescaped string. The parser's
+// buffers are ~6x the body (structural indexes), so they are freed as soon as the strings are
+// moved out: a batch then costs its body, its arena and its events.
 struct parsed_batch::buffers {
-  explicit buffers(std::string_view json) : body(json.data(), json.size()) {}
-  simdjson::padded_string body;
-  simdjson::ondemand::parser parser;
+  std::string owned;  // the body, BOM included; capacity >= size + SIMDJSON_PADDING
+  std::size_t bom = 0;
+  std::unique_ptr<simdjson::ondemand::parser> parser = std::make_unique<simdjson::ondemand::parser>();
   simdjson::ondemand::document doc;
+  std::string arena;
+  std::string_view json() const { return std::string_view(owned).substr(bom); }
 };
 
 parsed_batch::parsed_batch() = default;
 parsed_batch::parsed_batch(parsed_batch&&) noexcept = default;
 parsed_batch& parsed_batch::operator=(parsed_batch&&) noexcept = default;
 parsed_batch::~parsed_batch() = default;
+
+std::string_view parsed_batch::body() const { return buffers_ ? buffers_->json() : std::string_view(); }
 
 namespace {
 
@@ -946,17 +954,66 @@ std::string stage1_message(error_code err) {
 
 }  // namespace
 
-std::variant<parsed_batch, batch_error> parse_batch(std::string_view body) {
-  std::size_t bom = 0;
-  if (body.starts_with("\xEF\xBB\xBF")) {
-    body.remove_prefix(3);
-    bom = 3;
-  }
-  parsed_batch batch;
-  batch.buffers_ = std::make_unique<parsed_batch::buffers>(body);
-  auto& b = *batch.buffers_;
+namespace {
 
-  if (auto err = b.parser.iterate(b.body).get(b.doc)) return batch_error{stage1_message(err)};
+// Calls f on every string view of an event that may point into the parser's buffer.
+template <class F>
+void for_each_text(event& e, F&& f) {
+  f(e.event_name);
+  for (std::optional<std::string_view>* field :
+       {&e.sg_event_id, &e.sg_message_id, &e.email, &e.smtp_id, &e.reason, &e.status, &e.response, &e.type,
+        &e.bounce_classification, &e.url, &e.url_offset_type, &e.useragent, &e.ip, &e.sg_content_type,
+        &e.pool_name, &e.marketing_campaign_name, &e.marketing_campaign_version, &e.post_type, &e.singlesend_id,
+        &e.singlesend_name, &e.mc_stats, &e.phase_id, &e.template_id, &e.template_version_id, &e.template_hash,
+        &e.sg_template_id, &e.sg_template_name, &e.domain, &e.from}) {
+    if (*field) f(**field);
+  }
+}
+
+// Moves every string that lives in the parser's buffer into one arena, so the parser can go.
+void move_strings_to_arena(std::vector<event>& events, std::string_view body, std::string& arena) {
+  const auto outside_body = [&](std::string_view v) {
+    return !v.empty() && (v.data() < body.data() || v.data() >= body.data() + body.size());
+  };
+  std::size_t total = 0;
+  for (auto& e : events) {
+    for_each_text(e, [&](std::string_view& v) {
+      if (outside_body(v)) total += v.size();
+    });
+  }
+  arena.clear();
+  arena.reserve(total);  // exact: appends below never reallocate, so views stay valid
+  for (auto& e : events) {
+    for_each_text(e, [&](std::string_view& v) {
+      if (!outside_body(v)) return;
+      const std::size_t at = arena.size();
+      arena.append(v);
+      v = std::string_view(arena.data() + at, v.size());
+    });
+  }
+}
+
+}  // namespace
+
+std::variant<parsed_batch, batch_error> parse_batch(std::string_view body) {
+  return parse_owned_batch(std::string(body));
+}
+
+std::variant<parsed_batch, batch_error> parse_owned_batch(std::string body) {
+  parsed_batch batch;
+  batch.buffers_ = std::make_unique<parsed_batch::buffers>();
+  auto& b = *batch.buffers_;
+  b.owned = std::move(body);
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end; make them ours (and zero).
+  const std::size_t size = b.owned.size();
+  b.owned.append(simdjson::SIMDJSON_PADDING, '\0');
+  b.owned.resize(size);
+  if (std::string_view(b.owned).starts_with("\xEF\xBB\xBF")) b.bom = 3;
+  const std::size_t bom = b.bom;
+  const std::string_view json = b.json();
+  const simdjson::padded_string_view padded(json.data(), json.size(), b.owned.capacity() - bom);
+
+  if (auto err = b.parser->iterate(padded).get(b.doc)) return batch_error{stage1_message(err)};
   od::array array;
   if (auto err = b.doc.get_array().get(array)) {
     if (err == simdjson::INCORRECT_TYPE) return batch_error{not_an_array_message(b.doc)};
@@ -968,11 +1025,11 @@ std::variant<parsed_batch, batch_error> parse_batch(std::string_view body) {
     return batch_error{stage1_message(err)};
   }
 
-  const char* begin = b.body.data();
-  body_reader reader(begin, begin + b.body.size(), bom, b.parser.max_depth());
+  const char* begin = json.data();
+  body_reader reader(begin, begin + json.size(), bom, b.parser->max_depth());
   // Real events are 250-500 bytes. Reserving for 256-byte events avoids regrowth (which moves
   // every 1 KiB event) at the price of address space that is never touched.
-  batch.events.reserve(body.size() / 256 + 1);
+  batch.events.reserve(json.size() / 256 + 1);
   std::size_t index = 0;
   for (auto item : array) {
     od::value v;
@@ -997,6 +1054,9 @@ std::variant<parsed_batch, batch_error> parse_batch(std::string_view body) {
     }
     return batch_error{stage1_message(at_end)};
   }
+  move_strings_to_arena(batch.events, json, b.arena);
+  b.doc = od::document();
+  b.parser.reset();
   return batch;
 }
 

@@ -34,8 +34,11 @@ class parsed_batch {
   std::vector<event> events;               // in body order
   std::vector<rejected_element> rejected;  // in body order
 
+  // The body the batch was parsed from, without a leading BOM.
+  std::string_view body() const;
+
  private:
-  friend std::variant<parsed_batch, batch_error> parse_batch(std::string_view body);
+  friend std::variant<parsed_batch, batch_error> parse_owned_batch(std::string body);
   struct buffers;
   std::unique_ptr<buffers> buffers_;
 };
@@ -58,6 +61,8 @@ class parsed_batch {
 // - Reasons number elements from 0, like JSON array indexes: "element 3: ...".
 // - Nesting is limited to the simdjson default of 1024 levels (root array included).
 // - Thread-safe: each call owns its parser and buffers; nothing is shared between calls.
+std::variant<parsed_batch, batch_error> parse_owned_batch(std::string body);
+// The same, for a body the caller keeps: it is copied once.
 std::variant<parsed_batch, batch_error> parse_batch(std::string_view body);
 
 }  // namespace sgs::events

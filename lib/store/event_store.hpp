@@ -114,10 +114,10 @@ class event_store {
   event_store(const event_store&) = delete;
   event_store& operator=(const event_store&) = delete;
 
-  // Queues a parsed batch and the body it was parsed from; `done` is called exactly once,
-  // after the commit that makes the body durable (or with the reason it could not be).
-  void submit(events::parsed_batch batch, std::string body,
-              std::chrono::system_clock::time_point received_at, write_callback done);
+  // Queues a parsed batch; `done` is called exactly once, after the commit that makes it
+  // durable (or with the reason it could not be).
+  void submit(events::parsed_batch batch, std::chrono::system_clock::time_point received_at,
+              write_callback done);
 
   // Finishes queued work and stops the writer; later submits answer `closed`.
   void close();
@@ -127,6 +127,7 @@ class event_store {
   const store_counters& counters() const { return counters_; }
   const std::filesystem::path& file() const { return options_.file; }
   std::size_t dedup_keys() const { return dedup_size_.load(); }
+  std::size_t dedup_bytes() const { return dedup_bytes_.load(); }
   std::string last_error() const;
 
  private:
@@ -151,6 +152,7 @@ class event_store {
   std::unique_ptr<dedup_index> dedup_;
   store_counters counters_;
   std::atomic<std::size_t> dedup_size_{0};
+  std::atomic<std::size_t> dedup_bytes_{0};
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

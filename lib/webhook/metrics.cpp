@@ -118,6 +118,15 @@ std::string render_metrics(const request_metrics& requests, const std::vector<me
     out += "sendgrid_source_queued_events{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().queued_events.load()) + "\n";
   }
+  header(out, "sendgrid_source_dedup_keys", "gauge",
+         "Keys (sg_event_id and content fingerprints) in the in-memory dedup index.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_dedup_keys{source=\"" + src.name + "\"} " + std::to_string(src.store->dedup_keys()) + "\n";
+  }
+  header(out, "sendgrid_source_dedup_bytes", "gauge", "Memory held by the in-memory dedup index.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_dedup_bytes{source=\"" + src.name + "\"} " + std::to_string(src.store->dedup_bytes()) + "\n";
+  }
   header(out, "sendgrid_source_http_responses_total", "counter", "HTTP responses, by status code.");
   for (const auto& [code, n] : s.responses_by_status) {
     out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";

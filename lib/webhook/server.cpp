@@ -34,18 +34,18 @@ struct connection {
 // Awaits the store's commit: the writer thread's callback is posted back to the
 // connection's strand. The work guard keeps the io_context running while it waits.
 template <class Token>
-auto async_store(store::event_store& st, events::parsed_batch batch, std::string body,
+auto async_store(store::event_store& st, events::parsed_batch batch,
                  std::chrono::system_clock::time_point at, Token&& token) {
   return asio::async_initiate<Token, void(store::write_result)>(
-      [&st](auto handler, events::parsed_batch b, std::string raw, std::chrono::system_clock::time_point t) {
+      [&st](auto handler, events::parsed_batch b, std::chrono::system_clock::time_point t) {
         auto ex = asio::prefer(asio::get_associated_executor(handler),
                                asio::execution::outstanding_work.tracked);
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        st.submit(std::move(b), std::move(raw), t, [h, ex](const store::write_result& r) {
+        st.submit(std::move(b), t, [h, ex](const store::write_result& r) {
           asio::post(ex, [h, r]() mutable { std::move(*h)(r); });
         });
       },
-      token, std::move(batch), std::move(body), at);
+      token, std::move(batch), at);
 }
 
 http::response<http::string_body> to_response(const reply& r, unsigned version, bool keep_alive,
@@ -224,8 +224,7 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
     }
   }
   const auto received_at = std::chrono::system_clock::now();
-  std::string body = std::move(req.body());
-  auto parsed = events::parse_batch(body);
+  auto parsed = events::parse_owned_batch(std::move(req.body()));
   if (auto* err = std::get_if<events::batch_error>(&parsed)) {
     metrics.count_bad_body(source);
     co_return bad_request(err->message);
@@ -234,7 +233,7 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
   metrics.count_received(source, batch.events.size() + batch.rejected.size());
   store::event_store& st = *sources.find(source)->second.store;
   store::write_result result =
-      co_await async_store(st, std::move(batch), std::move(body), received_at, asio::use_awaitable);
+      co_await async_store(st, std::move(batch), received_at, asio::use_awaitable);
   co_return reply_for(result);
 }
 

@@ -41,7 +41,7 @@ write_result write(event_store& store, const std::string& body,
                    std::chrono::system_clock::time_point at = std::chrono::system_clock::now()) {
   std::promise<write_result> done;
   auto f = done.get_future();
-  store.submit(parse(body), body, at, [&](const write_result& r) { done.set_value(r); });
+  store.submit(parse(body), at, [&](const write_result& r) { done.set_value(r); });
   return f.get();
 }
 
