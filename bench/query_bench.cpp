@@ -158,5 +158,19 @@ int main(int argc, char** argv) {
   std::printf("counts_per_type_per_day_month: ms=%.0f groups=%lld events_counted=%lld\n",
               std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(), static_cast<long long>(groups),
               static_cast<long long>(counted));
+  const auto t1 = clock_type::now();
+  SQLite::Statement daily(db,
+                          "SELECT day, event, events FROM daily_counts WHERE day BETWEEN date(?, 'unixepoch') "
+                          "AND date(?, 'unixepoch') ORDER BY day, event");
+  daily.bind(1, static_cast<std::int64_t>(month_start));
+  daily.bind(2, static_cast<std::int64_t>(month_start + (days - 1) * 86400));
+  std::int64_t daily_groups = 0, daily_counted = 0;
+  while (daily.executeStep()) {
+    ++daily_groups;
+    daily_counted += daily.getColumn(2).getInt64();
+  }
+  std::printf("daily_counts_month: ms=%.2f groups=%lld events_counted=%lld\n",
+              std::chrono::duration<double, std::milli>(clock_type::now() - t1).count(),
+              static_cast<long long>(daily_groups), static_cast<long long>(daily_counted));
   return 0;
 }

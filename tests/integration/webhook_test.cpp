@@ -70,6 +70,8 @@ TEST_F(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
   EXPECT_EQ(count_rows(db(), "group_resubscribe"), 1);
   EXPECT_EQ(count_rows(db(), "account_status_change"), 1);
   EXPECT_EQ(count_rows(db(), "activity"), 15);
+  EXPECT_EQ(query_text(db(), "SELECT sum(events) FROM daily_counts"), "15");
+  EXPECT_EQ(query_text(db(), "SELECT events FROM daily_counts WHERE day = '2017-12-15' AND event = 'bounce'"), "1");
   // Typed values, as a user queries them.
   EXPECT_EQ(query_text(db(), "SELECT category FROM processed WHERE sg_event_id='rbtnWrG1DVDGGGFHFyun0A=='"),
             R"(["cat facts"])");
@@ -99,6 +101,7 @@ TEST_F(WebhookTest, SameBodyPostedTwiceStoresItOnce) {
   ASSERT_EQ(again.status, 200);
   EXPECT_EQ(again.body, R"({"stored":0,"duplicates":100,"rejected":0})");
   EXPECT_EQ(count_events(db()), 100);
+  EXPECT_EQ(query_text(db(), "SELECT sum(events) FROM daily_counts"), "100");
 }
 
 TEST_F(WebhookTest, RetriedBatchWithChangedEventIdsIsRecognisedByFingerprint) {

@@ -159,6 +159,52 @@ TEST(EventStore, FailedCommitMarksNothingAsSeen) {
   EXPECT_TRUE(store->healthy());
 }
 
+TEST(EventStore, BodiesAcknowledgedBeforeACrashAreMergedAndDedupedAtOpen) {
+  temp_db t;
+  const std::string body =
+      R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"},
+          {"email":"a@b.c","timestamp":2,"event":"open","sg_event_id":"e2"}, 7])";
+  {
+    // What a crash leaves: the migrated file with an acknowledged body not yet merged; the
+    // second event was a duplicate when it arrived.
+    SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    sgs::store::migrate(db);
+    SQLite::Statement ins(db,
+                          "INSERT INTO pending_bodies (received_at, body, events, duplicates) "
+                          "VALUES ('2026-01-01T00:00:00.000Z', ?, 2, x'01000000')");
+    ins.bind(1, body.data(), static_cast<int>(body.size()));
+    ins.exec();
+  }
+  {
+    auto store = event_store::open({.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
+    EXPECT_EQ(store->counters().pending_events.load(), 2u);
+    EXPECT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"}])").duplicates, 1u);
+  }
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM _open").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT sg_event_id FROM _open").getString(), "e1");
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM rejected_events").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pending_bodies").getInt(), 0);
+}
+
+TEST(EventStore, SmallBatchesAreAcknowledgedFromPendingBodiesAndMergedExactlyOnce) {
+  temp_db t;
+  auto store = event_store::open({.file = t.file(), .merge_after_events = 1000000});
+  for (int i = 0; i < 50; ++i) {
+    const std::string id = std::to_string(i);
+    ASSERT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":)" + id + R"(,"event":"delivered","sg_event_id":"d)" + id +
+                                R"("}])")
+                  .stored,
+              1u);
+  }
+  store->close();  // merges what is pending
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM delivered").getInt(), 50);
+  EXPECT_EQ(db.execAndGet("SELECT count(DISTINCT sg_event_id) FROM delivered").getInt(), 50);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pending_bodies").getInt(), 0);
+  EXPECT_EQ(db.execAndGet("SELECT sum(events) FROM daily_counts").getInt(), 50);
+}
+
 TEST(EventStore, SubmitAfterCloseAnswersClosed) {
   temp_db t;
   auto store = event_store::open({.file = t.file()});
