@@ -1,0 +1,17 @@
+// Appending JSON text (strings, arrays of strings) while building raw and custom_fields values.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sgs::sync {
+
+// Appends `s` as a JSON string literal, quotes included.
+void append_json_string(std::string& out, std::string_view s);
+
+// A CSV cell that holds several values as a JSON array of strings: kept as it is when it is
+// already a JSON array ("[...]"), else split on commas, each value trimmed ("a, b" ->
+// ["a","b"]); "" -> [].
+void append_json_string_array(std::string& out, std::string_view cell);
+
+}  // namespace sgs::sync
