@@ -17,9 +17,11 @@
 
 #include "config/config.hpp"
 #include "config/secrets.hpp"
+#include "events/signature.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
 #include "store/store_summary.hpp"
+#include "sync_command.hpp"
 #include "webhook/server.hpp"
 
 #ifndef SGS_VERSION
@@ -151,8 +153,23 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin, cfg.storage.dir.string());
 
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
+  std::vector<std::unique_ptr<sgs::events::signature_verifier>> verifiers;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   for (const auto& src : cfg.sources) {
+    sgs::webhook::source_auth auth;
+    if (!src.webhook_verification_keys.empty()) {
+      auto v = sgs::events::signature_verifier::from_base64_keys(src.webhook_verification_keys);
+      if (auto* err = std::get_if<std::string>(&v)) throw usage_error("source '" + src.name + "': " + *err);
+      verifiers.push_back(
+          std::make_unique<sgs::events::signature_verifier>(std::get<sgs::events::signature_verifier>(std::move(v))));
+      auth.verifier = verifiers.back().get();
+      auth.max_age_seconds = src.webhook_max_age_seconds;
+      spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name, verifiers.back()->key_count());
+    } else {
+      spdlog::warn("source {} accepts unsigned webhooks: set webhook_verification_key to refuse forged posts",
+                   src.name);
+    }
+    if (src.webhook_basic_auth) auth.basic_auth_header = sgs::webhook::basic_auth_header(*src.webhook_basic_auth);
     auto key = sgs::config::resolve_api_key(src.api_key, src.name);
     if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
     if (!std::get<std::optional<std::string>>(key)) {
@@ -162,7 +179,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     }
     auto store = sgs::store::event_store::open(store_options_for(cfg, src.name));
     spdlog::info("source {} store={} dedup_keys={}", src.name, store->file().string(), store->dedup_keys());
-    endpoints.emplace(src.name, sgs::webhook::source_endpoint{src.name, store.get()});
+    endpoints.emplace(src.name, sgs::webhook::source_endpoint{src.name, store.get(), auth});
     stores.push_back(std::move(store));
   }
 
@@ -235,6 +252,9 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Row counts per table and the last event received, per source");
   status->add_option("--source", status_source, "Only this source");
 
+  sgs::daemon::sync_cli_options sync_options;
+  auto* sync = sgs::daemon::add_sync_command(app, sync_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -247,6 +267,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(lc, io_threads);
     if (*migrate) return cmd_migrate(lc);
     if (*status) return cmd_status(lc, status_source);
+    if (*sync) return sgs::daemon::run_sync_command(lc.cfg, sync_options);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
     return exit_usage;
