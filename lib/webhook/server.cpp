@@ -201,6 +201,12 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
                                                      http::request_parser<http::string_body>& parser,
                                                      const std::string& source) {
   auto& req = parser.get();
+  const source_endpoint& endpoint = sources.find(source)->second;
+  // Credentials are checked before the body is read: a client without them costs nothing.
+  if (auto refused = check_basic_auth(endpoint.auth, std::string_view(req[http::field::authorization]))) {
+    refused->close = !parser.is_done();
+    co_return *refused;
+  }
   if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
     co_return body_too_large(options.max_body_bytes);  // the rest is not read: close
   }
@@ -224,6 +230,12 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
     }
   }
   const auto received_at = std::chrono::system_clock::now();
+  // The signature covers the raw bytes as received: verify before anything is parsed.
+  if (auto refused = check_signature(endpoint.auth, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+                                     std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]), req.body(),
+                                     received_at)) {
+    co_return *refused;
+  }
   auto parsed = events::parse_owned_batch(std::move(req.body()));
   if (auto* err = std::get_if<events::batch_error>(&parsed)) {
     metrics.count_bad_body(source);
@@ -231,7 +243,7 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
   }
   auto& batch = std::get<events::parsed_batch>(parsed);
   metrics.count_received(source, batch.events.size() + batch.rejected.size());
-  store::event_store& st = *sources.find(source)->second.store;
+  store::event_store& st = *endpoint.store;
   store::write_result result =
       co_await async_store(st, std::move(batch), received_at, asio::use_awaitable);
   co_return reply_for(result);

@@ -12,6 +12,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include "store/event_store.hpp"
+#include "webhook/auth.hpp"
 
 namespace sgs::webhook {
 
@@ -30,6 +31,7 @@ struct server_options {
 struct source_endpoint {
   std::string name;
   store::event_store* store = nullptr;
+  source_auth auth;  // basic auth and signature requirements; none by default
 };
 
 // Runs on the executor it is given (an io_context run by one or more threads); every

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "events/signature.hpp"
 #include "http_client.hpp"
 #include "test_server.hpp"
 
@@ -346,6 +347,87 @@ TEST_F(WebhookTest, KeepAliveServesManyRequestsOnOneConnection) {
   http_client client(server->port());
   for (int i = 0; i < 20; ++i) ASSERT_EQ(client.post(url, batch_of(15, i, 1)).status, 200);
   EXPECT_EQ(count_events(db()), 20);
+}
+
+}  // namespace
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(std::string(SGS_TEST_DATA_DIR) + "/" + path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const std::string v2_key =
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==";
+const std::string v2_signature = "MEYCIQC/I4o6vCgqRYrTljjoVWB/GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5";
+
+class SignedWebhookTest : public ::testing::Test {
+ protected:
+  sgs::events::signature_verifier verifier = std::get<sgs::events::signature_verifier>(
+      sgs::events::signature_verifier::from_base64_keys({v2_key}));
+  temp_dir dir;
+  std::unique_ptr<test_server> server;
+  void SetUp() override {
+    sgs::webhook::source_auth auth;
+    auth.verifier = &verifier;
+    server = std::make_unique<test_server>(dir.path(), std::vector<std::string>{"default"},
+                                           sgs::webhook::server_options{}, sgs::store::store_options{},
+                                           std::map<std::string, sgs::webhook::source_auth>{{"default", auth}});
+  }
+};
+
+TEST_F(SignedWebhookTest, RealSignedBodyIsVerifiedOnItsRawBytesAndStored) {
+  http_client client(server->port());
+  auto res = client.request("POST", url, read_file("signatures/v2_payload.json"),
+                            {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
+                             {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651159"}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(count_rows(server->db_file(), "processed"), 1);
+  EXPECT_EQ(count_rows(server->db_file(), "bounce"), 1);
+}
+
+TEST_F(SignedWebhookTest, MissingOrWrongSignatureIs403AndNothingIsStored) {
+  http_client client(server->port());
+  const std::string body = read_file("signatures/v2_payload.json");
+  EXPECT_EQ(client.post(url, body).status, 403);
+  EXPECT_EQ(client.request("POST", url, body,
+                           {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
+                            {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651158"}})
+                .status,
+            403);
+  std::string tampered = body;
+  tampered[tampered.find("invalid@")] = 'I';
+  EXPECT_EQ(client.request("POST", url, tampered,
+                           {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
+                            {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651159"}})
+                .status,
+            403);
+  EXPECT_EQ(count_events(server->db_file()), 0);
+  EXPECT_EQ(count_rows(server->db_file(), "rejected_events"), 0);
+}
+
+TEST(WebhookBasicAuth, WrongOrMissingCredentialsAre401WithChallenge) {
+  temp_dir dir;
+  sgs::webhook::source_auth auth;
+  auth.basic_auth_header = sgs::webhook::basic_auth_header("sendgrid:s3cret");
+  test_server server(dir.path(), {"default"}, {}, {}, {{"default", auth}});
+  http_client client(server.port());
+  auto missing = client.post(url, batch_of(20, 0, 2));
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(missing.headers["www-authenticate"], "Basic realm=\"sendgrid-source\", charset=\"UTF-8\"");
+  http_client again(server.port());
+  EXPECT_EQ(again.request("POST", url, batch_of(20, 0, 2), {{"Authorization", "Basic c2VuZGdyaWQ6d3Jvbmc="}}).status,
+            401);
+  EXPECT_EQ(count_events(server.db_file()), 0);
+  http_client good(server.port());
+  EXPECT_EQ(good.request("POST", url, batch_of(20, 0, 2),
+                         {{"Authorization", sgs::webhook::basic_auth_header("sendgrid:s3cret")}})
+                .status,
+            200);
+  EXPECT_EQ(count_events(server.db_file()), 2);
 }
 
 }  // namespace

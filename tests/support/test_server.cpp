@@ -20,14 +20,15 @@ temp_dir::~temp_dir() {
 }
 
 test_server::test_server(const std::filesystem::path& dir, std::vector<std::string> sources,
-                         webhook::server_options options, store::store_options store_template)
+                         webhook::server_options options, store::store_options store_template,
+                         std::map<std::string, webhook::source_auth> auth)
     : dir_(dir), names_(std::move(sources)) {
   std::map<std::string, webhook::source_endpoint, std::less<>> endpoints;
   for (const auto& name : names_) {
     store::store_options o = store_template;
     o.file = path_of(name);
     stores_.push_back(store::event_store::open(o));
-    endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get()});
+    endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get(), auth[name]});
   }
   options.host = "127.0.0.1";
   options.port = 0;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,7 +31,8 @@ class test_server {
  public:
   // Starts stores for `sources` in `dir` and the server on a free port.
   test_server(const std::filesystem::path& dir, std::vector<std::string> sources = {"default"},
-              webhook::server_options options = {}, store::store_options store_template = {});
+              webhook::server_options options = {}, store::store_options store_template = {},
+              std::map<std::string, webhook::source_auth> auth = {});
   ~test_server();
   void stop();  // drains and closes; idempotent
   std::uint16_t port() const { return port_; }
