@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# End-to-end test of the binary as an operator runs it: --help, --version, a bad config
+# (exit 2 with the key), run + POST + SIGTERM during load (exit 0, every 2xx stored), status,
+# migrate. Usage: daemon_cli_test.sh PATH_TO_BINARY DATA_DIR
+set -uo pipefail
+BIN=$1 DATA=$2
+WORK=$(mktemp -d /tmp/sgs-cli.XXXXXX)
+trap 'kill -9 $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+PID=
+fail() { echo "FAIL: $*"; [ -f "$WORK/log" ] && tail -20 "$WORK/log"; exit 1; }
+
+"$BIN" --help >"$WORK/help" 2>&1 || fail "--help exited non-zero"
+for cmd in run migrate status; do grep -q "$cmd" "$WORK/help" || fail "--help does not list $cmd"; done
+"$BIN" run --help >/dev/null 2>&1 || fail "run --help exited non-zero"
+"$BIN" --version | grep -q '^sendgrid-source [0-9]' || fail "--version"
+"$BIN" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command must exit 2"
+
+printf '[server]\nlisten = "127.0.0.1:0"\nbogus = 1\n[[source]]\nname = "Bad Name"\n' >"$WORK/bad.toml"
+"$BIN" --config "$WORK/bad.toml" run >"$WORK/out" 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "bad config must exit 2, got $rc"
+grep -q 'server.bogus' "$WORK/out" || fail "bad config error does not name server.bogus: $(cat "$WORK/out")"
+grep -q 'source\[0\].name' "$WORK/out" || fail "bad config error does not name source[0].name: $(cat "$WORK/out")"
+"$BIN" --config "$WORK/missing.toml" status >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing --config file must exit 2"
+
+cat >"$WORK/good.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+[storage]
+dir = "$WORK/data"
+[[source]]
+name = "shop"
+TOML
+"$BIN" --config "$WORK/good.toml" migrate | grep -q "shop: .*schema version" || fail "migrate output"
+"$BIN" --config "$WORK/good.toml" run >"$WORK/log" 2>&1 &
+PID=$!
+PORT=
+for _ in $(seq 100); do
+  PORT=$(sed -n 's#.*listening: POST http://127.0.0.1:\([0-9]*\)/webhooks/sendgrid/shop.*#\1#p' "$WORK/log")
+  [ -n "$PORT" ] && break
+  sleep 0.05
+done
+[ -n "$PORT" ] || fail "daemon did not report its port"
+URL=http://127.0.0.1:$PORT/webhooks/sendgrid/shop
+code=$(curl -s -o "$WORK/r" -w '%{http_code}' -X POST --data-binary @"$DATA/webhook/all_types.json" "$URL")
+[ "$code" = 200 ] || fail "POST answered $code: $(cat "$WORK/r")"
+grep -q '"stored":15' "$WORK/r" || fail "POST body: $(cat "$WORK/r")"
+
+# Load from 8 clients, SIGTERM in the middle: every 2xx must be stored, exit 0.
+for c in $(seq 8); do
+  (
+    ok=0
+    for i in $(seq 200); do
+      body="[{\"email\":\"c$c@x.io\",\"timestamp\":$i,\"event\":\"delivered\",\"sg_event_id\":\"c${c}i$i\"}]"
+      code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "$body" "$URL" 2>/dev/null)
+      [ "$code" = 200 ] && ok=$((ok + 1))
+    done
+    echo "$ok" >"$WORK/ok.$c"
+  ) &
+done
+sleep 0.5
+kill -TERM $PID
+wait $PID; rc=$?
+[ $rc -eq 0 ] || fail "SIGTERM exit code $rc"
+wait
+grep -q "stopped cleanly" "$WORK/log" || fail "no clean stop in the log"
+acked=$(cat "$WORK"/ok.* | awk '{s+=$1} END {print s}')
+stored=$(sqlite3 "$WORK/data/shop.db" "SELECT count(*) FROM delivered WHERE email LIKE 'c%@x.io'")
+[ "$acked" -gt 0 ] || fail "no POST was acknowledged before SIGTERM"
+[ "$stored" -ge "$acked" ] || fail "acknowledged $acked events but only $stored stored"
+[ "$(sqlite3 "$WORK/data/shop.db" 'SELECT count(*) FROM pending_bodies')" = 0 ] || fail "pending bodies left after clean stop"
+
+"$BIN" --config "$WORK/good.toml" status >"$WORK/status" || fail "status exit code"
+grep -q "events stored" "$WORK/status" || fail "status output: $(cat "$WORK/status")"
+grep -q "_open  *1" "$WORK/status" || fail "status counts: $(cat "$WORK/status")"
+"$BIN" --config "$WORK/good.toml" status --source nope >/dev/null 2>&1; [ $? -eq 2 ] || fail "status --source nope must exit 2"
+echo "daemon CLI test passed: acked=$acked stored=$stored"
