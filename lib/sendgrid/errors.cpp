@@ -78,8 +78,8 @@ std::string auth_failure_message(std::string_view source, int status, std::strin
           " was rejected (401): create a key under Settings > API Keys and set api_key_file";
   } else {
     out = "the API key for source " + src + " is not allowed to read " + std::string(what) + " (" +
-          std::to_string(status) + "): give the key the '" + std::string(permission) +
-          "' permission under Settings > API Keys (or create a key that has it) and set api_key_file";
+          std::to_string(status) + "): give the key the " + std::string(permission) +
+          " permission under Settings > API Keys (or create a key that has it) and set api_key_file";
   }
   if (!on_behalf_of.empty()) {
     out += "; requests are made on behalf of subuser '" + std::string(on_behalf_of) +

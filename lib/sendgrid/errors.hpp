@@ -25,8 +25,9 @@ inline constexpr std::string_view legacy_permission = "marketing_campaigns.read"
 //  401: "the API key for source 'x' was rejected (401): create a key under Settings > API
 //       Keys and set api_key_file (SendGrid said: ...)".
 //  403: "the API key for source 'x' is not allowed to read <what> (403): give the key the
-//       '<permission>' permission under Settings > API Keys, or create one that has it ...".
-// `permission` may name two alternatives, e.g. "marketing.read' or 'marketing_campaigns.read".
+//       <permission> permission under Settings > API Keys (or create a key that has it) ...".
+// `permission` is quoted by the caller and may name alternatives: "'marketing.read' or
+// 'marketing_campaigns.read'".
 // `on_behalf_of` (may be empty) is named because a subuser that does not exist or is not the
 // parent's also answers 401/403.
 std::string auth_failure_message(std::string_view source, int status, std::string_view body, std::string_view what,

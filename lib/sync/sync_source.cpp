@@ -160,7 +160,7 @@ collection_result source_run::run_collection(collection c) {
             options_.source_name, o.http_status, o.body.empty() ? marketing.body : o.body,
             std::string(collection_name(c)) + " (" + std::string(endpoint_label(c, api_kind::marketing)) +
                 " and " + std::string(endpoint_label(c, api_kind::legacy)) + ")",
-            std::string(sendgrid::marketing_permission) + "' (Marketing Campaigns) or '" +
+            "'" + std::string(sendgrid::marketing_permission) + "' (Marketing Campaigns) or '" +
                 std::string(sendgrid::legacy_permission) + "' (Legacy Marketing Campaigns)",
             options_.on_behalf_of);
       } else if (o.status == outcome::kind::complete || saw_success_) {
@@ -172,7 +172,8 @@ collection_result source_run::run_collection(collection c) {
       o.error = sendgrid::auth_failure_message(
           options_.source_name, o.http_status, o.body,
           std::string(collection_name(c)) + " (" + std::string(endpoint_label(c, api)) + ")",
-          api == api_kind::legacy ? sendgrid::legacy_permission : sendgrid::marketing_permission,
+          "'" + std::string(api == api_kind::legacy ? sendgrid::legacy_permission : sendgrid::marketing_permission) +
+              "'",
           options_.on_behalf_of);
     }
 

@@ -94,7 +94,7 @@ TEST(AuthMessages, Rejected401SaysWhatToDo) {
   const auto m = sgs::sendgrid::auth_failure_message(
       "x", 401,
       R"({"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]})",
-      "lists", "marketing.read", "");
+      "lists", "'marketing.read'", "");
   EXPECT_EQ(m,
             "the API key for source 'x' was rejected (401): create a key under Settings > API Keys and set "
             "api_key_file (SendGrid said: The provided authorization grant is invalid, expired, or revoked)");
@@ -102,7 +102,7 @@ TEST(AuthMessages, Rejected401SaysWhatToDo) {
 
 TEST(AuthMessages, Forbidden403NamesThePermission) {
   const auto m = sgs::sendgrid::auth_failure_message("mkt", 403, R"({"errors":[{"field":null,"message":"access forbidden"}]})",
-                                                     "lists (/v3/marketing/lists)", "marketing.read", "sub1");
+                                                     "lists (/v3/marketing/lists)", "'marketing.read'", "sub1");
   EXPECT_NE(m.find("source 'mkt' is not allowed to read lists (/v3/marketing/lists) (403)"), std::string::npos) << m;
   EXPECT_NE(m.find("give the key the 'marketing.read' permission"), std::string::npos) << m;
   EXPECT_NE(m.find("subuser 'sub1'"), std::string::npos) << m;
