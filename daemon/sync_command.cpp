@@ -23,7 +23,8 @@ constexpr int exit_runtime = 1;
 constexpr int exit_usage = 2;
 
 // Parses "lists,recipients"; nullopt (with `error`) on an unknown name.
-std::optional<std::vector<store::collection>> parse_only(const std::string& text, std::string& error) {
+std::optional<std::vector<store::collection>> parse_only(const std::string& text,
+                                                         std::string& error) {
   std::vector<store::collection> out;
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -35,7 +36,8 @@ std::optional<std::vector<store::collection>> parse_only(const std::string& text
     if (!name.empty()) {
       auto c = store::collection_from_name(name);
       if (!c) {
-        error = "--only: unknown collection '" + name + "' (known: lists, segments, campaigns, recipients)";
+        error = "--only: unknown collection '" + name +
+                "' (known: lists, segments, campaigns, recipients)";
         return std::nullopt;
       }
       out.push_back(*c);
@@ -58,13 +60,16 @@ class progress_line {
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
     const bool final_state = p.state == "succeeded" || p.state == "failed" || p.state == "stopped";
-    if (!final_state && p.state == last_state_ && now - last_ < std::chrono::milliseconds(100)) return;
+    if (!final_state && p.state == last_state_ && now - last_ < std::chrono::milliseconds(100))
+      return;
     last_ = now;
     last_state_ = std::string(p.state);
-    std::fprintf(stderr, "\r\033[K%.*s %-10.*s %-28.*s pages=%lld rows=%lld%s", static_cast<int>(p.source.size()),
-                 p.source.data(), static_cast<int>(store::collection_name(p.collection).size()),
-                 store::collection_name(p.collection).data(), static_cast<int>(p.state.size()), p.state.data(),
-                 static_cast<long long>(p.pages), static_cast<long long>(p.rows), final_state ? "\n" : "");
+    std::fprintf(stderr, "\r\033[K%.*s %-10.*s %-28.*s pages=%lld rows=%lld%s",
+                 static_cast<int>(p.source.size()), p.source.data(),
+                 static_cast<int>(store::collection_name(p.collection).size()),
+                 store::collection_name(p.collection).data(), static_cast<int>(p.state.size()),
+                 p.state.data(), static_cast<long long>(p.pages), static_cast<long long>(p.rows),
+                 final_state ? "\n" : "");
     std::fflush(stderr);
   }
 
@@ -76,16 +81,19 @@ class progress_line {
 };
 
 void print_summary(const std::vector<sync::source_result>& results) {
-  std::printf("%-16s %-11s %-9s %-9s %7s %9s %9s %10s %7s %6s %8s\n", "source", "collection", "api", "status",
-              "pages", "rows", "upserted", "tombstoned", "retries", "waits", "seconds");
+  std::printf("%-16s %-11s %-9s %-9s %7s %9s %9s %10s %7s %6s %8s\n", "source", "collection", "api",
+              "status", "pages", "rows", "upserted", "tombstoned", "retries", "waits", "seconds");
   for (const auto& r : results) {
     for (const auto& c : r.collections) {
-      std::printf("%-16s %-11s %-9s %-9s %7lld %9lld %9lld %10lld %7lld %6lld %8.1f\n", r.source.c_str(),
-                  std::string(store::collection_name(c.collection)).c_str(),
+      std::printf("%-16s %-11s %-9s %-9s %7lld %9lld %9lld %10lld %7lld %6lld %8.1f\n",
+                  r.source.c_str(), std::string(store::collection_name(c.collection)).c_str(),
                   c.source_api.empty() ? "-" : c.source_api.c_str(),
-                  std::string(store::run_status_name(c.status)).c_str(), static_cast<long long>(c.counts.pages),
-                  static_cast<long long>(c.counts.rows_seen), static_cast<long long>(c.counts.rows_upserted),
-                  static_cast<long long>(c.counts.rows_tombstoned), static_cast<long long>(c.counts.http_retries),
+                  std::string(store::run_status_name(c.status)).c_str(),
+                  static_cast<long long>(c.counts.pages),
+                  static_cast<long long>(c.counts.rows_seen),
+                  static_cast<long long>(c.counts.rows_upserted),
+                  static_cast<long long>(c.counts.rows_tombstoned),
+                  static_cast<long long>(c.counts.http_retries),
                   static_cast<long long>(c.counts.rate_limit_waits),
                   static_cast<double>(c.duration.count()) / 1000.0);
     }
@@ -100,7 +108,8 @@ void print_summary(const std::vector<sync::source_result>& results) {
     // A rejected key is said once, not once per skipped collection.
     if (!r.fatal_error.empty()) line(r.source, r.fatal_error);
     for (const auto& c : r.collections) {
-      if (c.error.empty() || c.status == store::run_status::skipped || c.error == r.fatal_error) continue;
+      if (c.error.empty() || c.status == store::run_status::skipped || c.error == r.fatal_error)
+        continue;
       line(r.source + "/" + std::string(store::collection_name(c.collection)), c.error);
     }
   }
@@ -109,10 +118,14 @@ void print_summary(const std::vector<sync::source_result>& results) {
 }  // namespace
 
 CLI::App* add_sync_command(CLI::App& app, sync_cli_options& out) {
-  auto* cmd = app.add_subcommand("sync", "Sync SendGrid objects (lists, segments, campaigns, recipients) now, in the "
-                                         "foreground; exit 0 only if every collection succeeded");
-  cmd->add_option("--source", out.source, "Only this source (default: every source with an API key)");
-  cmd->add_option("--only", out.only, "Comma-separated collections: lists,segments,campaigns,recipients");
+  auto* cmd = app.add_subcommand(
+      "sync",
+      "Sync SendGrid objects (lists, segments, campaigns, recipients) now, in the "
+      "foreground; exit 0 only if every collection succeeded");
+  cmd->add_option("--source", out.source,
+                  "Only this source (default: every source with an API key)");
+  cmd->add_option("--only", out.only,
+                  "Comma-separated collections: lists,segments,campaigns,recipients");
   return cmd;
 }
 
@@ -138,10 +151,11 @@ int run_sync_command(const config::config& cfg, const sync_cli_options& options)
     }
     auto& value = std::get<std::optional<std::string>>(key);
     if (!value) {
-      std::fprintf(stderr,
-                   "sendgrid-source: source '%s' has no API key, so it is not synced: set api_key_file (or "
-                   "api_key_env) in its [[source]] section\n",
-                   src.name.c_str());
+      std::fprintf(
+          stderr,
+          "sendgrid-source: source '%s' has no API key, so it is not synced: set api_key_file (or "
+          "api_key_env) in its [[source]] section\n",
+          src.name.c_str());
       if (!options.source.empty()) return exit_usage;
       continue;
     }
@@ -164,7 +178,8 @@ int run_sync_command(const config::config& cfg, const sync_cli_options& options)
   if (!found) {
     std::string names;
     for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-    std::fprintf(stderr, "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
+    std::fprintf(stderr,
+                 "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
                  options.source.c_str(), names.c_str());
     return exit_usage;
   }

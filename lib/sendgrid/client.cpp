@@ -14,7 +14,8 @@ void global_init() {
   // curl_global_init is not thread-safe; do it once for the process.
   static std::once_flag once;
   std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      throw std::runtime_error("curl_global_init failed");
   });
 }
 
@@ -30,11 +31,15 @@ using slist_ptr = std::unique_ptr<curl_slist, slist_deleter>;
 
 transport_status to_transport(CURLcode rc) {
   switch (rc) {
-    case CURLE_OK: return transport_status::ok;
-    case CURLE_OPERATION_TIMEDOUT: return transport_status::timeout;
+    case CURLE_OK:
+      return transport_status::ok;
+    case CURLE_OPERATION_TIMEDOUT:
+      return transport_status::timeout;
     case CURLE_ABORTED_BY_CALLBACK:
-    case CURLE_WRITE_ERROR: return transport_status::aborted;  // our callbacks said stop
-    case CURLE_FILESIZE_EXCEEDED: return transport_status::too_large;
+    case CURLE_WRITE_ERROR:
+      return transport_status::aborted;  // our callbacks said stop
+    case CURLE_FILESIZE_EXCEEDED:
+      return transport_status::too_large;
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -45,8 +50,10 @@ transport_status to_transport(CURLcode rc) {
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING: return transport_status::network;
-    default: return transport_status::fatal;  // bad URL, certificate rejected, ...
+    case CURLE_BAD_CONTENT_ENCODING:
+      return transport_status::network;
+    default:
+      return transport_status::fatal;  // bad URL, certificate rejected, ...
   }
 }
 
@@ -91,7 +98,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+    value.remove_suffix(1);
   if (name == "x-ratelimit-reset") t.out->rate_limit_reset = value;
   if (name == "content-type") t.out->content_type = value;
   return size * n;
@@ -109,7 +117,8 @@ struct api_client::handles {
   curl_ptr download;
 };
 
-api_client::api_client(client_options options) : options_(std::move(options)), handles_(std::make_unique<handles>()) {
+api_client::api_client(client_options options)
+    : options_(std::move(options)), handles_(std::make_unique<handles>()) {
   global_init();
   handles_->api.reset(curl_easy_init());
   handles_->download.reset(curl_easy_init());
@@ -124,11 +133,13 @@ response api_client::post_json(std::string_view url, std::string_view body) {
   return perform(true, "POST", url, body, nullptr);
 }
 
-response api_client::download(std::string_view url, const std::function<bool(std::string_view)>& sink) {
+response api_client::download(std::string_view url,
+                              const std::function<bool(std::string_view)>& sink) {
   return perform(false, "GET", url, {}, &sink);
 }
 
-response api_client::perform(bool api, std::string_view method, std::string_view url, std::string_view body,
+response api_client::perform(bool api, std::string_view method, std::string_view url,
+                             std::string_view body,
                              const std::function<bool(std::string_view)>* sink) {
   CURL* c = api ? handles_->api.get() : handles_->download.get();
   // Reset clears every option (and so the previous call's headers) but keeps the
@@ -147,7 +158,8 @@ response api_client::perform(bool api, std::string_view method, std::string_view
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -159,7 +171,9 @@ response api_client::perform(bool api, std::string_view method, std::string_view
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
 
   slist_ptr headers;
-  auto add_header = [&](const std::string& h) { headers.reset(curl_slist_append(headers.release(), h.c_str())); };
+  auto add_header = [&](const std::string& h) {
+    headers.reset(curl_slist_append(headers.release(), h.c_str()));
+  };
   std::string auth;
   if (api) {
     // The key is only ever attached here, to requests for api_base URLs (paging.hpp).
@@ -182,7 +196,8 @@ response api_client::perform(bool api, std::string_view method, std::string_view
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>(std::max<std::int64_t>(1, options_.download_stall_timeout.count() / 1000)));
+                     static_cast<long>(std::max<std::int64_t>(
+                         1, options_.download_stall_timeout.count() / 1000)));
   }
   // Empty lines out libcurl's own "Expect: 100-continue" on POSTs (one round trip less).
   add_header("Expect:");
@@ -199,7 +214,8 @@ response api_client::perform(bool api, std::string_view method, std::string_view
     out.transport_error = "the response is larger than " + std::to_string(t.max_bytes) + " bytes";
   } else {
     out.transport = to_transport(rc);
-    if (rc != CURLE_OK) out.transport_error = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
+    if (rc != CURLE_OK)
+      out.transport_error = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
     // A sink that refused data (stop requested, or a parse failure it reported itself).
     if (rc == CURLE_WRITE_ERROR) out.transport_error = "the transfer was stopped";
   }

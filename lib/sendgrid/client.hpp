@@ -15,10 +15,10 @@ namespace sgs::sendgrid {
 
 struct client_options {
   std::string api_base = "https://api.sendgrid.com";  // no trailing '/'
-  std::string api_key;                                 // sent as "Authorization: Bearer ..."
-  std::string on_behalf_of;                            // "" = no on-behalf-of header
+  std::string api_key;                                // sent as "Authorization: Bearer ..."
+  std::string on_behalf_of;                           // "" = no on-behalf-of header
   std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds request_timeout{60000};    // a whole API call
+  std::chrono::milliseconds request_timeout{60000};  // a whole API call
   // Export files can be large: a download has no total timeout but is aborted when it moves
   // less than 1 byte per second for this long.
   std::chrono::milliseconds download_stall_timeout{60000};
@@ -28,10 +28,10 @@ struct client_options {
 
 struct response {
   transport_status transport = transport_status::fatal;
-  std::string transport_error;  // libcurl's message when transport != ok
-  int status = 0;               // HTTP status when transport == ok
-  std::string body;             // API body; for downloads only an error body (non-2xx)
-  std::string rate_limit_reset; // X-RateLimit-Reset, "" when absent
+  std::string transport_error;   // libcurl's message when transport != ok
+  int status = 0;                // HTTP status when transport == ok
+  std::string body;              // API body; for downloads only an error body (non-2xx)
+  std::string rate_limit_reset;  // X-RateLimit-Reset, "" when absent
   std::string content_type;
 };
 
@@ -57,7 +57,9 @@ class api_client {
 
   // Polled during transfers (about once a second and on every chunk): answering true aborts
   // the transfer, which then ends with transport_status::aborted.
-  void set_abort_check(std::function<bool()> should_abort) { should_abort_ = std::move(should_abort); }
+  void set_abort_check(std::function<bool()> should_abort) {
+    should_abort_ = std::move(should_abort);
+  }
 
   const client_options& options() const { return options_; }
 

@@ -47,7 +47,8 @@ std::string describe_error_body(std::string_view body) {
         if (!out.empty()) out += "; ";
         out += clean_line(message, 200);
         std::string_view field;
-        if (e["field"].get_string().get(field) == simdjson::SUCCESS && !field.empty() && field != "null") {
+        if (e["field"].get_string().get(field) == simdjson::SUCCESS && !field.empty() &&
+            field != "null") {
           out += " (field " + clean_line(field, 80) + ")";
         }
       }
@@ -61,7 +62,8 @@ std::string describe_error_body(std::string_view body) {
   return clean_line(body, 200);
 }
 
-std::string http_failure_message(std::string_view method, std::string_view url, int status, std::string_view body) {
+std::string http_failure_message(std::string_view method, std::string_view url, int status,
+                                 std::string_view body) {
   std::string out = "HTTP " + std::to_string(status) + " from " + std::string(method) + " " +
                     std::string(strip_query(url));
   const std::string said = describe_error_body(body);
@@ -69,17 +71,19 @@ std::string http_failure_message(std::string_view method, std::string_view url, 
   return out;
 }
 
-std::string auth_failure_message(std::string_view source, int status, std::string_view body, std::string_view what,
-                                 std::string_view permission, std::string_view on_behalf_of) {
+std::string auth_failure_message(std::string_view source, int status, std::string_view body,
+                                 std::string_view what, std::string_view permission,
+                                 std::string_view on_behalf_of) {
   std::string out;
   const std::string src = "'" + std::string(source) + "'";
   if (status == 401) {
     out = "the API key for source " + src +
           " was rejected (401): create a key under Settings > API Keys and set api_key_file";
   } else {
-    out = "the API key for source " + src + " is not allowed to read " + std::string(what) + " (" +
-          std::to_string(status) + "): give the key the " + std::string(permission) +
-          " permission under Settings > API Keys (or create a key that has it) and set api_key_file";
+    out =
+        "the API key for source " + src + " is not allowed to read " + std::string(what) + " (" +
+        std::to_string(status) + "): give the key the " + std::string(permission) +
+        " permission under Settings > API Keys (or create a key that has it) and set api_key_file";
   }
   if (!on_behalf_of.empty()) {
     out += "; requests are made on behalf of subuser '" + std::string(on_behalf_of) +

@@ -15,7 +15,8 @@ std::string describe_error_body(std::string_view body);
 
 // "HTTP 500 from GET /v3/marketing/lists: internal error" (the query string is left out: it
 // may hold page tokens that only make the line long).
-std::string http_failure_message(std::string_view method, std::string_view url, int status, std::string_view body);
+std::string http_failure_message(std::string_view method, std::string_view url, int status,
+                                 std::string_view body);
 
 // Which permission a request needs, for 403 messages.
 inline constexpr std::string_view marketing_permission = "marketing.read";
@@ -30,7 +31,8 @@ inline constexpr std::string_view legacy_permission = "marketing_campaigns.read"
 // 'marketing_campaigns.read'".
 // `on_behalf_of` (may be empty) is named because a subuser that does not exist or is not the
 // parent's also answers 401/403.
-std::string auth_failure_message(std::string_view source, int status, std::string_view body, std::string_view what,
-                                 std::string_view permission, std::string_view on_behalf_of);
+std::string auth_failure_message(std::string_view source, int status, std::string_view body,
+                                 std::string_view what, std::string_view permission,
+                                 std::string_view on_behalf_of);
 
 }  // namespace sgs::sendgrid

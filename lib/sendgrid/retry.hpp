@@ -44,14 +44,14 @@ std::optional<std::chrono::milliseconds> rate_limit_wait(std::string_view reset_
 // and all of min(cap, base * 2^(n-1)). `random01` in [0, 1) comes from the caller, so the
 // function stays pure and tests are exact. Half is kept fixed so retries never bunch near
 // zero; the random half spreads several daemons hitting one account.
-std::chrono::milliseconds backoff_delay(int retry, std::chrono::milliseconds base, std::chrono::milliseconds cap,
-                                        double random01);
+std::chrono::milliseconds backoff_delay(int retry, std::chrono::milliseconds base,
+                                        std::chrono::milliseconds cap, double random01);
 
 struct retry_policy {
-  int max_attempts = 6;                              // per call, for transient failures
+  int max_attempts = 6;  // per call, for transient failures
   std::chrono::milliseconds backoff_base{1000};
   std::chrono::milliseconds backoff_cap{60000};
-  int max_rate_limit_waits = 30;                     // per call
+  int max_rate_limit_waits = 30;  // per call
   std::chrono::milliseconds max_rate_limit_wait{120000};
 };
 

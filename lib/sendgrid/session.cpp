@@ -23,15 +23,28 @@ std::string seconds_text(std::chrono::milliseconds d) {
 
 }  // namespace
 
-std::string transport_failure_message(std::string_view method, std::string_view url, const response& res) {
+std::string transport_failure_message(std::string_view method, std::string_view url,
+                                      const response& res) {
   std::string what;
   switch (res.transport) {
-    case transport_status::timeout: what = "timed out"; break;
-    case transport_status::network: what = "network error"; break;
-    case transport_status::aborted: what = "stopped"; break;
-    case transport_status::too_large: what = "response too large"; break;
-    case transport_status::fatal: what = "request failed"; break;
-    case transport_status::ok: what = "ok"; break;
+    case transport_status::timeout:
+      what = "timed out";
+      break;
+    case transport_status::network:
+      what = "network error";
+      break;
+    case transport_status::aborted:
+      what = "stopped";
+      break;
+    case transport_status::too_large:
+      what = "response too large";
+      break;
+    case transport_status::fatal:
+      what = "request failed";
+      break;
+    case transport_status::ok:
+      what = "ok";
+      break;
   }
   return what + " on " + std::string(method) + " " + path_of(url) +
          (res.transport_error.empty() ? "" : ": " + res.transport_error);
@@ -42,7 +55,9 @@ api_session::api_session(api_client& client, retry_policy policy, session_env en
 
 call_result api_session::get(std::string_view url) { return call("GET", url, {}); }
 
-call_result api_session::post_json(std::string_view url, std::string_view body) { return call("POST", url, body); }
+call_result api_session::post_json(std::string_view url, std::string_view body) {
+  return call("POST", url, body);
+}
 
 call_stats api_session::take_stats() {
   call_stats s = stats_;
@@ -50,7 +65,8 @@ call_stats api_session::take_stats() {
   return s;
 }
 
-call_result api_session::call(std::string_view method, std::string_view url, std::string_view body) {
+call_result api_session::call(std::string_view method, std::string_view url,
+                              std::string_view body) {
   int attempts = 0;
   int rate_limit_waits = 0;
   while (true) {
@@ -62,19 +78,26 @@ call_result api_session::call(std::string_view method, std::string_view url, std
                                  ? http_failure_message(method, url, r.res.status, r.res.body)
                                  : transport_failure_message(method, url, r.res);
     switch (r.kind) {
-      case failure_kind::none: return r;
+      case failure_kind::none:
+        return r;
       case failure_kind::auth:
       case failure_kind::permanent:
-      case failure_kind::aborted: r.error = what; return r;
+      case failure_kind::aborted:
+        r.error = what;
+        return r;
       case failure_kind::rate_limited: {
         if (rate_limit_waits >= policy_.max_rate_limit_waits) {
-          r.error = what + " (still rate limited after " + std::to_string(rate_limit_waits) + " waits)";
+          r.error =
+              what + " (still rate limited after " + std::to_string(rate_limit_waits) + " waits)";
           return r;
         }
         ++rate_limit_waits;
         ++stats_.rate_limit_waits;
-        auto wait = rate_limit_wait(r.res.rate_limit_reset, env_.now(), policy_.max_rate_limit_wait);
-        if (!wait) wait = backoff_delay(rate_limit_waits, policy_.backoff_base, policy_.backoff_cap, env_.random01());
+        auto wait =
+            rate_limit_wait(r.res.rate_limit_reset, env_.now(), policy_.max_rate_limit_wait);
+        if (!wait)
+          wait = backoff_delay(rate_limit_waits, policy_.backoff_base, policy_.backoff_cap,
+                               env_.random01());
         notice("rate limited on " + path_of(url) + ": waiting " + seconds_text(*wait));
         if (!env_.sleep(*wait)) {
           r.kind = failure_kind::aborted;
@@ -89,7 +112,8 @@ call_result api_session::call(std::string_view method, std::string_view url, std
           return r;
         }
         ++stats_.http_retries;
-        const auto wait = backoff_delay(attempts, policy_.backoff_base, policy_.backoff_cap, env_.random01());
+        const auto wait =
+            backoff_delay(attempts, policy_.backoff_base, policy_.backoff_cap, env_.random01());
         notice(what + ": retrying in " + seconds_text(wait));
         if (!env_.sleep(wait)) {
           r.kind = failure_kind::aborted;

@@ -64,6 +64,7 @@ class api_session {
 };
 
 // The text of a failed transfer: "timeout after 60000 ms on GET /v3/...: <libcurl message>".
-std::string transport_failure_message(std::string_view method, std::string_view url, const response& res);
+std::string transport_failure_message(std::string_view method, std::string_view url,
+                                      const response& res);
 
 }  // namespace sgs::sendgrid

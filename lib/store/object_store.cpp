@@ -11,22 +11,64 @@ namespace sgs::store {
 namespace {
 
 constexpr std::string_view list_columns[] = {"id", "name", "contact_count", "raw"};
-constexpr std::string_view segment_columns[] = {
-    "id",         "name",       "contacts_count",    "parent_list_ids",    "query_version", "query_validation",
-    "conditions", "created_at", "updated_at",        "sample_updated_at", "next_sample_update", "raw"};
-constexpr std::string_view campaign_columns[] = {
-    "id",          "name",        "status",   "categories",           "send_at",
-    "is_abtest",   "abtest",      "subject",  "sender_id",            "list_ids",
-    "segment_ids", "suppression_group_id", "custom_unsubscribe_url", "ip_pool", "editor",
-    "created_at",  "updated_at",  "raw"};
-constexpr std::string_view recipient_columns[] = {
-    "id",           "email",          "first_name",     "last_name",
-    "unique_name",  "phone_number_id", "external_id",   "anonymous_id",
-    "alternate_emails", "address_line_1", "address_line_2", "city",
-    "state_province_region", "country", "postal_code",   "phone_number",
-    "whatsapp",     "line",           "facebook",       "list_ids",
-    "segment_ids",  "custom_fields",  "created_at",     "updated_at",
-    "last_clicked", "last_emailed",   "last_opened",    "raw"};
+constexpr std::string_view segment_columns[] = {"id",
+                                                "name",
+                                                "contacts_count",
+                                                "parent_list_ids",
+                                                "query_version",
+                                                "query_validation",
+                                                "conditions",
+                                                "created_at",
+                                                "updated_at",
+                                                "sample_updated_at",
+                                                "next_sample_update",
+                                                "raw"};
+constexpr std::string_view campaign_columns[] = {"id",
+                                                 "name",
+                                                 "status",
+                                                 "categories",
+                                                 "send_at",
+                                                 "is_abtest",
+                                                 "abtest",
+                                                 "subject",
+                                                 "sender_id",
+                                                 "list_ids",
+                                                 "segment_ids",
+                                                 "suppression_group_id",
+                                                 "custom_unsubscribe_url",
+                                                 "ip_pool",
+                                                 "editor",
+                                                 "created_at",
+                                                 "updated_at",
+                                                 "raw"};
+constexpr std::string_view recipient_columns[] = {"id",
+                                                  "email",
+                                                  "first_name",
+                                                  "last_name",
+                                                  "unique_name",
+                                                  "phone_number_id",
+                                                  "external_id",
+                                                  "anonymous_id",
+                                                  "alternate_emails",
+                                                  "address_line_1",
+                                                  "address_line_2",
+                                                  "city",
+                                                  "state_province_region",
+                                                  "country",
+                                                  "postal_code",
+                                                  "phone_number",
+                                                  "whatsapp",
+                                                  "line",
+                                                  "facebook",
+                                                  "list_ids",
+                                                  "segment_ids",
+                                                  "custom_fields",
+                                                  "created_at",
+                                                  "updated_at",
+                                                  "last_clicked",
+                                                  "last_emailed",
+                                                  "last_opened",
+                                                  "raw"};
 
 static_assert(std::size(list_columns) == list_col::count);
 static_assert(std::size(segment_columns) == segment_col::count);
@@ -44,8 +86,8 @@ using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
 
 stmt_ptr prepare(sqlite3* db, const std::string& sql) {
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &s, nullptr) != SQLITE_OK) {
     fail(db, "cannot prepare " + sql);
   }
   return stmt_ptr(s);
@@ -100,10 +142,14 @@ std::string stage_table(collection c) { return "stage_" + std::string(collection
 
 std::string_view collection_name(collection c) {
   switch (c) {
-    case collection::lists: return "lists";
-    case collection::segments: return "segments";
-    case collection::campaigns: return "campaigns";
-    case collection::recipients: return "recipients";
+    case collection::lists:
+      return "lists";
+    case collection::segments:
+      return "segments";
+    case collection::campaigns:
+      return "campaigns";
+    case collection::recipients:
+      return "recipients";
   }
   return "?";
 }
@@ -117,21 +163,30 @@ std::optional<collection> collection_from_name(std::string_view name) {
 
 std::span<const std::string_view> columns(collection c) {
   switch (c) {
-    case collection::lists: return list_columns;
-    case collection::segments: return segment_columns;
-    case collection::campaigns: return campaign_columns;
-    case collection::recipients: return recipient_columns;
+    case collection::lists:
+      return list_columns;
+    case collection::segments:
+      return segment_columns;
+    case collection::campaigns:
+      return campaign_columns;
+    case collection::recipients:
+      return recipient_columns;
   }
   return {};
 }
 
 std::string_view run_status_name(run_status s) {
   switch (s) {
-    case run_status::running: return "running";
-    case run_status::succeeded: return "succeeded";
-    case run_status::failed: return "failed";
-    case run_status::stopped: return "stopped";
-    case run_status::skipped: return "skipped";
+    case run_status::running:
+      return "running";
+    case run_status::succeeded:
+      return "succeeded";
+    case run_status::failed:
+      return "failed";
+    case run_status::stopped:
+      return "stopped";
+    case run_status::skipped:
+      return "skipped";
   }
   return "?";
 }
@@ -172,9 +227,9 @@ std::string_view object_row::text_at(int col) const {
 
 struct object_store::statements {
   stmt_ptr stage_insert;
-  stmt_ptr chunk_bound;   // the id that ends the next chunk
-  stmt_ptr merge_chunk;   // id in (lo, hi]
-  stmt_ptr merge_tail;    // id > lo
+  stmt_ptr chunk_bound;  // the id that ends the next chunk
+  stmt_ptr merge_chunk;  // id in (lo, hi]
+  stmt_ptr merge_tail;   // id > lo
   stmt_ptr max_rowid;
   stmt_ptr tombstone_range;
   stmt_ptr begin_run;
@@ -196,7 +251,8 @@ std::unique_ptr<object_store> object_store::open(const object_store_options& opt
   std::unique_ptr<object_store> store(new object_store(options));
   try {
     std::error_code ec;
-    if (options.file.has_parent_path()) std::filesystem::create_directories(options.file.parent_path(), ec);
+    if (options.file.has_parent_path())
+      std::filesystem::create_directories(options.file.parent_path(), ec);
     store->db_ = std::make_unique<SQLite::Database>(
         options.file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
     auto& db = *store->db_;
@@ -216,13 +272,15 @@ std::unique_ptr<object_store> object_store::open(const object_store_options& opt
     sqlite3* h = db.getHandle();
     auto st = std::make_unique<statements>();
     st->max_rowid = prepare(h, "SELECT 0");  // replaced per collection
-    st->begin_run = prepare(h,
-                            "INSERT INTO sync_runs (run_id, source, collection, started_at, status) "
-                            "VALUES (?1, ?2, ?3, ?4, 'running')");
-    st->finish_run = prepare(h,
-                             "UPDATE sync_runs SET status=?2, source_api=?3, pages=?4, rows_seen=?5, "
-                             "rows_upserted=?6, rows_tombstoned=?7, http_retries=?8, rate_limit_waits=?9, "
-                             "finished_at=?10, error=?11 WHERE id=?1");
+    st->begin_run =
+        prepare(h,
+                "INSERT INTO sync_runs (run_id, source, collection, started_at, status) "
+                "VALUES (?1, ?2, ?3, ?4, 'running')");
+    st->finish_run =
+        prepare(h,
+                "UPDATE sync_runs SET status=?2, source_api=?3, pages=?4, rows_seen=?5, "
+                "rows_upserted=?6, rows_tombstoned=?7, http_retries=?8, rate_limit_waits=?9, "
+                "finished_at=?10, error=?11 WHERE id=?1");
     store->st_ = std::move(st);
   } catch (const SQLite::Exception& e) {
     throw object_store_error("cannot open " + options.file.string() + ": " + e.what());
@@ -259,15 +317,17 @@ void object_store::begin_collection(collection c) {
   const std::string merge_head = "INSERT INTO " + table + " (" + join_columns(c) +
                                  ", source_api, synced_at, deleted_at) SELECT " + join_columns(c) +
                                  ", ?1, ?2, NULL FROM temp." + stage + " WHERE id > ?3";
-  const std::string merge_tail_sql = " ORDER BY id ON CONFLICT(id) DO UPDATE SET " + set + " WHERE " + table +
-                                     ".raw IS NOT excluded.raw OR " + table + ".deleted_at IS NOT NULL OR " +
-                                     table + ".source_api IS NOT excluded.source_api";
+  const std::string merge_tail_sql = " ORDER BY id ON CONFLICT(id) DO UPDATE SET " + set +
+                                     " WHERE " + table + ".raw IS NOT excluded.raw OR " + table +
+                                     ".deleted_at IS NOT NULL OR " + table +
+                                     ".source_api IS NOT excluded.source_api";
   st_->merge_chunk = prepare(h, merge_head + " AND id <= ?4" + merge_tail_sql);
   st_->merge_tail = prepare(h, merge_head + merge_tail_sql);
   st_->max_rowid = prepare(h, "SELECT coalesce(max(rowid), 0) FROM " + table);
-  st_->tombstone_range = prepare(h, "UPDATE " + table + " SET deleted_at=?1 WHERE rowid > ?2 AND rowid <= ?3 AND "
-                                    "deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM temp." + stage +
-                                    " s WHERE s.id = " + table + ".id)");
+  st_->tombstone_range = prepare(h, "UPDATE " + table +
+                                        " SET deleted_at=?1 WHERE rowid > ?2 AND rowid <= ?3 AND "
+                                        "deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM temp." +
+                                        stage + " s WHERE s.id = " + table + ".id)");
   st_->chunk_bound.reset();
   current_ = c;
   staged_ = 0;
@@ -285,10 +345,16 @@ void object_store::stage(const object_row& row) {
   for (int i = 0; i < n; ++i) {
     const auto& c = row.at(i);
     switch (c.t) {
-      case object_row::cell::type::null: sqlite3_bind_null(s, i + 1); break;
-      case object_row::cell::type::integer: sqlite3_bind_int64(s, i + 1, c.i); break;
+      case object_row::cell::type::null:
+        sqlite3_bind_null(s, i + 1);
+        break;
+      case object_row::cell::type::integer:
+        sqlite3_bind_int64(s, i + 1, c.i);
+        break;
       case object_row::cell::type::text:
-      case object_row::cell::type::owned: bind_text(s, i + 1, row.text_at(i)); break;
+      case object_row::cell::type::owned:
+        bind_text(s, i + 1, row.text_at(i));
+        break;
     }
   }
   run(h, s, "cannot stage a row");
@@ -316,7 +382,8 @@ std::int64_t object_store::merge(std::string_view source_api, std::string_view s
     // every chunk below be a contiguous id range.
     db.exec("CREATE INDEX IF NOT EXISTS temp." + stage + "_id ON " + stage + " (id)");
     if (!st_->chunk_bound) {
-      st_->chunk_bound = prepare(h, "SELECT id FROM temp." + stage + " WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2");
+      st_->chunk_bound = prepare(
+          h, "SELECT id FROM temp." + stage + " WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2");
     }
     std::string lo;  // ids are never empty (the sync skips objects without one)
     while (keep_going()) {
@@ -352,7 +419,8 @@ std::int64_t object_store::merge(std::string_view source_api, std::string_view s
   return changed;
 }
 
-std::int64_t object_store::tombstone(std::string_view deleted_at, const std::function<bool()>& keep_going) {
+std::int64_t object_store::tombstone(std::string_view deleted_at,
+                                     const std::function<bool()>& keep_going) {
   if (!current_) throw object_store_error("tombstone() without begin_collection()");
   auto& db = *db_;
   sqlite3* h = db.getHandle();
@@ -420,7 +488,8 @@ std::int64_t object_store::begin_run(std::string_view run_id, std::string_view s
 }
 
 void object_store::finish_run(std::int64_t run_row, run_status status, std::string_view source_api,
-                              const run_counts& counts, std::string_view finished_at, std::string_view error) {
+                              const run_counts& counts, std::string_view finished_at,
+                              std::string_view error) {
   flush_stage();
   sqlite3* h = db_->getHandle();
   sqlite3_stmt* s = st_->finish_run.get();
@@ -449,10 +518,11 @@ void object_store::finish_run(std::int64_t run_row, run_status status, std::stri
 std::vector<sync_run_record> object_store::recent_runs(std::size_t limit) {
   std::vector<sync_run_record> out;
   try {
-    SQLite::Statement q(*db_,
-                        "SELECT run_id, collection, coalesce(source_api,''), started_at, coalesce(finished_at,''), "
-                        "status, pages, rows_seen, rows_upserted, rows_tombstoned, http_retries, rate_limit_waits, "
-                        "coalesce(error,'') FROM sync_runs ORDER BY id DESC LIMIT ?");
+    SQLite::Statement q(
+        *db_,
+        "SELECT run_id, collection, coalesce(source_api,''), started_at, coalesce(finished_at,''), "
+        "status, pages, rows_seen, rows_upserted, rows_tombstoned, http_retries, rate_limit_waits, "
+        "coalesce(error,'') FROM sync_runs ORDER BY id DESC LIMIT ?");
     q.bind(1, static_cast<std::int64_t>(limit));
     while (q.executeStep()) {
       sync_run_record r;
@@ -479,9 +549,10 @@ std::vector<sync_run_record> object_store::recent_runs(std::size_t limit) {
 
 std::string object_store::last_success(collection c) {
   try {
-    SQLite::Statement q(*db_,
-                        "SELECT coalesce(max(finished_at), '') FROM sync_runs WHERE collection=? AND "
-                        "status='succeeded'");
+    SQLite::Statement q(
+        *db_,
+        "SELECT coalesce(max(finished_at), '') FROM sync_runs WHERE collection=? AND "
+        "status='succeeded'");
     q.bind(1, std::string(collection_name(c)));
     q.executeStep();
     return q.getColumn(0).getString();

@@ -23,8 +23,8 @@ namespace sgs::store {
 
 // The collections, in the order a sync runs them (SPEC §7).
 enum class collection { lists, segments, campaigns, recipients };
-inline constexpr std::array<collection, 4> all_collections = {collection::lists, collection::segments,
-                                                              collection::campaigns, collection::recipients};
+inline constexpr std::array<collection, 4> all_collections = {
+    collection::lists, collection::segments, collection::campaigns, collection::recipients};
 std::string_view collection_name(collection c);  // also the table name
 std::optional<collection> collection_from_name(std::string_view name);
 

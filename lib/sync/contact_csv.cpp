@@ -80,14 +80,16 @@ bool contact_csv_mapper::set_header(std::span<const std::string_view> header, st
   if (id_column_ < 0) {
     kinds_.clear();
     error = "the contact export has no CONTACT_ID column (header: ";
-    for (std::size_t i = 0; i < header.size() && i < 30; ++i) error += (i ? "," : "") + std::string(header[i]);
+    for (std::size_t i = 0; i < header.size() && i < 30; ++i)
+      error += (i ? "," : "") + std::string(header[i]);
     error += ")";
     return false;
   }
   return true;
 }
 
-bool contact_csv_mapper::map(std::span<const std::string_view> record, store::object_row& row) const {
+bool contact_csv_mapper::map(std::span<const std::string_view> record,
+                             store::object_row& row) const {
   row.clear();
   const auto id_at = static_cast<std::size_t>(id_column_);
   if (id_at >= record.size() || record[id_at].empty()) return false;

@@ -89,8 +89,8 @@ bool csv_reader::feed(std::string_view bytes, const record_fn& on_record) {
         break;
     }
     if (data_.size() > max_record_bytes_) {
-      error_ = "a CSV record is longer than " + std::to_string(max_record_bytes_) + " bytes (record " +
-               std::to_string(records_ + 1) + ")";
+      error_ = "a CSV record is longer than " + std::to_string(max_record_bytes_) +
+               " bytes (record " + std::to_string(records_ + 1) + ")";
       return false;
     }
   }
@@ -99,7 +99,8 @@ bool csv_reader::feed(std::string_view bytes, const record_fn& on_record) {
 
 bool csv_reader::finish(const record_fn& on_record) {
   if (state_ == state::quoted) {
-    error_ = "the CSV ends inside a quoted field (record " + std::to_string(records_ + 1) + "): truncated file?";
+    error_ = "the CSV ends inside a quoted field (record " + std::to_string(records_ + 1) +
+             "): truncated file?";
     return false;
   }
   if (state_ == state::field_start && ends_.empty() && data_.empty()) return true;

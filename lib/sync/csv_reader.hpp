@@ -20,7 +20,8 @@ class csv_reader {
  public:
   using record_fn = std::function<bool(std::span<const std::string_view>)>;  // false = stop
 
-  explicit csv_reader(std::size_t max_record_bytes = 1024 * 1024) : max_record_bytes_(max_record_bytes) {}
+  explicit csv_reader(std::size_t max_record_bytes = 1024 * 1024)
+      : max_record_bytes_(max_record_bytes) {}
 
   // False when a record is too long (error() says so) or the callback asked to stop.
   bool feed(std::string_view bytes, const record_fn& on_record);

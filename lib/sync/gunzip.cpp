@@ -27,7 +27,8 @@ bool gunzip_stream::feed(std::string_view in, const sink_fn& out) {
   if (s.kind == impl::mode::unknown) {
     s.head.append(in);
     if (s.head.size() < 2) return true;
-    const bool gzip = static_cast<unsigned char>(s.head[0]) == 0x1f && static_cast<unsigned char>(s.head[1]) == 0x8b;
+    const bool gzip = static_cast<unsigned char>(s.head[0]) == 0x1f &&
+                      static_cast<unsigned char>(s.head[1]) == 0x8b;
     s.kind = gzip ? impl::mode::gzip : impl::mode::plain;
     std::string first = std::move(s.head);
     s.head.clear();
@@ -50,11 +51,14 @@ bool gunzip_stream::feed(std::string_view in, const sink_fn& out) {
     s.in_member = true;
     const int rc = inflate(&s.z, Z_NO_FLUSH);
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      error_ = std::string("the export file is not valid gzip: ") + (s.z.msg ? s.z.msg : "inflate failed");
+      error_ = std::string("the export file is not valid gzip: ") +
+               (s.z.msg ? s.z.msg : "inflate failed");
       return false;
     }
     const std::size_t produced = s.out.size() - s.z.avail_out;
-    if (produced > 0 && !out(std::string_view(reinterpret_cast<const char*>(s.out.data()), produced))) return false;
+    if (produced > 0 &&
+        !out(std::string_view(reinterpret_cast<const char*>(s.out.data()), produced)))
+      return false;
     if (rc == Z_STREAM_END) {
       s.in_member = false;
       inflateReset(&s.z);  // a next member may follow

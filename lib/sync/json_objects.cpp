@@ -30,9 +30,14 @@ std::optional<element> field(element obj, std::string_view key) {
 void set_text(object_row& row, int col, std::optional<element> e) {
   if (!e) return;
   switch (e->type()) {
-    case element_type::NULL_VALUE: return;
-    case element_type::STRING: row.text(col, std::string_view(*e)); return;
-    default: row.owned(col) = simdjson::minify(*e); return;
+    case element_type::NULL_VALUE:
+      return;
+    case element_type::STRING:
+      row.text(col, std::string_view(*e));
+      return;
+    default:
+      row.owned(col) = simdjson::minify(*e);
+      return;
   }
 }
 
@@ -88,7 +93,8 @@ bool set_id(object_row& row, int col, std::optional<element> e) {
 bool map_list(element o, api_kind api, object_row& row) {
   if (!set_id(row, lc::id, field(o, "id"))) return false;
   set_text(row, lc::name, field(o, "name"));
-  set_int(row, lc::contact_count, field(o, api == api_kind::legacy ? "recipient_count" : "contact_count"));
+  set_int(row, lc::contact_count,
+          field(o, api == api_kind::legacy ? "recipient_count" : "contact_count"));
   return true;
 }
 
@@ -231,17 +237,23 @@ std::string_view items_key(store::collection c, api_kind api) {
   using store::collection;
   const bool legacy = api == api_kind::legacy;
   switch (c) {
-    case collection::lists: return legacy ? "lists" : "result";
-    case collection::segments: return legacy ? "segments" : "results";
-    case collection::campaigns: return "result";
-    case collection::recipients: return legacy ? "recipients" : "result";
+    case collection::lists:
+      return legacy ? "lists" : "result";
+    case collection::segments:
+      return legacy ? "segments" : "results";
+    case collection::campaigns:
+      return "result";
+    case collection::recipients:
+      return legacy ? "recipients" : "result";
   }
   return "result";
 }
 
 }  // namespace
 
-std::string_view api_kind_name(api_kind a) { return a == api_kind::legacy ? "legacy" : "marketing"; }
+std::string_view api_kind_name(api_kind a) {
+  return a == api_kind::legacy ? "legacy" : "marketing";
+}
 
 struct json_objects::impl {
   simdjson::dom::parser parser;
@@ -251,19 +263,22 @@ struct json_objects::impl {
 json_objects::json_objects() : impl_(std::make_unique<impl>()) {}
 json_objects::~json_objects() = default;
 
-page json_objects::parse_page(store::collection c, api_kind api, std::string_view body, object_row& row,
+page json_objects::parse_page(store::collection c, api_kind api, std::string_view body,
+                              object_row& row,
                               const std::function<void(const object_row&)>& stage) {
   page out;
   element doc;
   if (auto err = impl_->parser.parse(body.data(), body.size(), true).get(doc); err) {
-    out.error = std::string("the response is not valid JSON (") + simdjson::error_message(err) + ")";
+    out.error =
+        std::string("the response is not valid JSON (") + simdjson::error_message(err) + ")";
     return out;
   }
   simdjson::dom::array items;
   // Legacy /v3/campaigns answers {"result": [...]}; some endpoints a bare array.
   if (doc.is_array()) {
     items = simdjson::dom::array(doc);
-  } else if (!doc.is_object() || doc[items_key(c, api)].get_array().get(items) != simdjson::SUCCESS) {
+  } else if (!doc.is_object() ||
+             doc[items_key(c, api)].get_array().get(items) != simdjson::SUCCESS) {
     out.error = "the response has no \"" + std::string(items_key(c, api)) + "\" array";
     return out;
   }
@@ -275,10 +290,18 @@ page json_objects::parse_page(store::collection c, api_kind api, std::string_vie
     }
     bool has_id = false;
     switch (c) {
-      case store::collection::lists: has_id = map_list(item, api, row); break;
-      case store::collection::segments: has_id = map_segment(item, api, row); break;
-      case store::collection::campaigns: has_id = map_campaign(item, api, row); break;
-      case store::collection::recipients: has_id = map_contact(item, row); break;
+      case store::collection::lists:
+        has_id = map_list(item, api, row);
+        break;
+      case store::collection::segments:
+        has_id = map_segment(item, api, row);
+        break;
+      case store::collection::campaigns:
+        has_id = map_campaign(item, api, row);
+        break;
+      case store::collection::recipients:
+        has_id = map_contact(item, row);
+        break;
     }
     if (!has_id) {
       ++out.skipped;
@@ -302,7 +325,8 @@ export_job json_objects::parse_export(std::string_view body) {
   export_job out;
   element doc;
   if (auto err = impl_->parser.parse(body.data(), body.size(), true).get(doc); err) {
-    out.error = std::string("the export job response is not valid JSON (") + simdjson::error_message(err) + ")";
+    out.error = std::string("the export job response is not valid JSON (") +
+                simdjson::error_message(err) + ")";
     return out;
   }
   if (!doc.is_object()) {
@@ -323,13 +347,16 @@ export_job json_objects::parse_export(std::string_view body) {
   return out;
 }
 
-bool json_objects::parse_contact_line(std::string_view line, object_row& row, bool& has_id, std::string& error) {
+bool json_objects::parse_contact_line(std::string_view line, object_row& row, bool& has_id,
+                                      std::string& error) {
   row.clear();
   has_id = false;
   element doc;
-  if (auto err = impl_->parser.parse(line.data(), line.size(), true).get(doc); err || !doc.is_object()) {
-    error = err ? std::string("an NDJSON line is not valid JSON (") + simdjson::error_message(err) + ")"
-                : "an NDJSON line is not a JSON object";
+  if (auto err = impl_->parser.parse(line.data(), line.size(), true).get(doc);
+      err || !doc.is_object()) {
+    error =
+        err ? std::string("an NDJSON line is not valid JSON (") + simdjson::error_message(err) + ")"
+            : "an NDJSON line is not a JSON object";
     return false;
   }
   has_id = map_contact(doc, row);

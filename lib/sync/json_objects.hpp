@@ -19,18 +19,18 @@ std::string_view api_kind_name(api_kind a);  // "marketing" | "legacy" (the sour
 
 struct page {
   bool ok = false;
-  std::string error;     // when !ok: what is wrong with the body
+  std::string error;  // when !ok: what is wrong with the body
   std::int64_t items = 0;
   std::int64_t skipped = 0;  // items without an id
-  std::string next;      // _metadata.next ("" on the last page or when absent)
+  std::string next;          // _metadata.next ("" on the last page or when absent)
 };
 
 struct export_job {
   bool ok = false;
   std::string error;
   std::string id;
-  std::string status;    // pending | ready | failure (as SendGrid says it)
-  std::string message;   // SendGrid's text on failure
+  std::string status;   // pending | ready | failure (as SendGrid says it)
+  std::string message;  // SendGrid's text on failure
   std::vector<std::string> urls;
 };
 
@@ -52,7 +52,8 @@ class json_objects {
 
   // One line of an NDJSON export: a contact object. False (with `error`) when the line is not
   // a JSON object; true with `row` untouched-but-cleared and *has_id false when it has no id.
-  bool parse_contact_line(std::string_view line, store::object_row& row, bool& has_id, std::string& error);
+  bool parse_contact_line(std::string_view line, store::object_row& row, bool& has_id,
+                          std::string& error);
 
  private:
   struct impl;

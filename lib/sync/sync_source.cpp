@@ -43,10 +43,14 @@ using store::collection;
 std::string_view endpoint_label(collection c, api_kind api) {
   const bool legacy = api == api_kind::legacy;
   switch (c) {
-    case collection::lists: return legacy ? "/v3/contactdb/lists" : "/v3/marketing/lists";
-    case collection::segments: return legacy ? "/v3/contactdb/segments" : "/v3/marketing/segments/2.0";
-    case collection::campaigns: return legacy ? "/v3/campaigns" : "/v3/marketing/singlesends";
-    case collection::recipients: return legacy ? "/v3/contactdb/recipients" : "/v3/marketing/contacts/exports";
+    case collection::lists:
+      return legacy ? "/v3/contactdb/lists" : "/v3/marketing/lists";
+    case collection::segments:
+      return legacy ? "/v3/contactdb/segments" : "/v3/marketing/segments/2.0";
+    case collection::campaigns:
+      return legacy ? "/v3/campaigns" : "/v3/marketing/singlesends";
+    case collection::recipients:
+      return legacy ? "/v3/contactdb/recipients" : "/v3/marketing/contacts/exports";
   }
   return "";
 }
@@ -64,27 +68,36 @@ struct outcome {
 
 class source_run {
  public:
-  source_run(sendgrid::api_session& session, store::object_store& store, const sync_options& options)
-      : session_(session), store_(store), options_(options), base_(session.client().options().api_base) {}
+  source_run(sendgrid::api_session& session, store::object_store& store,
+             const sync_options& options)
+      : session_(session),
+        store_(store),
+        options_(options),
+        base_(session.client().options().api_base) {}
 
   source_result run();
 
  private:
   collection_result run_collection(collection c);
   outcome fetch(collection c, api_kind api, store::run_counts& counts);
-  outcome fetch_next_links(collection c, api_kind api, const std::string& first, store::run_counts& counts);
-  outcome fetch_single(collection c, api_kind api, const std::string& path, store::run_counts& counts);
-  outcome fetch_offsets(collection c, api_kind api, const std::string& path, int limit, store::run_counts& counts);
+  outcome fetch_next_links(collection c, api_kind api, const std::string& first,
+                           store::run_counts& counts);
+  outcome fetch_single(collection c, api_kind api, const std::string& path,
+                       store::run_counts& counts);
+  outcome fetch_offsets(collection c, api_kind api, const std::string& path, int limit,
+                        store::run_counts& counts);
   outcome fetch_until_404(collection c, api_kind api, const std::string& path, int page_size,
                           store::run_counts& counts);
   outcome fetch_export(store::run_counts& counts);
   outcome download_export_file(const std::string& url, std::size_t index, std::size_t total,
                                store::run_counts& counts);
   outcome from_failure(const call_result& r);
-  bool stage_page(collection c, api_kind api, const call_result& r, store::run_counts& counts, page& p);
+  bool stage_page(collection c, api_kind api, const call_result& r, store::run_counts& counts,
+                  page& p);
   bool stopping() const { return options_.stop.stop_requested(); }
   void report(collection c, std::string_view state, const store::run_counts& counts) const {
-    if (options_.on_progress) options_.on_progress({options_.source_name, c, state, counts.pages, counts.rows_seen});
+    if (options_.on_progress)
+      options_.on_progress({options_.source_name, c, state, counts.pages, counts.rows_seen});
   }
 
   sendgrid::api_session& session_;
@@ -109,8 +122,10 @@ source_result source_run::run() {
     if (!out.fatal_error.empty() || stopping()) {
       collection_result skipped;
       skipped.collection = c;
-      skipped.status = stopping() && out.fatal_error.empty() ? store::run_status::stopped : store::run_status::skipped;
-      skipped.error = out.fatal_error.empty() ? "stopped before it started" : "not run: " + out.fatal_error;
+      skipped.status = stopping() && out.fatal_error.empty() ? store::run_status::stopped
+                                                             : store::run_status::skipped;
+      skipped.error =
+          out.fatal_error.empty() ? "stopped before it started" : "not run: " + out.fatal_error;
       try {
         const auto at = iso8601(options_.now());
         const auto row = store_.begin_run(run_id_, options_.source_name, c, at);
@@ -144,9 +159,11 @@ collection_result source_run::run_collection(collection c) {
     saw_success_ = false;
     o = fetch(c, api, counts);
     if (o.status == outcome::kind::complete || saw_success_) api_ = api;
-    if (o.status == outcome::kind::auth && o.http_status == 403 && !api_ && api == api_kind::marketing) {
+    if (o.status == outcome::kind::auth && o.http_status == 403 && !api_ &&
+        api == api_kind::marketing) {
       spdlog::warn(
-          "sync source={}: {} answered 403 (access forbidden): treating the account as Legacy Marketing "
+          "sync source={}: {} answered 403 (access forbidden): treating the account as Legacy "
+          "Marketing "
           "Campaigns and syncing from /v3/contactdb/* and /v3/campaigns",
           options_.source_name, endpoint_label(c, api));
       const outcome marketing = o;
@@ -158,21 +175,26 @@ collection_result source_run::run_collection(collection c) {
       if (o.status == outcome::kind::auth) {
         o.error = sendgrid::auth_failure_message(
             options_.source_name, o.http_status, o.body.empty() ? marketing.body : o.body,
-            std::string(collection_name(c)) + " (" + std::string(endpoint_label(c, api_kind::marketing)) +
-                " and " + std::string(endpoint_label(c, api_kind::legacy)) + ")",
+            std::string(collection_name(c)) + " (" +
+                std::string(endpoint_label(c, api_kind::marketing)) + " and " +
+                std::string(endpoint_label(c, api_kind::legacy)) + ")",
             "'" + std::string(sendgrid::marketing_permission) + "' (Marketing Campaigns) or '" +
                 std::string(sendgrid::legacy_permission) + "' (Legacy Marketing Campaigns)",
             options_.on_behalf_of);
       } else if (o.status == outcome::kind::complete || saw_success_) {
         api_ = api;
-        spdlog::info("sync source={}: legacy Marketing Campaigns account: using /v3/contactdb/* and /v3/campaigns",
-                     options_.source_name);
+        spdlog::info(
+            "sync source={}: legacy Marketing Campaigns account: using /v3/contactdb/* and "
+            "/v3/campaigns",
+            options_.source_name);
       }
     } else if (o.status == outcome::kind::auth) {
       o.error = sendgrid::auth_failure_message(
           options_.source_name, o.http_status, o.body,
           std::string(collection_name(c)) + " (" + std::string(endpoint_label(c, api)) + ")",
-          "'" + std::string(api == api_kind::legacy ? sendgrid::legacy_permission : sendgrid::marketing_permission) +
+          "'" +
+              std::string(api == api_kind::legacy ? sendgrid::legacy_permission
+                                                  : sendgrid::marketing_permission) +
               "'",
           options_.on_behalf_of);
     }
@@ -189,14 +211,15 @@ collection_result source_run::run_collection(collection c) {
       }
       if (stopping() && o.status == outcome::kind::complete) o = outcome::stopped();
     }
-    if (stopping() && o.status != outcome::kind::failed && o.status != outcome::kind::auth) o = outcome::stopped();
+    if (stopping() && o.status != outcome::kind::failed && o.status != outcome::kind::auth)
+      o = outcome::stopped();
     store_.end_collection();
   } catch (const store::object_store_error& e) {
     o = outcome::failed(e.what());
     try {
       store_.end_collection();
     } catch (const store::object_store_error&) {
-        // Already failing; the temp table goes with the connection.
+      // Already failing; the temp table goes with the connection.
     }
   }
 
@@ -204,35 +227,45 @@ collection_result source_run::run_collection(collection c) {
   counts.http_retries += stats.http_retries;
   counts.rate_limit_waits += stats.rate_limit_waits;
   switch (o.status) {
-    case outcome::kind::complete: result.status = store::run_status::succeeded; break;
-    case outcome::kind::stopped: result.status = store::run_status::stopped; break;
+    case outcome::kind::complete:
+      result.status = store::run_status::succeeded;
+      break;
+    case outcome::kind::stopped:
+      result.status = store::run_status::stopped;
+      break;
     case outcome::kind::failed:
-    case outcome::kind::auth: result.status = store::run_status::failed; break;
+    case outcome::kind::auth:
+      result.status = store::run_status::failed;
+      break;
   }
   result.error = o.status == outcome::kind::complete ? "" : o.error;
   result.auth_rejected = o.status == outcome::kind::auth;
   result.counts = counts;
-  result.source_api = (saw_success_ || o.status == outcome::kind::complete) ? std::string(api_kind_name(api)) : "";
-  result.duration =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  result.source_api =
+      (saw_success_ || o.status == outcome::kind::complete) ? std::string(api_kind_name(api)) : "";
+  result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
   if (run_row >= 0) {
     try {
-      store_.finish_run(run_row, result.status, result.source_api, counts, iso8601(options_.now()), result.error);
+      store_.finish_run(run_row, result.status, result.source_api, counts, iso8601(options_.now()),
+                        result.error);
     } catch (const store::object_store_error& e) {
       result.status = store::run_status::failed;
       result.error += (result.error.empty() ? "" : "; ") + std::string(e.what());
     }
   }
   report(c, run_status_name(result.status), counts);
-  auto level = result.status == store::run_status::succeeded ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(level,
-              "sync source={} collection={} api={} status={} pages={} rows={} upserted={} tombstoned={} "
-              "retries={} rate_limit_waits={} seconds={:.1f}{}{}",
-              options_.source_name, collection_name(c), result.source_api.empty() ? "-" : result.source_api,
-              run_status_name(result.status), counts.pages, counts.rows_seen, counts.rows_upserted,
-              counts.rows_tombstoned, counts.http_retries, counts.rate_limit_waits,
-              static_cast<double>(result.duration.count()) / 1000.0, result.error.empty() ? "" : " error=",
-              result.error);
+  auto level =
+      result.status == store::run_status::succeeded ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(
+      level,
+      "sync source={} collection={} api={} status={} pages={} rows={} upserted={} tombstoned={} "
+      "retries={} rate_limit_waits={} seconds={:.1f}{}{}",
+      options_.source_name, collection_name(c), result.source_api.empty() ? "-" : result.source_api,
+      run_status_name(result.status), counts.pages, counts.rows_seen, counts.rows_upserted,
+      counts.rows_tombstoned, counts.http_retries, counts.rate_limit_waits,
+      static_cast<double>(result.duration.count()) / 1000.0,
+      result.error.empty() ? "" : " error=", result.error);
   return result;
 }
 
@@ -241,17 +274,23 @@ outcome source_run::fetch(collection c, api_kind api, store::run_counts& counts)
   switch (c) {
     case collection::lists:
       if (legacy) return fetch_single(c, api, "/v3/contactdb/lists", counts);
-      return fetch_next_links(c, api, "/v3/marketing/lists?page_size=" + std::to_string(options_.list_page_size),
-                              counts);
-    case collection::segments:
-      return fetch_single(c, api, legacy ? "/v3/contactdb/segments" : "/v3/marketing/segments/2.0", counts);
-    case collection::campaigns:
-      if (legacy) return fetch_offsets(c, api, "/v3/campaigns", options_.legacy_campaign_page_size, counts);
       return fetch_next_links(
-          c, api, "/v3/marketing/singlesends?page_size=" + std::to_string(options_.singlesend_page_size), counts);
+          c, api, "/v3/marketing/lists?page_size=" + std::to_string(options_.list_page_size),
+          counts);
+    case collection::segments:
+      return fetch_single(c, api, legacy ? "/v3/contactdb/segments" : "/v3/marketing/segments/2.0",
+                          counts);
+    case collection::campaigns:
+      if (legacy)
+        return fetch_offsets(c, api, "/v3/campaigns", options_.legacy_campaign_page_size, counts);
+      return fetch_next_links(
+          c, api,
+          "/v3/marketing/singlesends?page_size=" + std::to_string(options_.singlesend_page_size),
+          counts);
     case collection::recipients:
       if (legacy) {
-        return fetch_until_404(c, api, "/v3/contactdb/recipients", options_.legacy_recipient_page_size, counts);
+        return fetch_until_404(c, api, "/v3/contactdb/recipients",
+                               options_.legacy_recipient_page_size, counts);
       }
       return fetch_export(counts);
   }
@@ -271,15 +310,17 @@ outcome source_run::from_failure(const call_result& r) {
   return outcome::failed(r.error);
 }
 
-bool source_run::stage_page(collection c, api_kind api, const call_result& r, store::run_counts& counts, page& p) {
+bool source_run::stage_page(collection c, api_kind api, const call_result& r,
+                            store::run_counts& counts, page& p) {
   store::object_row row(c);
-  p = json_.parse_page(c, api, r.res.body, row, [this](const store::object_row& filled) { store_.stage(filled); });
+  p = json_.parse_page(c, api, r.res.body, row,
+                       [this](const store::object_row& filled) { store_.stage(filled); });
   if (!p.ok) return false;
   ++counts.pages;
   counts.rows_seen += p.items;
   if (p.skipped > 0) {
-    spdlog::warn("sync source={} collection={}: {} objects without an id were skipped", options_.source_name,
-                 collection_name(c), p.skipped);
+    spdlog::warn("sync source={} collection={}: {} objects without an id were skipped",
+                 options_.source_name, collection_name(c), p.skipped);
   }
   report(c, "fetching", counts);
   return true;
@@ -294,13 +335,17 @@ outcome source_run::fetch_next_links(collection c, api_kind api, const std::stri
     if (!r.ok()) return from_failure(r);
     saw_success_ = true;
     page p;
-    if (!stage_page(c, api, r, counts, p)) return outcome::failed("GET " + std::string(endpoint_label(c, api)) + ": " + p.error);
+    if (!stage_page(c, api, r, counts, p))
+      return outcome::failed("GET " + std::string(endpoint_label(c, api)) + ": " + p.error);
     if (p.next.empty()) return outcome::complete();
     auto next = sendgrid::next_page_url(base_, p.next);
-    if (!next) return outcome::failed("GET " + std::string(endpoint_label(c, api)) + ": unusable _metadata.next link");
-    if (*next == url) {
+    if (!next)
       return outcome::failed("GET " + std::string(endpoint_label(c, api)) +
-                             ": _metadata.next points at the same page again (stopped to avoid a loop)");
+                             ": unusable _metadata.next link");
+    if (*next == url) {
+      return outcome::failed(
+          "GET " + std::string(endpoint_label(c, api)) +
+          ": _metadata.next points at the same page again (stopped to avoid a loop)");
     }
     if (counts.pages >= options_.max_pages) {
       return outcome::failed("GET " + std::string(endpoint_label(c, api)) + ": more than " +
@@ -310,7 +355,8 @@ outcome source_run::fetch_next_links(collection c, api_kind api, const std::stri
   }
 }
 
-outcome source_run::fetch_single(collection c, api_kind api, const std::string& path, store::run_counts& counts) {
+outcome source_run::fetch_single(collection c, api_kind api, const std::string& path,
+                                 store::run_counts& counts) {
   if (stopping()) return outcome::stopped();
   const auto r = session_.get(api_url(base_, path));
   if (!r.ok()) return from_failure(r);
@@ -325,8 +371,8 @@ outcome source_run::fetch_offsets(collection c, api_kind api, const std::string&
   std::int64_t offset = 0;
   while (true) {
     if (stopping()) return outcome::stopped();
-    const auto r =
-        session_.get(api_url(base_, path + "?limit=" + std::to_string(limit) + "&offset=" + std::to_string(offset)));
+    const auto r = session_.get(api_url(
+        base_, path + "?limit=" + std::to_string(limit) + "&offset=" + std::to_string(offset)));
     if (!r.ok()) return from_failure(r);
     saw_success_ = true;
     page p;
@@ -334,20 +380,22 @@ outcome source_run::fetch_offsets(collection c, api_kind api, const std::string&
     const std::int64_t got = p.items + p.skipped;
     // limit/offset endpoints end with a short page.
     if (got < limit) return outcome::complete();
-    if (counts.pages >= options_.max_pages) return outcome::failed("GET " + path + ": too many pages");
+    if (counts.pages >= options_.max_pages)
+      return outcome::failed("GET " + path + ": too many pages");
     offset += got;
   }
 }
 
-outcome source_run::fetch_until_404(collection c, api_kind api, const std::string& path, int page_size,
-                                    store::run_counts& counts) {
+outcome source_run::fetch_until_404(collection c, api_kind api, const std::string& path,
+                                    int page_size, store::run_counts& counts) {
   int empty_in_a_row = 0;
   for (std::int64_t number = 1;; ++number) {
     if (stopping()) return outcome::stopped();
-    const auto r = session_.get(api_url(
-        base_, path + "?page=" + std::to_string(number) + "&page_size=" + std::to_string(page_size)));
+    const auto r = session_.get(api_url(base_, path + "?page=" + std::to_string(number) +
+                                                   "&page_size=" + std::to_string(page_size)));
     // The documented end of the list (an empty page is not: deletions leave holes).
-    if (r.res.transport == sendgrid::transport_status::ok && r.res.status == 404) return outcome::complete();
+    if (r.res.transport == sendgrid::transport_status::ok && r.res.status == 404)
+      return outcome::complete();
     if (!r.ok()) return from_failure(r);
     saw_success_ = true;
     page p;
@@ -360,7 +408,8 @@ outcome source_run::fetch_until_404(collection c, api_kind api, const std::strin
     } else {
       empty_in_a_row = 0;
     }
-    if (counts.pages >= options_.max_pages) return outcome::failed("GET " + path + ": too many pages");
+    if (counts.pages >= options_.max_pages)
+      return outcome::failed("GET " + path + ": too many pages");
   }
 }
 
@@ -373,13 +422,14 @@ outcome source_run::fetch_export(store::run_counts& counts) {
   saw_success_ = true;
   auto job = json_.parse_export(r.res.body);
   if (!job.ok || job.id.empty()) {
-    return outcome::failed("POST " + path + ": " + (job.ok ? std::string("the answer has no job id") : job.error));
+    return outcome::failed("POST " + path + ": " +
+                           (job.ok ? std::string("the answer has no job id") : job.error));
   }
   const auto started = options_.now();
   for (int poll = 1;; ++poll) {
     report(c, "export pending", counts);
-    const auto wait = sendgrid::backoff_delay(poll, options_.export_poll_initial, options_.export_poll_max,
-                                              session_.random01());
+    const auto wait = sendgrid::backoff_delay(poll, options_.export_poll_initial,
+                                              options_.export_poll_max, session_.random01());
     if (!session_.sleep(wait)) return outcome::stopped();
     r = session_.get(api_url(base_, path + "/" + job.id));
     if (!r.ok()) return from_failure(r);
@@ -391,15 +441,18 @@ outcome source_run::fetch_export(store::run_counts& counts) {
                              (job.message.empty() ? "" : ": " + job.message));
     }
     if (options_.now() - started > options_.export_timeout) {
-      return outcome::failed("the contact export job " + job.id + " is still '" + job.status + "' after " +
-                             std::to_string(std::chrono::duration_cast<std::chrono::minutes>(
-                                                options_.export_timeout).count()) +
-                             " minutes");
+      return outcome::failed(
+          "the contact export job " + job.id + " is still '" + job.status + "' after " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::minutes>(options_.export_timeout).count()) +
+          " minutes");
     }
   }
   // A ready job without files would make every contact look deleted: refuse it.
-  if (job.urls.empty()) return outcome::failed("the contact export job " + job.id + " is ready but lists no files");
-  spdlog::info("sync source={}: contact export {} ready: {} file(s)", options_.source_name, job.id, job.urls.size());
+  if (job.urls.empty())
+    return outcome::failed("the contact export job " + job.id + " is ready but lists no files");
+  spdlog::info("sync source={}: contact export {} ready: {} file(s)", options_.source_name, job.id,
+               job.urls.size());
   for (std::size_t i = 0; i < job.urls.size(); ++i) {
     auto o = download_export_file(job.urls[i], i + 1, job.urls.size(), counts);
     if (o.status != outcome::kind::complete) return o;
@@ -408,8 +461,8 @@ outcome source_run::fetch_export(store::run_counts& counts) {
   return outcome::complete();
 }
 
-outcome source_run::download_export_file(const std::string& url, std::size_t index, std::size_t total,
-                                         store::run_counts& counts) {
+outcome source_run::download_export_file(const std::string& url, std::size_t index,
+                                         std::size_t total, store::run_counts& counts) {
   const collection c = collection::recipients;
   const std::string label = "export file " + std::to_string(index) + "/" + std::to_string(total);
   const std::string state = "downloading " + label;
@@ -511,7 +564,8 @@ outcome source_run::download_export_file(const std::string& url, std::size_t ind
         } else if (error.empty()) {
           error = gz.error();
         }
-        if (!error.empty() || !ok) return outcome::failed(label + ": " + (error.empty() ? "cannot parse" : error));
+        if (!error.empty() || !ok)
+          return outcome::failed(label + ": " + (error.empty() ? "cannot parse" : error));
       } catch (const store::object_store_error& e) {
         return outcome::failed(label + ": " + e.what());
       }
@@ -520,8 +574,8 @@ outcome source_run::download_export_file(const std::string& url, std::size_t ind
         if (csv.records() > 0) return outcome::failed(label + ": no header row");
       }
       if (skipped > 0) {
-        spdlog::warn("sync source={}: {}: {} contacts without CONTACT_ID were skipped", options_.source_name, label,
-                     skipped);
+        spdlog::warn("sync source={}: {}: {} contacts without CONTACT_ID were skipped",
+                     options_.source_name, label, skipped);
       }
       return outcome::complete();
     }
@@ -533,7 +587,8 @@ outcome source_run::download_export_file(const std::string& url, std::size_t ind
       return outcome::failed("download of " + label + " failed: " + what);
     }
     ++counts.http_retries;
-    const auto wait = sendgrid::backoff_delay(attempt, policy.backoff_base, policy.backoff_cap, session_.random01());
+    const auto wait = sendgrid::backoff_delay(attempt, policy.backoff_base, policy.backoff_cap,
+                                              session_.random01());
     session_.notice(what + ": retrying");
     if (!session_.sleep(wait)) return outcome::stopped();
   }
@@ -550,17 +605,20 @@ bool source_result::all_succeeded() const {
 }
 
 std::string iso8601(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   return buf;
 }
 
-source_result sync_source(sendgrid::api_session& session, store::object_store& store, const sync_options& options) {
+source_result sync_source(sendgrid::api_session& session, store::object_store& store,
+                          const sync_options& options) {
   session.client().set_abort_check([stop = options.stop] { return stop.stop_requested(); });
   source_run run(session, store, options);
   auto out = run.run();
@@ -606,7 +664,8 @@ source_result run_source_sync(const source_sync_request& request) {
   } catch (const store::object_store_error& e) {
     failed.fatal_error = e.what();
   } catch (const std::exception& e) {
-    failed.fatal_error = std::string("sync of source '") + request.source.name + "' failed: " + e.what();
+    failed.fatal_error =
+        std::string("sync of source '") + request.source.name + "' failed: " + e.what();
   }
   return failed;
 }

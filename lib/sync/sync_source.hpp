@@ -30,25 +30,28 @@ struct progress {
 struct sync_options {
   std::string source_name = "default";
   std::string on_behalf_of;  // named in 401/403 messages
-  std::vector<store::collection> collections{store::all_collections.begin(), store::all_collections.end()};
+  std::vector<store::collection> collections{store::all_collections.begin(),
+                                             store::all_collections.end()};
   // Checked between pages, rows and transactions, and by every wait: a requested stop ends
   // the run at the next of those points, leaving every committed transaction consistent.
   std::stop_token stop;
   // Export polling: waits grow from the initial interval to the cap (with jitter) until the
   // job is ready, fails, or has been pending for export_timeout.
-  std::chrono::milliseconds export_poll_initial{2000};
+  std::chrono::milliseconds export_poll_initial{1000};
   std::chrono::milliseconds export_poll_max{30000};
   std::chrono::milliseconds export_timeout{std::chrono::hours(2)};
-  int list_page_size = 1000;           // /v3/marketing/lists allows 1..1000
-  int singlesend_page_size = 100;      // larger values have been answered with 400 (tap-sendgrid)
+  int list_page_size = 1000;       // /v3/marketing/lists allows 1..1000
+  int singlesend_page_size = 100;  // larger values have been answered with 400 (tap-sendgrid)
   int legacy_campaign_page_size = 100;
   int legacy_recipient_page_size = 1000;  // /v3/contactdb/recipients allows 1..1000
   // Legacy recipients end with a 404; empty pages may come before it. This many empty pages
   // in a row without the 404 is taken for a server that never ends the list.
   int max_empty_legacy_pages = 100;
-  std::int64_t max_pages = 100000;     // per collection: a guard against endless paging
+  std::int64_t max_pages = 100000;  // per collection: a guard against endless paging
   std::function<void(const progress&)> on_progress;  // may be empty
-  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
+  std::function<std::chrono::system_clock::time_point()> now = [] {
+    return std::chrono::system_clock::now();
+  };
 };
 
 struct collection_result {
@@ -73,7 +76,8 @@ struct source_result {
 // recipients). One failing collection does not stop the others; a rejected key (401, or 403
 // on both APIs) stops the source: the collections after it are recorded as skipped. Blocking;
 // call it from the scheduler's thread or the sync command.
-source_result sync_source(sendgrid::api_session& session, store::object_store& store, const sync_options& options);
+source_result sync_source(sendgrid::api_session& session, store::object_store& store,
+                          const sync_options& options);
 
 // Everything a scheduler needs to run one source's sync on its own thread: opens the object
 // store and the API client, runs, closes. Never throws: failures are in the result.
@@ -81,8 +85,8 @@ struct source_sync_request {
   config::source_config source;
   std::string api_key;
   store::object_store_options store;
-  sync_options options;                 // source_name and on_behalf_of are taken from `source`
-  sendgrid::client_options client;      // api_base, key and on_behalf_of are taken from above
+  sync_options options;             // source_name and on_behalf_of are taken from `source`
+  sendgrid::client_options client;  // api_base, key and on_behalf_of are taken from above
   sendgrid::retry_policy retry;
 };
 source_result run_source_sync(const source_sync_request& request);

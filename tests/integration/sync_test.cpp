@@ -27,8 +27,8 @@ namespace {
 const auto fixed_now = std::chrono::system_clock::time_point(1767225600s);
 
 std::string list_json(const std::string& id, const std::string& name, int count = 0) {
-  return R"({"id":")" + id + R"(","name":")" + name + R"(","contact_count":)" + std::to_string(count) +
-         R"(,"_metadata":{"self":"x"}})";
+  return R"({"id":")" + id + R"(","name":")" + name + R"(","contact_count":)" +
+         std::to_string(count) + R"(,"_metadata":{"self":"x"}})";
 }
 
 class SyncTest : public ::testing::Test {
@@ -74,8 +74,8 @@ class SyncTest : public ::testing::Test {
   // A small Marketing Campaigns account: 5 lists, 2 segments, 3 single sends, no contacts.
   void small_account() {
     api.edit([](fake_account& a) {
-      a.lists = {list_json("l1", "one", 1), list_json("l2", "two"), list_json("l3", "three"), list_json("l4", "four"),
-                 list_json("l5", "five")};
+      a.lists = {list_json("l1", "one", 1), list_json("l2", "two"), list_json("l3", "three"),
+                 list_json("l4", "four"), list_json("l5", "five")};
       a.segments = {
           R"({"id":"s1","name":"engaged","contacts_count":12,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-02T00:00:00Z","sample_updated_at":"2024-01-03T00:00:00Z","next_sample_update":"2024-01-04T00:00:00Z","parent_list_ids":["l1"],"query_version":"2","status":{"query_validation":"VALID"}})",
           R"({"id":"s2","name":"all","contacts_count":0,"parent_list_ids":[],"query_version":"2","status":{"query_validation":"PENDING","error_message":null}})"};
@@ -104,7 +104,8 @@ class SyncTest : public ::testing::Test {
 };
 
 const std::string export_header =
-    "\"EMAIL\",\"FIRST_NAME\",\"LAST_NAME\",\"ADDRESS_LINE_1\",\"CITY\",\"POSTAL_CODE\",\"LIST_IDS\",\"CREATED_AT\","
+    "\"EMAIL\",\"FIRST_NAME\",\"LAST_NAME\",\"ADDRESS_LINE_1\",\"CITY\",\"POSTAL_CODE\",\"LIST_"
+    "IDS\",\"CREATED_AT\","
     "\"UPDATED_AT\",\"CONTACT_ID\",\"NUM_ORDERS\"\n";
 
 }  // namespace
@@ -121,8 +122,9 @@ TEST_F(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
   EXPECT_EQ(reqs.at(1).target, "/v3/marketing/lists?page_size=2&page_token=2");
   EXPECT_EQ(reqs.at(0).headers.at("authorization"), "Bearer SG.test-key");
   EXPECT_EQ(reqs.at(0).headers.count("on-behalf-of"), 0u);
-  EXPECT_EQ(q("SELECT pages || '/' || rows_seen || '/' || rows_upserted || '/' || status FROM sync_runs"),
-            "3/5/5/succeeded");
+  EXPECT_EQ(
+      q("SELECT pages || '/' || rows_seen || '/' || rows_upserted || '/' || status FROM sync_runs"),
+      "3/5/5/succeeded");
 }
 
 TEST_F(SyncTest, OnBehalfOfHeaderIsSentWhenConfigured) {
@@ -137,13 +139,16 @@ TEST_F(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
   const auto r = sync({collection::segments, collection::campaigns});
   ASSERT_TRUE(r.all_succeeded());
   EXPECT_EQ(q("SELECT count(*) FROM segments"), "2");
-  EXPECT_EQ(q("SELECT parent_list_ids || query_validation || contacts_count || next_sample_update FROM segments "
+  EXPECT_EQ(q("SELECT parent_list_ids || query_validation || contacts_count || next_sample_update "
+              "FROM segments "
               "WHERE id='s1'"),
             R"(["l1"]VALID122024-01-04T00:00:00Z)");
   EXPECT_EQ(q("SELECT count(*) FROM campaigns"), "3");
-  EXPECT_EQ(q("SELECT categories || '/' || is_abtest || '/' || abtest || '/' || send_at FROM campaigns WHERE id='ss2'"),
+  EXPECT_EQ(q("SELECT categories || '/' || is_abtest || '/' || abtest || '/' || send_at FROM "
+              "campaigns WHERE id='ss2'"),
             R"([]/1/{"type":"subject","winner_criteria":"open"}/2024-02-01T10:00:00Z)");
-  EXPECT_EQ(q("SELECT categories || '/' || is_abtest || '/' || coalesce(abtest, 'null') FROM campaigns WHERE id='ss1'"),
+  EXPECT_EQ(q("SELECT categories || '/' || is_abtest || '/' || coalesce(abtest, 'null') FROM "
+              "campaigns WHERE id='ss1'"),
             R"(["news","launch"]/0/null)");
   EXPECT_EQ(api.count("/v3/marketing/singlesends"), 2);
 }
@@ -152,10 +157,11 @@ TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 3;
     a.export_files = {
-        sgs::test::gzip(export_header +
-                        "\"a@x.com\",\"Ann\",\"Lee\",\"1 Main St, Apt 2\",\"Paris\",\"75001\",\"l1,l2\","
-                        "\"2021-02-01T12:35:22Z\",\"2021-02-01T12:35:51Z\",\"c1\",\"3\"\n"
-                        "\"b@x.com\",\"Bob \"\"B\"\"\",,,,,,,,\"c2\",\n"),
+        sgs::test::gzip(
+            export_header +
+            "\"a@x.com\",\"Ann\",\"Lee\",\"1 Main St, Apt 2\",\"Paris\",\"75001\",\"l1,l2\","
+            "\"2021-02-01T12:35:22Z\",\"2021-02-01T12:35:51Z\",\"c1\",\"3\"\n"
+            "\"b@x.com\",\"Bob \"\"B\"\"\",,,,,,,,\"c2\",\n"),
         sgs::test::gzip(export_header + "\"c@x.com\",\"multi\nline\",,,,,,,,\"c3\",\"1\"\r\n"),
         sgs::test::gzip(export_header + "\"d@x.com\",,,,,,,,,\"c4\",\n\"no-id@x.com\",,,,,,,,,,\n"),
     };
@@ -164,7 +170,8 @@ TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
   const auto& rec = result_of(r, collection::recipients);
   ASSERT_EQ(rec.status, run_status::succeeded) << rec.error;
   EXPECT_EQ(q("SELECT count(*) FROM recipients"), "4");
-  EXPECT_EQ(q("SELECT email || '|' || first_name || '|' || address_line_1 || '|' || list_ids || '|' || custom_fields "
+  EXPECT_EQ(q("SELECT email || '|' || first_name || '|' || address_line_1 || '|' || list_ids || "
+              "'|' || custom_fields "
               "|| '|' || source_api FROM recipients WHERE id='c1'"),
             R"(a@x.com|Ann|1 Main St, Apt 2|["l1","l2"]|{"NUM_ORDERS":"3"}|marketing)");
   EXPECT_EQ(q("SELECT first_name FROM recipients WHERE id='c2'"), "Bob \"B\"");
@@ -217,16 +224,19 @@ TEST_F(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
 TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
   api.edit([](fake_account& a) {
     a.legacy = true;
-    a.legacy_lists = {R"({"id":1,"name":"the jones","recipient_count":1})", R"({"id":2,"name":"others","recipient_count":4})"};
+    a.legacy_lists = {R"({"id":1,"name":"the jones","recipient_count":1})",
+                      R"({"id":2,"name":"others","recipient_count":4})"};
     a.legacy_segments = {
         R"({"id":1234,"name":"Age segments < 25","list_id":4,"conditions":[{"field":"age","value":"25","operator":"lt","and_or":""}],"recipient_count":8})"};
     for (int i = 1; i <= 5; ++i) {
-      a.legacy_campaigns.push_back(R"({"id":)" + std::to_string(i) + R"(,"title":"Campaign )" + std::to_string(i) +
-                                   R"(","subject":"Hi","sender_id":7,"list_ids":[1],"segment_ids":[],"categories":["c"],"suppression_group_id":42,"status":"Draft"})");
+      a.legacy_campaigns.push_back(
+          R"({"id":)" + std::to_string(i) + R"(,"title":"Campaign )" + std::to_string(i) +
+          R"(","subject":"Hi","sender_id":7,"list_ids":[1],"segment_ids":[],"categories":["c"],"suppression_group_id":42,"status":"Draft"})");
     }
     for (int i = 1; i <= 5; ++i) {
-      a.legacy_recipients.push_back(R"({"id":"r)" + std::to_string(i) + R"(","email":"r)" + std::to_string(i) +
-                                    R"(@x.com","created_at":1422313607,"updated_at":1422313790,"last_opened":null,"custom_fields":[{"id":23,"name":"pet","value":"Fluffy","type":"text"}]})");
+      a.legacy_recipients.push_back(
+          R"({"id":"r)" + std::to_string(i) + R"(","email":"r)" + std::to_string(i) +
+          R"(@x.com","created_at":1422313607,"updated_at":1422313790,"last_opened":null,"custom_fields":[{"id":23,"name":"pet","value":"Fluffy","type":"text"}]})");
     }
     a.legacy_empty_pages = {2, 3};  // holes before the end: not the end
   });
@@ -234,17 +244,20 @@ TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
   for (const auto& c : r.collections) EXPECT_EQ(c.status, run_status::succeeded) << c.error;
   EXPECT_EQ(q("SELECT count(*) FROM lists WHERE source_api='legacy'"), "2");
   EXPECT_EQ(q("SELECT name || contact_count FROM lists WHERE id='2'"), "others4");
-  EXPECT_EQ(q("SELECT parent_list_ids || contacts_count || json_extract(conditions, '$[0].operator') FROM segments"),
+  EXPECT_EQ(q("SELECT parent_list_ids || contacts_count || json_extract(conditions, "
+              "'$[0].operator') FROM segments"),
             "[4]8lt");
   EXPECT_EQ(q("SELECT count(*) FROM campaigns WHERE source_api='legacy'"), "5");
-  EXPECT_EQ(q("SELECT name || '/' || subject || '/' || sender_id || '/' || list_ids || '/' || suppression_group_id "
+  EXPECT_EQ(q("SELECT name || '/' || subject || '/' || sender_id || '/' || list_ids || '/' || "
+              "suppression_group_id "
               "FROM campaigns WHERE id='3'"),
             "Campaign 3/Hi/7/[1]/42");
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE source_api='legacy'"), "5");
-  EXPECT_EQ(q("SELECT custom_fields || created_at FROM recipients WHERE id='r5'"), R"({"pet":"Fluffy"}1422313607)");
+  EXPECT_EQ(q("SELECT custom_fields || created_at FROM recipients WHERE id='r5'"),
+            R"({"pet":"Fluffy"}1422313607)");
   // One 403 on the first marketing call decides it; no other marketing endpoint is asked.
   EXPECT_EQ(api.count("/v3/marketing/"), 1);
-  EXPECT_EQ(api.count("/v3/campaigns"), 3);            // limit 2: 2, 2, 1
+  EXPECT_EQ(api.count("/v3/campaigns"), 3);             // limit 2: 2, 2, 1
   EXPECT_EQ(api.count("/v3/contactdb/recipients"), 6);  // 5 pages (2 empty) + the 404
   EXPECT_EQ(q("SELECT group_concat(source_api) FROM sync_runs"), "legacy,legacy,legacy,legacy");
 }
@@ -306,7 +319,9 @@ TEST_F(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
   EXPECT_EQ(result_of(r, collection::campaigns).status, run_status::succeeded);
   const auto& seg = result_of(r, collection::segments);
   EXPECT_EQ(seg.status, run_status::failed);
-  EXPECT_EQ(seg.error, "HTTP 503 from GET /v3/marketing/segments/2.0: upstream unavailable (gave up after 3 attempts)");
+  EXPECT_EQ(seg.error,
+            "HTTP 503 from GET /v3/marketing/segments/2.0: upstream unavailable (gave up after 3 "
+            "attempts)");
   EXPECT_EQ(api.count("/v3/marketing/segments"), 3);
   EXPECT_FALSE(r.all_succeeded());
 }
@@ -336,7 +351,8 @@ TEST_F(SyncTest, MalformedJsonFailsOnlyThatCollection) {
   const auto& seg = result_of(r, collection::segments);
   EXPECT_EQ(seg.status, run_status::failed);
   EXPECT_NE(seg.error.find("not valid JSON"), std::string::npos) << seg.error;
-  EXPECT_EQ(q("SELECT status || ':' || error FROM sync_runs WHERE collection='segments'"), "failed:" + seg.error);
+  EXPECT_EQ(q("SELECT status || ':' || error FROM sync_runs WHERE collection='segments'"),
+            "failed:" + seg.error);
 }
 
 TEST_F(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
@@ -346,8 +362,10 @@ TEST_F(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
   ASSERT_EQ(r.collections.size(), 4u);
   EXPECT_EQ(r.collections[0].status, run_status::failed);
   EXPECT_EQ(r.collections[0].error,
-            "the API key for source 'default' was rejected (401): create a key under Settings > API Keys and set "
-            "api_key_file (SendGrid said: The provided authorization grant is invalid, expired, or revoked)");
+            "the API key for source 'default' was rejected (401): create a key under Settings > "
+            "API Keys and set "
+            "api_key_file (SendGrid said: The provided authorization grant is invalid, expired, or "
+            "revoked)");
   for (std::size_t i = 1; i < 4; ++i) EXPECT_EQ(r.collections[i].status, run_status::skipped);
   EXPECT_EQ(r.fatal_error, r.collections[0].error);
   EXPECT_EQ(api.requests().size(), 1u);  // nothing else was tried with a rejected key
@@ -363,8 +381,11 @@ TEST_F(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
   const auto r = sync();
   EXPECT_EQ(r.collections[0].status, run_status::failed);
   const auto& e = r.collections[0].error;
-  EXPECT_NE(e.find("the API key for source 'default' is not allowed to read lists"), std::string::npos) << e;
-  EXPECT_NE(e.find("give the key the 'marketing.read' (Marketing Campaigns) or 'marketing_campaigns.read' (Legacy "
+  EXPECT_NE(e.find("the API key for source 'default' is not allowed to read lists"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("give the key the 'marketing.read' (Marketing Campaigns) or "
+                   "'marketing_campaigns.read' (Legacy "
                    "Marketing Campaigns) permission under Settings > API Keys"),
             std::string::npos)
       << e;
@@ -377,14 +398,16 @@ TEST_F(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
   small_account();
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
-    a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",\"A\",,,,,,,,\"c1\",\n\"b@x.com\",\"B\",,,,,,,,\"c2\",\n")};
+    a.export_files = {sgs::test::gzip(
+        export_header + "\"a@x.com\",\"A\",,,,,,,,\"c1\",\n\"b@x.com\",\"B\",,,,,,,,\"c2\",\n")};
   });
   ASSERT_TRUE(sync().all_succeeded());
   api.edit([](fake_account& a) {
-    a.lists.erase(a.lists.begin() + 1);            // l2 deleted
+    a.lists.erase(a.lists.begin() + 1);              // l2 deleted
     a.lists[0] = list_json("l1", "one renamed", 1);  // l1 renamed
-    a.singlesends.pop_back();                      // ss3 deleted
-    a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",\"A2\",,,,,,,,\"c1\",\n")};  // c2 deleted
+    a.singlesends.pop_back();                        // ss3 deleted
+    a.export_files = {
+        sgs::test::gzip(export_header + "\"a@x.com\",\"A2\",,,,,,,,\"c1\",\n")};  // c2 deleted
   });
   const auto r = sync();
   ASSERT_TRUE(r.all_succeeded());
@@ -396,7 +419,9 @@ TEST_F(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
   EXPECT_EQ(q("SELECT first_name FROM recipients WHERE id='c1'"), "A2");
   EXPECT_EQ(result_of(r, collection::lists).counts.rows_upserted, 1);
   EXPECT_EQ(result_of(r, collection::lists).counts.rows_tombstoned, 1);
-  EXPECT_EQ(q("SELECT rows_tombstoned FROM sync_runs WHERE collection='recipients' ORDER BY id DESC LIMIT 1"), "1");
+  EXPECT_EQ(q("SELECT rows_tombstoned FROM sync_runs WHERE collection='recipients' ORDER BY id "
+              "DESC LIMIT 1"),
+            "1");
 
   // l2 comes back: revived.
   api.edit([](fake_account& a) { a.lists.push_back(list_json("l2", "two")); });
@@ -411,13 +436,15 @@ TEST_F(SyncTest, FailedRunMidwayTombstonesNothing) {
   fake_response error;
   error.status = 500;
   // Page 1 is answered; every later request fails: the run is partial.
-  api.inject("/v3/marketing/lists", fake_response{200,
-                                                  R"({"result":[)" + list_json("l2", "two") + "," +
-                                                      list_json("l3", "three") + R"(],"_metadata":{"next":")" +
-                                                      api.base_url() + R"(/v3/marketing/lists?page_size=2&page_token=2"}})",
-                                                  {},
-                                                  "application/json",
-                                                  0ms});
+  api.inject(
+      "/v3/marketing/lists",
+      fake_response{200,
+                    R"({"result":[)" + list_json("l2", "two") + "," + list_json("l3", "three") +
+                        R"(],"_metadata":{"next":")" + api.base_url() +
+                        R"(/v3/marketing/lists?page_size=2&page_token=2"}})",
+                    {},
+                    "application/json",
+                    0ms});
   api.override_path("/v3/marketing/lists", error);
   const auto r = sync({collection::lists});
   EXPECT_EQ(r.collections.at(0).status, run_status::failed);
@@ -443,7 +470,8 @@ TEST_F(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
     EXPECT_EQ(c.counts.rows_tombstoned, 0);
   }
   EXPECT_EQ(q("SELECT count(*) FROM sync_runs WHERE status='succeeded'"), "8");
-  EXPECT_EQ(q("SELECT count(DISTINCT run_id) FROM sync_runs"), "1");  // the fixed clock: same run id text
+  EXPECT_EQ(q("SELECT count(DISTINCT run_id) FROM sync_runs"),
+            "1");  // the fixed clock: same run id text
 }
 
 TEST_F(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {

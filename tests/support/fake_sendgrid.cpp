@@ -55,7 +55,8 @@ std::string fake_request::query(const std::string& name) const {
     auto amp = rest.find('&');
     auto pair = rest.substr(0, amp);
     auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     rest.remove_prefix(amp + 1);
   }
@@ -200,7 +201,9 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
       fake_response r;
       r.status = 400;
       r.content_type = "application/xml";
-      r.body = "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>";
+      r.body =
+          "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism "
+          "allowed</Message></Error>";
       return r;
     }
     const auto index = static_cast<std::size_t>(int_or(req.path.substr(7), -1));
@@ -214,15 +217,17 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
     return json(401, std::string(sendgrid_401_body));
   }
   const bool marketing = req.path.rfind("/v3/marketing/", 0) == 0;
-  const bool legacy_path = req.path.rfind("/v3/contactdb/", 0) == 0 || req.path.rfind("/v3/campaigns", 0) == 0;
-  if ((marketing && a.legacy) || (legacy_path && !a.legacy)) return json(403, std::string(sendgrid_403_body));
+  const bool legacy_path =
+      req.path.rfind("/v3/contactdb/", 0) == 0 || req.path.rfind("/v3/campaigns", 0) == 0;
+  if ((marketing && a.legacy) || (legacy_path && !a.legacy))
+    return json(403, std::string(sendgrid_403_body));
 
   auto token_paged = [&](const std::vector<std::string>& items, const std::string& path) {
     const int size = int_or(req.query("page_size"), 100);
     const int offset = int_or(req.query("page_token"), 0);
     const auto end = static_cast<std::size_t>(offset + size);
-    std::string body = R"({"result":)" + join(items, static_cast<std::size_t>(offset), end) + R"(,"_metadata":{"self":")" +
-                       base_url() + req.target + "\"";
+    std::string body = R"({"result":)" + join(items, static_cast<std::size_t>(offset), end) +
+                       R"(,"_metadata":{"self":")" + base_url() + req.target + "\"";
     if (end < items.size()) {
       body += R"(,"next":")" + base_url() + path + "?page_size=" + std::to_string(size) +
               "&page_token=" + std::to_string(end) + "\"";
@@ -231,11 +236,13 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
     return json(200, body);
   };
 
-  if (req.method == "GET" && req.path == "/v3/marketing/lists") return token_paged(a.lists, req.path);
-  if (req.method == "GET" && req.path == "/v3/marketing/singlesends") return token_paged(a.singlesends, req.path);
+  if (req.method == "GET" && req.path == "/v3/marketing/lists")
+    return token_paged(a.lists, req.path);
+  if (req.method == "GET" && req.path == "/v3/marketing/singlesends")
+    return token_paged(a.singlesends, req.path);
   if (req.method == "GET" && req.path == "/v3/marketing/segments/2.0") {
-    return json(200, R"({"results":)" + join(a.segments, 0, a.segments.size()) + R"(,"_metadata":{"self":")" +
-                         base_url() + req.path + "\"}}");
+    return json(200, R"({"results":)" + join(a.segments, 0, a.segments.size()) +
+                         R"(,"_metadata":{"self":")" + base_url() + req.path + "\"}}");
   }
   if (req.method == "POST" && req.path == "/v3/marketing/contacts/exports") {
     export_polls_ = 0;
@@ -244,24 +251,29 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
   }
   if (req.method == "GET" && req.path.rfind("/v3/marketing/contacts/exports/", 0) == 0) {
     const std::string id = req.path.substr(std::string("/v3/marketing/contacts/exports/").size());
-    if (id != "job-" + std::to_string(export_jobs_)) return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
+    if (id != "job-" + std::to_string(export_jobs_))
+      return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
     if (a.export_fails) {
-      return json(200, R"({"id":")" + id + R"(","status":"failure","message":"export failed: internal error"})");
+      return json(200, R"({"id":")" + id +
+                           R"(","status":"failure","message":"export failed: internal error"})");
     }
     if (export_polls_++ < a.export_pending_polls) {
-      return json(200, R"({"id":")" + id + R"(","status":"pending","created_at":"2026-01-01T00:00:00Z"})");
+      return json(
+          200, R"({"id":")" + id + R"(","status":"pending","created_at":"2026-01-01T00:00:00Z"})");
     }
     std::string urls;
     for (std::size_t i = 0; i < a.export_files.size(); ++i) {
       urls += (i ? ",\"" : "\"") + base_url() + "/files/" + std::to_string(i) + "\"";
     }
-    return json(200, R"({"id":")" + id + R"(","status":"ready","urls":[)" + urls + R"(],"contact_count":0})");
+    return json(200, R"({"id":")" + id + R"(","status":"ready","urls":[)" + urls +
+                         R"(],"contact_count":0})");
   }
   if (req.method == "GET" && req.path == "/v3/contactdb/lists") {
     return json(200, R"({"lists":)" + join(a.legacy_lists, 0, a.legacy_lists.size()) + "}");
   }
   if (req.method == "GET" && req.path == "/v3/contactdb/segments") {
-    return json(200, R"({"segments":)" + join(a.legacy_segments, 0, a.legacy_segments.size()) + "}");
+    return json(200,
+                R"({"segments":)" + join(a.legacy_segments, 0, a.legacy_segments.size()) + "}");
   }
   if (req.method == "GET" && req.path == "/v3/campaigns") {
     const auto limit = static_cast<std::size_t>(int_or(req.query("limit"), 10));
@@ -271,17 +283,21 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
   if (req.method == "GET" && req.path == "/v3/contactdb/recipients") {
     const int size = int_or(req.query("page_size"), 100);
     const int number = int_or(req.query("page"), 1);
-    const int data_pages = static_cast<int>((a.legacy_recipients.size() + static_cast<std::size_t>(size) - 1) /
-                                            static_cast<std::size_t>(size));
+    const int data_pages =
+        static_cast<int>((a.legacy_recipients.size() + static_cast<std::size_t>(size) - 1) /
+                         static_cast<std::size_t>(size));
     const int total = data_pages + static_cast<int>(a.legacy_empty_pages.size());
-    if (number < 1 || number > total) return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
+    if (number < 1 || number > total)
+      return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
     int data_index = number - 1;
     for (int empty : a.legacy_empty_pages) {
       if (empty == number) return json(200, R"({"recipients":[]})");
       if (empty < number) --data_index;
     }
     const auto from = static_cast<std::size_t>(data_index * size);
-    return json(200, R"({"recipients":)" + join(a.legacy_recipients, from, from + static_cast<std::size_t>(size)) + "}");
+    return json(200, R"({"recipients":)" +
+                         join(a.legacy_recipients, from, from + static_cast<std::size_t>(size)) +
+                         "}");
   }
   return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
 }

@@ -23,7 +23,7 @@ struct fake_request {
   std::string target;  // path and query
   std::string path;    // without the query
   std::string body;
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::map<std::string, std::string> headers;        // lower-case names
   std::string query(const std::string& name) const;  // "" when absent
 };
 
@@ -103,7 +103,9 @@ std::string gzip(std::string_view data);
 // SendGrid's real error bodies.
 inline constexpr std::string_view sendgrid_401_body =
     R"({"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]})";
-inline constexpr std::string_view sendgrid_403_body = R"({"errors":[{"field":null,"message":"access forbidden"}]})";
-inline constexpr std::string_view sendgrid_429_body = R"({"errors":[{"field":null,"message":"too many requests"}]})";
+inline constexpr std::string_view sendgrid_403_body =
+    R"({"errors":[{"field":null,"message":"access forbidden"}]})";
+inline constexpr std::string_view sendgrid_429_body =
+    R"({"errors":[{"field":null,"message":"too many requests"}]})";
 
 }  // namespace sgs::test

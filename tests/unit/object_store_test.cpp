@@ -1,14 +1,14 @@
 // Unit tests of the object store on a SQLite file in a temp dir: staging, sorted merge,
 // unchanged rows not rewritten, tombstones and revival, sync_runs.
-#include <gtest/gtest.h>
+#include "store/object_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <random>
 
 #include "store/migrations.hpp"
-#include "store/object_store.hpp"
 
 using sgs::store::collection;
 using sgs::store::object_row;
@@ -25,7 +25,8 @@ class ObjectStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() / ("sgs-objects-" + std::to_string(rd()) + std::to_string(rd()));
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sgs-objects-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(dir_);
     sgs::store::object_store_options o;
     o.file = dir_ / "default.db";
@@ -38,8 +39,9 @@ class ObjectStoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   // One complete run over `lists` (id -> name).
-  std::pair<std::int64_t, std::int64_t> sync_lists(const std::vector<std::pair<std::string, std::string>>& lists,
-                                                   const std::string& at, bool complete = true) {
+  std::pair<std::int64_t, std::int64_t> sync_lists(
+      const std::vector<std::pair<std::string, std::string>>& lists, const std::string& at,
+      bool complete = true) {
     store_->begin_collection(collection::lists);
     object_row row(collection::lists);
     for (const auto& [id, name] : lists) {
@@ -83,13 +85,16 @@ TEST_F(ObjectStoreTest, SchemaHasEveryColumnTheStoreWrites) {
 
 TEST_F(ObjectStoreTest, MergeInsertsThenSkipsUnchangedRows) {
   const std::vector<std::pair<std::string, std::string>> lists = {
-      {"e1", "five"}, {"a1", "one"}, {"c1", "three"}, {"b1", "two"}, {"d1", "four"}, {"f1", "six"}, {"g1", "seven"}};
+      {"e1", "five"}, {"a1", "one"}, {"c1", "three"}, {"b1", "two"},
+      {"d1", "four"}, {"f1", "six"}, {"g1", "seven"}};
   EXPECT_EQ(sync_lists(lists, "T1"), counts(7, 0));
   EXPECT_EQ(query("SELECT count(*) FROM lists"), "7");
   // Inserted in id order: rowid order is id order (what makes the merge an append).
-  EXPECT_EQ(query("SELECT group_concat(id) FROM (SELECT id FROM lists ORDER BY rowid)"), "a1,b1,c1,d1,e1,f1,g1");
-  EXPECT_EQ(query("SELECT name || contact_count || source_api || synced_at FROM lists WHERE id='c1'"),
-            "three1marketingT1");
+  EXPECT_EQ(query("SELECT group_concat(id) FROM (SELECT id FROM lists ORDER BY rowid)"),
+            "a1,b1,c1,d1,e1,f1,g1");
+  EXPECT_EQ(
+      query("SELECT name || contact_count || source_api || synced_at FROM lists WHERE id='c1'"),
+      "three1marketingT1");
   // The same again: nothing written, synced_at keeps the time of the last change.
   EXPECT_EQ(sync_lists(lists, "T2"), counts(0, 0));
   EXPECT_EQ(query("SELECT count(*) FROM lists"), "7");
@@ -106,9 +111,9 @@ TEST_F(ObjectStoreTest, CompleteRunTombstonesMissingRowsAndARowComingBackIsReviv
   EXPECT_EQ(sync_lists({{"a", "A"}, {"c", "C renamed"}}, "T3"), counts(0, 0));
   EXPECT_EQ(query("SELECT deleted_at FROM lists WHERE id='b'"), "T2");
   // Back: revived, with the time it was seen again.
-  EXPECT_EQ(sync_lists({{"a", "A"}, {"b", "B"}, {"c", "C renamed"}}, "T4"),
-            counts(1, 0));
-  EXPECT_EQ(query("SELECT coalesce(deleted_at, 'none') || synced_at FROM lists WHERE id='b'"), "noneT4");
+  EXPECT_EQ(sync_lists({{"a", "A"}, {"b", "B"}, {"c", "C renamed"}}, "T4"), counts(1, 0));
+  EXPECT_EQ(query("SELECT coalesce(deleted_at, 'none') || synced_at FROM lists WHERE id='b'"),
+            "noneT4");
 }
 
 TEST_F(ObjectStoreTest, PartialRunUpsertsButTombstonesNothing) {
@@ -140,7 +145,8 @@ TEST_F(ObjectStoreTest, StopBetweenMergeTransactionsKeepsWhatWasCommitted) {
 }
 
 TEST_F(ObjectStoreTest, SyncRunsRecordEachCollectionRun) {
-  const auto row = store_->begin_run("R1", "default", collection::segments, "2026-01-01T00:00:00.000Z");
+  const auto row =
+      store_->begin_run("R1", "default", collection::segments, "2026-01-01T00:00:00.000Z");
   sgs::store::run_counts counts;
   counts.pages = 2;
   counts.rows_seen = 10;
@@ -148,7 +154,8 @@ TEST_F(ObjectStoreTest, SyncRunsRecordEachCollectionRun) {
   counts.rows_tombstoned = 1;
   counts.http_retries = 3;
   counts.rate_limit_waits = 4;
-  store_->finish_run(row, sgs::store::run_status::succeeded, "legacy", counts, "2026-01-01T00:00:05.000Z", "");
+  store_->finish_run(row, sgs::store::run_status::succeeded, "legacy", counts,
+                     "2026-01-01T00:00:05.000Z", "");
   const auto runs = store_->recent_runs(5);
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].collection, "segments");

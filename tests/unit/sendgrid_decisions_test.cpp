@@ -74,19 +74,23 @@ TEST(Backoff, DoublesPerRetryWithJitterInTheUpperHalfAndCaps) {
 
 TEST(ErrorBodies, SendGridErrorsBecomeOneSentence) {
   using sgs::sendgrid::describe_error_body;
-  EXPECT_EQ(describe_error_body(R"({"errors":[{"field":null,"message":"access forbidden"}]})"), "access forbidden");
-  EXPECT_EQ(describe_error_body(
-                R"({"errors":[{"field":"page_size","message":"must be at most 1000"},{"field":null,"message":"bad"}]})"),
-            "must be at most 1000 (field page_size); bad");
-  EXPECT_EQ(describe_error_body(R"({"error":"Segment does not exist."})"), "Segment does not exist.");
+  EXPECT_EQ(describe_error_body(R"({"errors":[{"field":null,"message":"access forbidden"}]})"),
+            "access forbidden");
+  EXPECT_EQ(
+      describe_error_body(
+          R"({"errors":[{"field":"page_size","message":"must be at most 1000"},{"field":null,"message":"bad"}]})"),
+      "must be at most 1000 (field page_size); bad");
+  EXPECT_EQ(describe_error_body(R"({"error":"Segment does not exist."})"),
+            "Segment does not exist.");
   EXPECT_EQ(describe_error_body("<html>\nBad Gateway</html>"), "<html>");
   EXPECT_EQ(describe_error_body(""), "");
   EXPECT_EQ(describe_error_body(std::string(500, 'x')).size(), 203u);
 }
 
 TEST(ErrorBodies, HttpFailureNamesMethodPathAndStatusWithoutQuery) {
-  EXPECT_EQ(sgs::sendgrid::http_failure_message("GET", "https://api.sendgrid.com/v3/marketing/lists?page_token=abc",
-                                                500, R"({"errors":[{"message":"internal"}]})"),
+  EXPECT_EQ(sgs::sendgrid::http_failure_message(
+                "GET", "https://api.sendgrid.com/v3/marketing/lists?page_token=abc", 500,
+                R"({"errors":[{"message":"internal"}]})"),
             "HTTP 500 from GET /v3/marketing/lists: internal");
 }
 
@@ -96,38 +100,48 @@ TEST(AuthMessages, Rejected401SaysWhatToDo) {
       R"({"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]})",
       "lists", "'marketing.read'", "");
   EXPECT_EQ(m,
-            "the API key for source 'x' was rejected (401): create a key under Settings > API Keys and set "
-            "api_key_file (SendGrid said: The provided authorization grant is invalid, expired, or revoked)");
+            "the API key for source 'x' was rejected (401): create a key under Settings > API Keys "
+            "and set "
+            "api_key_file (SendGrid said: The provided authorization grant is invalid, expired, or "
+            "revoked)");
 }
 
 TEST(AuthMessages, Forbidden403NamesThePermission) {
-  const auto m = sgs::sendgrid::auth_failure_message("mkt", 403, R"({"errors":[{"field":null,"message":"access forbidden"}]})",
-                                                     "lists (/v3/marketing/lists)", "'marketing.read'", "sub1");
-  EXPECT_NE(m.find("source 'mkt' is not allowed to read lists (/v3/marketing/lists) (403)"), std::string::npos) << m;
+  const auto m = sgs::sendgrid::auth_failure_message(
+      "mkt", 403, R"({"errors":[{"field":null,"message":"access forbidden"}]})",
+      "lists (/v3/marketing/lists)", "'marketing.read'", "sub1");
+  EXPECT_NE(m.find("source 'mkt' is not allowed to read lists (/v3/marketing/lists) (403)"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("give the key the 'marketing.read' permission"), std::string::npos) << m;
   EXPECT_NE(m.find("subuser 'sub1'"), std::string::npos) << m;
   EXPECT_NE(m.find("(SendGrid said: access forbidden)"), std::string::npos) << m;
 }
 
 TEST(NextPageUrl, SameOriginLinksAreUsedAsGiven) {
-  EXPECT_EQ(sgs::sendgrid::next_page_url("https://api.sendgrid.com",
-                                         "https://api.sendgrid.com/v3/marketing/lists?page_size=100&page_token=abc"),
+  EXPECT_EQ(sgs::sendgrid::next_page_url(
+                "https://api.sendgrid.com",
+                "https://api.sendgrid.com/v3/marketing/lists?page_size=100&page_token=abc"),
             "https://api.sendgrid.com/v3/marketing/lists?page_size=100&page_token=abc");
 }
 
 TEST(NextPageUrl, OtherOriginsKeepPathAndQueryButGoToApiBase) {
   // The key is only ever sent to api_base: an EU base with a global-host link, or a hostile
   // look-alike host, gets the path on api_base.
-  EXPECT_EQ(sgs::sendgrid::next_page_url("https://api.eu.sendgrid.com",
-                                         "https://api.sendgrid.com/v3/marketing/lists?page_token=t"),
-            "https://api.eu.sendgrid.com/v3/marketing/lists?page_token=t");
-  EXPECT_EQ(sgs::sendgrid::next_page_url("https://api.sendgrid.com", "https://api.sendgrid.com.evil.example/v3/x?a=1"),
+  EXPECT_EQ(
+      sgs::sendgrid::next_page_url("https://api.eu.sendgrid.com",
+                                   "https://api.sendgrid.com/v3/marketing/lists?page_token=t"),
+      "https://api.eu.sendgrid.com/v3/marketing/lists?page_token=t");
+  EXPECT_EQ(sgs::sendgrid::next_page_url("https://api.sendgrid.com",
+                                         "https://api.sendgrid.com.evil.example/v3/x?a=1"),
             "https://api.sendgrid.com/v3/x?a=1");
-  EXPECT_EQ(sgs::sendgrid::next_page_url("http://127.0.0.1:1", "/v3/x?a=1"), "http://127.0.0.1:1/v3/x?a=1");
+  EXPECT_EQ(sgs::sendgrid::next_page_url("http://127.0.0.1:1", "/v3/x?a=1"),
+            "http://127.0.0.1:1/v3/x?a=1");
 }
 
 TEST(NextPageUrl, EmptyOrUnusableLinksEndPaging) {
   EXPECT_FALSE(sgs::sendgrid::next_page_url("https://api.sendgrid.com", ""));
   EXPECT_FALSE(sgs::sendgrid::next_page_url("https://api.sendgrid.com", "page_token=abc"));
-  EXPECT_FALSE(sgs::sendgrid::next_page_url("https://api.sendgrid.com", "https://host-without-path"));
+  EXPECT_FALSE(
+      sgs::sendgrid::next_page_url("https://api.sendgrid.com", "https://host-without-path"));
 }

@@ -54,7 +54,8 @@ std::string gunzip_all(std::string_view data, std::size_t chunk, bool* ok = null
     return true;
   };
   bool good = true;
-  for (std::size_t i = 0; i < data.size() && good; i += chunk) good = gz.feed(data.substr(i, chunk), sink);
+  for (std::size_t i = 0; i < data.size() && good; i += chunk)
+    good = gz.feed(data.substr(i, chunk), sink);
   good = good && gz.finish(sink);
   if (ok) *ok = good;
   return out;
@@ -72,7 +73,8 @@ TEST(CsvReader, QuotedFieldsHoldCommasQuotesAndNewlinesAtAnyChunkSize) {
                             {"a@x.com", "Smith, \"Jo\"", "id1"},
                             {"b@x.com", "two\nlines", "id2"},
                             {"c@x.com", "", "id3"}};
-  for (std::size_t chunk : {1u, 2u, 3u, 7u, 1000u}) EXPECT_EQ(parse_csv(text, chunk), expected) << chunk;
+  for (std::size_t chunk : {1u, 2u, 3u, 7u, 1000u})
+    EXPECT_EQ(parse_csv(text, chunk), expected) << chunk;
 }
 
 TEST(CsvReader, BlankLinesAreSkippedAndEmptyFieldsKept) {
@@ -94,7 +96,8 @@ TEST(CsvReader, TruncatedQuotedFieldAndOverlongRecordAreErrors) {
 TEST(Gunzip, DecompressesInAnyChunkSizeAndConcatenatedMembers) {
   std::string text;
   for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i) + "\n";
-  for (std::size_t chunk : {1u, 13u, 4096u, 1u << 20}) EXPECT_EQ(gunzip_all(gzip_of(text), chunk), text);
+  for (std::size_t chunk : {1u, 13u, 4096u, 1u << 20})
+    EXPECT_EQ(gunzip_all(gzip_of(text), chunk), text);
   EXPECT_EQ(gunzip_all(gzip_of("first\n") + gzip_of("second\n"), 5), "first\nsecond\n");
 }
 
@@ -122,11 +125,12 @@ TEST(JsonText, EscapesAndSplitsArrays) {
 TEST(ContactCsv, ColumnsByHeaderNameAndCustomFieldsAsJson) {
   sgs::sync::contact_csv_mapper m;
   std::string error;
-  const std::vector<std::string_view> header = {"email", "CONTACT_ID", "FIRST_NAME", "LIST_IDS", "NUM_ORDERS",
-                                                "PET", "CREATED_AT"};
+  const std::vector<std::string_view> header = {
+      "email", "CONTACT_ID", "FIRST_NAME", "LIST_IDS", "NUM_ORDERS", "PET", "CREATED_AT"};
   ASSERT_TRUE(m.set_header(header, error)) << error;
   object_row row(collection::recipients);
-  const std::vector<std::string_view> record = {"a@x.com", "c-1", "Ann", "l1,l2", "7", "", "2021-02-01T12:35:22Z"};
+  const std::vector<std::string_view> record = {
+      "a@x.com", "c-1", "Ann", "l1,l2", "7", "", "2021-02-01T12:35:22Z"};
   ASSERT_TRUE(m.map(record, row));
   EXPECT_EQ(row.text_at(rc::id), "c-1");
   EXPECT_EQ(row.text_at(rc::email), "a@x.com");
@@ -135,8 +139,9 @@ TEST(ContactCsv, ColumnsByHeaderNameAndCustomFieldsAsJson) {
   EXPECT_EQ(row.text_at(rc::custom_fields), R"({"NUM_ORDERS":"7"})");
   EXPECT_EQ(row.text_at(rc::created_at), "2021-02-01T12:35:22Z");
   EXPECT_EQ(row.at(rc::last_name).t, object_row::cell::type::null);
-  EXPECT_EQ(row.text_at(rc::raw),
-            R"({"EMAIL":"a@x.com","CONTACT_ID":"c-1","FIRST_NAME":"Ann","LIST_IDS":"l1,l2","NUM_ORDERS":"7","CREATED_AT":"2021-02-01T12:35:22Z"})");
+  EXPECT_EQ(
+      row.text_at(rc::raw),
+      R"({"EMAIL":"a@x.com","CONTACT_ID":"c-1","FIRST_NAME":"Ann","LIST_IDS":"l1,l2","NUM_ORDERS":"7","CREATED_AT":"2021-02-01T12:35:22Z"})");
   // A record without an id is skipped; a short record fills what it has.
   EXPECT_FALSE(m.map(std::vector<std::string_view>{"b@x.com", ""}, row));
   EXPECT_TRUE(m.map(std::vector<std::string_view>{"b@x.com", "c-2"}, row));
@@ -168,7 +173,8 @@ TEST(JsonObjects, MarketingListsPageGivesRowsAndNextLink) {
   EXPECT_EQ(p.skipped, 1);
   EXPECT_EQ(p.next, "https://api.sendgrid.com/v3/marketing/lists?page_size=1&page_token=t");
   EXPECT_EQ(ids, std::vector<std::string>{"ca7a3796"});
-  EXPECT_EQ(raws[0], R"({"id":"ca7a3796","name":"list-name","contact_count":3,"_metadata":{"self":"x"}})");
+  EXPECT_EQ(raws[0],
+            R"({"id":"ca7a3796","name":"list-name","contact_count":3,"_metadata":{"self":"x"}})");
 }
 
 TEST(JsonObjects, LegacyIntegerIdsAndCustomFieldArrays) {
@@ -191,10 +197,11 @@ TEST(JsonObjects, LegacyIntegerIdsAndCustomFieldArrays) {
 
   object_row list(collection::lists);
   std::string list_id;
-  ASSERT_TRUE(j.parse_page(collection::lists, sgs::sync::api_kind::legacy,
-                           R"({"lists":[{"id":1,"name":"the jones","recipient_count":1}]})", list,
-                           [&](const object_row& r) { list_id = r.text_at(sgs::store::list_col::id); })
-                  .ok);
+  ASSERT_TRUE(
+      j.parse_page(collection::lists, sgs::sync::api_kind::legacy,
+                   R"({"lists":[{"id":1,"name":"the jones","recipient_count":1}]})", list,
+                   [&](const object_row& r) { list_id = r.text_at(sgs::store::list_col::id); })
+          .ok);
   EXPECT_EQ(list_id, "1");
 }
 
@@ -202,8 +209,12 @@ TEST(JsonObjects, MalformedBodiesAreErrorsNotCrashes) {
   sgs::sync::json_objects j;
   object_row row(collection::lists);
   auto none = [](const object_row&) { FAIL(); };
-  EXPECT_FALSE(j.parse_page(collection::lists, sgs::sync::api_kind::marketing, "{\"result\":[", row, none).ok);
-  EXPECT_FALSE(j.parse_page(collection::lists, sgs::sync::api_kind::marketing, R"({"results":[]})", row, none).ok);
+  EXPECT_FALSE(
+      j.parse_page(collection::lists, sgs::sync::api_kind::marketing, "{\"result\":[", row, none)
+          .ok);
+  EXPECT_FALSE(j.parse_page(collection::lists, sgs::sync::api_kind::marketing, R"({"results":[]})",
+                            row, none)
+                   .ok);
   EXPECT_FALSE(j.parse_export("not json").ok);
 }
 
@@ -213,8 +224,8 @@ TEST(JsonObjects, NdjsonContactLine) {
   bool has_id = false;
   std::string error;
   ASSERT_TRUE(j.parse_contact_line(
-      R"({"contact_id":"c9","email":"z@x.com","list_ids":["l1"],"custom_fields":{"num":3},"EXTRA":"e"})", row, has_id,
-      error));
+      R"({"contact_id":"c9","email":"z@x.com","list_ids":["l1"],"custom_fields":{"num":3},"EXTRA":"e"})",
+      row, has_id, error));
   EXPECT_TRUE(has_id);
   EXPECT_EQ(row.text_at(rc::id), "c9");
   EXPECT_EQ(row.text_at(rc::list_ids), R"(["l1"])");
