@@ -1,4 +1,9 @@
 // sendgrid-source: the command line and the wiring of config, stores and the webhook server.
+#include <malloc.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -6,20 +11,18 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <malloc.h>
 #include <map>
 #include <memory>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 #include "config/config.hpp"
 #include "config/secrets.hpp"
 #include "events/signature.hpp"
+#include "scheduler/scheduler.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
+#include "store/object_store.hpp"
 #include "store/store_summary.hpp"
 #include "sync_command.hpp"
 #include "webhook/server.hpp"
@@ -79,7 +82,8 @@ void setup_logging(const sgs::config::log_config& log) {
   auto logger = spdlog::stderr_color_mt("sendgrid-source");
   spdlog::set_default_logger(logger);
   if (log.format == sgs::config::log_format::json) {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
   } else if (isatty(STDERR_FILENO)) {
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   } else {
@@ -102,7 +106,8 @@ sgs::store::store_options store_options_for(const config& cfg, const std::string
   return o;
 }
 
-std::vector<const sgs::config::source_config*> select_sources(const config& cfg, const std::string& only) {
+std::vector<const sgs::config::source_config*> select_sources(const config& cfg,
+                                                              const std::string& only) {
   std::vector<const sgs::config::source_config*> out;
   for (const auto& s : cfg.sources) {
     if (only.empty() || s.name == only) out.push_back(&s);
@@ -110,7 +115,8 @@ std::vector<const sgs::config::source_config*> select_sources(const config& cfg,
   if (!only.empty() && out.empty()) {
     std::string names;
     for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-    throw usage_error("no source named '" + only + "' in the configuration (configured: " + names + ")");
+    throw usage_error("no source named '" + only + "' in the configuration (configured: " + names +
+                      ")");
   }
   return out;
 }
@@ -135,8 +141,13 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
     try {
       const auto s = sgs::store::read_summary(file);
       std::printf("  schema version   %d\n", s.schema_version);
-      std::printf("  last event       %s\n", s.last_received_at ? s.last_received_at->c_str() : "none received yet");
+      std::printf("  last event       %s\n",
+                  s.last_received_at ? s.last_received_at->c_str() : "none received yet");
       std::printf("  events stored    %lld\n", static_cast<long long>(s.total_events));
+      if (s.pending_events) {
+        std::printf("  pending          %lld (acknowledged, moving into the tables)\n",
+                    static_cast<long long>(s.pending_events));
+      }
       for (const auto& t : s.tables) {
         std::printf("    %-24s %lld\n", t.table.c_str(), static_cast<long long>(t.rows));
       }
@@ -148,37 +159,105 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
   return rc;
 }
 
+// The scheduler's view of one source: when it last succeeded, and how to run it (logging one
+// line per collection, never throwing).
+sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
+                                                const sgs::config::source_config& src,
+                                                const std::string& api_key) {
+  sgs::scheduler::scheduled_source s;
+  s.name = src.name;
+  s.interval = src.sync_interval;
+  auto request = sgs::daemon::make_sync_request(cfg, src, api_key);
+  s.last_success = [request]() -> std::optional<sgs::scheduler::clock::time_point> {
+    try {
+      auto store = sgs::store::object_store::open(request.store);
+      std::optional<sgs::scheduler::clock::time_point> oldest;
+      for (auto c : request.options.collections) {
+        const std::string at = store->last_success(c);
+        if (at.empty()) return std::nullopt;
+        std::tm tm{};
+        if (!strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
+        const auto t = sgs::scheduler::clock::from_time_t(timegm(&tm));
+        if (!oldest || t < *oldest) oldest = t;
+      }
+      return oldest;
+    } catch (const std::exception& e) {
+      spdlog::warn("source {}: cannot read the last sync time ({}): syncing now",
+                   request.source.name, e.what());
+      return std::nullopt;
+    }
+  };
+  s.run = [request](std::stop_token stop) {
+    auto r = request;
+    r.options.stop = stop;
+    const auto result = sgs::sync::run_source_sync(r);
+    if (!result.fatal_error.empty())
+      spdlog::error("sync source={} failed: {}", result.source, result.fatal_error);
+    for (const auto& c : result.collections) {
+      const auto status = sgs::store::run_status_name(c.status);
+      if (c.status == sgs::store::run_status::succeeded) {
+        spdlog::info(
+            "sync source={} collection={} status={} api={} pages={} upserted={} tombstoned={} "
+            "ms={}",
+            result.source, sgs::store::collection_name(c.collection), status, c.source_api,
+            c.counts.pages, c.counts.rows_upserted, c.counts.rows_tombstoned, c.duration.count());
+      } else {
+        spdlog::warn("sync source={} collection={} status={} error={}", result.source,
+                     sgs::store::collection_name(c.collection), status, c.error);
+      }
+    }
+  };
+  return s;
+}
+
 int cmd_run(const loaded_config& lc, unsigned io_threads) {
   const config& cfg = lc.cfg;
-  spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin, cfg.storage.dir.string());
+  spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin,
+               cfg.storage.dir.string());
 
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
+  std::vector<sgs::scheduler::scheduled_source> scheduled;
   std::vector<std::unique_ptr<sgs::events::signature_verifier>> verifiers;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   for (const auto& src : cfg.sources) {
     sgs::webhook::source_auth auth;
     if (!src.webhook_verification_keys.empty()) {
       auto v = sgs::events::signature_verifier::from_base64_keys(src.webhook_verification_keys);
-      if (auto* err = std::get_if<std::string>(&v)) throw usage_error("source '" + src.name + "': " + *err);
-      verifiers.push_back(
-          std::make_unique<sgs::events::signature_verifier>(std::get<sgs::events::signature_verifier>(std::move(v))));
+      if (auto* err = std::get_if<std::string>(&v))
+        throw usage_error("source '" + src.name + "': " + *err);
+      verifiers.push_back(std::make_unique<sgs::events::signature_verifier>(
+          std::get<sgs::events::signature_verifier>(std::move(v))));
       auth.verifier = verifiers.back().get();
       auth.max_age_seconds = src.webhook_max_age_seconds;
-      spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name, verifiers.back()->key_count());
+      spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name,
+                   verifiers.back()->key_count());
     } else {
-      spdlog::warn("source {} accepts unsigned webhooks: set webhook_verification_key to refuse forged posts",
-                   src.name);
+      spdlog::warn(
+          "source {} accepts unsigned webhooks: set webhook_verification_key to refuse forged "
+          "posts",
+          src.name);
     }
-    if (src.webhook_basic_auth) auth.basic_auth_header = sgs::webhook::basic_auth_header(*src.webhook_basic_auth);
+    if (src.webhook_basic_auth)
+      auth.basic_auth_header = sgs::webhook::basic_auth_header(*src.webhook_basic_auth);
     auto key = sgs::config::resolve_api_key(src.api_key, src.name);
     if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
-    if (!std::get<std::optional<std::string>>(key)) {
-      spdlog::info("source {} has no API key: it receives webhooks, its sync is off", src.name);
+    if (auto& api_key = std::get<std::optional<std::string>>(key)) {
+      if (src.api_key.file && sgs::config::file_readable_by_others(
+                                  sgs::config::resolve_api_key_path(*src.api_key.file))) {
+        spdlog::warn("source {}: the API key file {} is readable by other users: chmod 600 it",
+                     src.name, sgs::config::resolve_api_key_path(*src.api_key.file).string());
+      }
+      if (!src.collections.empty()) {
+        scheduled.push_back(scheduled_sync(cfg, src, *api_key));
+        spdlog::info("source {} syncs {} collection(s) every {}s", src.name, src.collections.size(),
+                     src.sync_interval.count());
+      }
     } else {
-      spdlog::warn("source {} has an API key, but object sync is not part of this build yet", src.name);
+      spdlog::info("source {} has no API key: it receives webhooks, its sync is off", src.name);
     }
     auto store = sgs::store::event_store::open(store_options_for(cfg, src.name));
-    spdlog::info("source {} store={} dedup_keys={}", src.name, store->file().string(), store->dedup_keys());
+    spdlog::info("source {} store={} dedup_keys={}", src.name, store->file().string(),
+                 store->dedup_keys());
     endpoints.emplace(src.name, sgs::webhook::source_endpoint{src.name, store.get(), auth});
     stores.push_back(std::move(store));
   }
@@ -195,17 +274,23 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
   server.start();
   for (const auto& src : cfg.sources) {
-    spdlog::info("listening: POST http://{}:{}/webhooks/sendgrid/{}", so.host, server.port(), src.name);
+    spdlog::info("listening: POST http://{}:{}/webhooks/sendgrid/{}", so.host, server.port(),
+                 src.name);
   }
 
   // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
   // commits). The signals are then handed back to their default action, so a second one
   // ends the process at once.
+  // Sync runs on its own threads; the webhook never waits for it.
+  sgs::scheduler::scheduler sync_scheduler(std::move(scheduled));
+  sync_scheduler.start();
+
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::info("signal {}: finishing requests in flight, then exiting", signo);
     server.stop();
+    sync_scheduler.stop();  // a running sync stops between transactions
     boost::system::error_code ignored;
     signals.clear(ignored);
   });
@@ -232,24 +317,30 @@ static void tune_malloc() {
 
 int main(int argc, char** argv) {
   tune_malloc();
-  CLI::App app{"sendgrid-source: receives SendGrid Event Webhook posts into SQLite, one file per source.\n"
-               "Point SendGrid's Event Webhook at POST /webhooks/sendgrid/<source> and query the files.",
-               "sendgrid-source"};
+  CLI::App app{
+      "sendgrid-source: receives SendGrid Event Webhook posts into SQLite, one file per source.\n"
+      "Point SendGrid's Event Webhook at POST /webhooks/sendgrid/<source> and query the files.",
+      "sendgrid-source"};
   app.set_version_flag("--version", std::string("sendgrid-source ") + SGS_VERSION);
   std::string config_path;
-  app.add_option("--config", config_path,
-                 "TOML config file (default: /etc/sendgrid-source/config.toml, then ./config.toml, then "
-                 "built-in defaults: 127.0.0.1:8080, ./data, source 'default')");
+  app.add_option(
+      "--config", config_path,
+      "TOML config file (default: /etc/sendgrid-source/config.toml, then ./config.toml, then "
+      "built-in defaults: 127.0.0.1:8080, ./data, source 'default')");
   app.require_subcommand(1);
 
   unsigned io_threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
-  auto* run = app.add_subcommand("run", "Run the daemon: the webhook endpoint, until SIGTERM or SIGINT");
-  run->add_option("--io-threads", io_threads, "Threads serving HTTP and parsing bodies")->check(CLI::Range(1, 64));
+  auto* run =
+      app.add_subcommand("run", "Run the daemon: the webhook endpoint, until SIGTERM or SIGINT");
+  run->add_option("--io-threads", io_threads, "Threads serving HTTP and parsing bodies")
+      ->check(CLI::Range(1, 64));
 
-  auto* migrate = app.add_subcommand("migrate", "Create or upgrade every source's database file, then exit");
+  auto* migrate =
+      app.add_subcommand("migrate", "Create or upgrade every source's database file, then exit");
 
   std::string status_source;
-  auto* status = app.add_subcommand("status", "Row counts per table and the last event received, per source");
+  auto* status =
+      app.add_subcommand("status", "Row counts per table and the last event received, per source");
   status->add_option("--source", status_source, "Only this source");
 
   sgs::daemon::sync_cli_options sync_options;

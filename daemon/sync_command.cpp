@@ -129,6 +129,21 @@ CLI::App* add_sync_command(CLI::App& app, sync_cli_options& out) {
   return cmd;
 }
 
+sync::source_sync_request make_sync_request(const config::config& cfg,
+                                            const config::source_config& src, std::string api_key) {
+  sync::source_sync_request r;
+  r.source = src;
+  r.api_key = std::move(api_key);
+  r.store.file = cfg.storage.dir / (src.name + ".db");
+  r.store.synchronous_full = cfg.storage.synchronous == config::synchronous_mode::full;
+  r.store.busy_timeout = cfg.storage.busy_timeout;
+  r.options.collections.clear();
+  for (const auto& name : src.collections) {
+    if (auto c = store::collection_from_name(name)) r.options.collections.push_back(*c);
+  }
+  return r;
+}
+
 int run_sync_command(const config::config& cfg, const sync_cli_options& options) {
   std::optional<std::vector<store::collection>> only;
   if (!options.only.empty()) {
@@ -159,20 +174,8 @@ int run_sync_command(const config::config& cfg, const sync_cli_options& options)
       if (!options.source.empty()) return exit_usage;
       continue;
     }
-    sync::source_sync_request r;
-    r.source = src;
-    r.api_key = *value;
-    r.store.file = cfg.storage.dir / (src.name + ".db");
-    r.store.synchronous_full = cfg.storage.synchronous == config::synchronous_mode::full;
-    r.store.busy_timeout = cfg.storage.busy_timeout;
-    if (only) {
-      r.options.collections = *only;
-    } else {
-      r.options.collections.clear();
-      for (const auto& name : src.collections) {
-        if (auto c = store::collection_from_name(name)) r.options.collections.push_back(*c);
-      }
-    }
+    sync::source_sync_request r = make_sync_request(cfg, src, *value);
+    if (only) r.options.collections = *only;
     requests.push_back(std::move(r));
   }
   if (!found) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "sync/sync_source.hpp"
 
 namespace sgs::daemon {
 
@@ -12,6 +13,10 @@ struct sync_cli_options {
   std::string source;  // "" = every source that has an API key
   std::string only;    // "" = the source's configured collections; else "lists,recipients"
 };
+
+// The request that syncs `src` into its database file with its configured collections.
+sync::source_sync_request make_sync_request(const config::config& cfg,
+                                            const config::source_config& src, std::string api_key);
 
 // Registers `sync [--source N] [--only lists,segments,...]` on `app`; values land in `out`.
 CLI::App* add_sync_command(CLI::App& app, sync_cli_options& out);

@@ -17,7 +17,7 @@ ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
 if [ "$sanitizers" = 1 ]; then
   echo "== build (ASan+UBSan)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSGS_SANITIZE=ON -DSGS_BUILD_BENCH=OFF >/dev/null
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSGS_SANITIZE=ON -DSGS_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j "$jobs"
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

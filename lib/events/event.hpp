@@ -29,12 +29,18 @@ inline constexpr std::size_t event_type_count = 13;
 
 // All types in table order, for loops over every event table.
 inline constexpr std::array<event_type, event_type_count> all_event_types = {
-    event_type::processed,         event_type::dropped,
-    event_type::delivered,         event_type::deferred,
-    event_type::bounce,            event_type::open,
-    event_type::click,             event_type::spamreport,
-    event_type::unsubscribe,       event_type::group_unsubscribe,
-    event_type::group_resubscribe, event_type::account_status_change,
+    event_type::processed,
+    event_type::dropped,
+    event_type::delivered,
+    event_type::deferred,
+    event_type::bounce,
+    event_type::open,
+    event_type::click,
+    event_type::spamreport,
+    event_type::unsubscribe,
+    event_type::group_unsubscribe,
+    event_type::group_resubscribe,
+    event_type::account_status_change,
     event_type::other,
 };
 
@@ -51,33 +57,34 @@ event_type event_type_from_wire(std::string_view name);
 // the wire except `event` (and `email`, except for account_status_change).
 struct event {
   event_type kind = event_type::other;  // which table; (`type` below is the wire field)
-  std::string_view event_name;  // the `event` string as sent (unescaped)
-  std::string_view raw;         // the element's exact bytes in the body, untouched
+  std::string_view event_name;          // the `event` string as sent (unescaped)
+  std::string_view raw;                 // the element's exact bytes in the body, untouched
 
   std::optional<std::string_view> sg_event_id;
   std::optional<std::string_view> sg_message_id;  // leading/trailing spaces trimmed
   std::optional<std::string_view> email;
-  std::optional<std::int64_t> timestamp;  // unix seconds as sent (int, numeric string, float floored)
+  std::optional<std::int64_t>
+      timestamp;  // unix seconds as sent (int, numeric string, float floored)
   std::optional<std::string_view> smtp_id;  // wire key "smtp-id", unescaped (\u003c -> <)
   std::string category = "[]";              // always a JSON array: "x" -> ["x"], absent -> []
   std::optional<std::int64_t> asm_group_id;
   std::optional<std::string_view> reason;
   std::optional<std::string_view> status;
   std::optional<std::string_view> response;
-  std::optional<std::int64_t> attempt;  // "5" or 5
+  std::optional<std::int64_t> attempt;   // "5" or 5
   std::optional<std::string_view> type;  // wire key "type": bounce|blocked, or compliance_*
   std::optional<std::string_view> bounce_classification;
   std::optional<std::string_view> url;
-  std::optional<std::int64_t> url_offset_index;  // url_offset.index
+  std::optional<std::int64_t> url_offset_index;     // url_offset.index
   std::optional<std::string_view> url_offset_type;  // url_offset.type
   std::optional<std::string_view> useragent;
   std::optional<std::string_view> ip;
-  std::optional<std::int64_t> tls;  // 0/1 or false/true -> 0/1
-  std::optional<std::int64_t> cert_err;  // 0/1 or bool
+  std::optional<std::int64_t> tls;              // 0/1 or false/true -> 0/1
+  std::optional<std::int64_t> cert_err;         // 0/1 or bool
   std::optional<std::int64_t> sg_machine_open;  // bool -> 0/1
   std::optional<std::string_view> sg_content_type;
   std::optional<std::string_view> pool_name;  // pool.name
-  std::optional<std::int64_t> pool_id;  // pool.id
+  std::optional<std::int64_t> pool_id;        // pool.id
   std::optional<std::int64_t> marketing_campaign_id;
   std::optional<std::string_view> marketing_campaign_name;
   std::optional<std::string_view> marketing_campaign_version;
@@ -95,7 +102,7 @@ struct event {
   std::optional<std::string_view> sg_template_id;
   std::optional<std::string_view> sg_template_name;
   std::optional<std::string_view> domain;
-  std::optional<std::string_view> from;  // wire key "from" (deferred events)
+  std::optional<std::string_view> from;   // wire key "from" (deferred events)
   std::optional<std::string> newsletter;  // JSON object text, as sent (minified raw)
   // JSON object of every top-level key SendGrid does not define (custom_args / unique_args),
   // values copied as their raw JSON text; "{}" when there are none.

@@ -36,7 +36,8 @@ namespace sgs::events {
 struct parsed_batch::buffers {
   std::string owned;  // the body, BOM included; capacity >= size + SIMDJSON_PADDING
   std::size_t bom = 0;
-  std::unique_ptr<simdjson::ondemand::parser> parser = std::make_unique<simdjson::ondemand::parser>();
+  std::unique_ptr<simdjson::ondemand::parser> parser =
+      std::make_unique<simdjson::ondemand::parser>();
   simdjson::ondemand::document doc;
   std::string arena;
   std::string_view json() const { return std::string_view(owned).substr(bom); }
@@ -47,7 +48,9 @@ parsed_batch::parsed_batch(parsed_batch&&) noexcept = default;
 parsed_batch& parsed_batch::operator=(parsed_batch&&) noexcept = default;
 parsed_batch::~parsed_batch() = default;
 
-std::string_view parsed_batch::body() const { return buffers_ ? buffers_->json() : std::string_view(); }
+std::string_view parsed_batch::body() const {
+  return buffers_ ? buffers_->json() : std::string_view();
+}
 
 namespace {
 
@@ -912,9 +915,18 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
 }
 
 std::string not_an_array_message(od::document& doc) {
+  const std::string not_json = "the body is not valid JSON: it must be a JSON array of events";
   od::json_type type;
-  if (doc.type().get(type) != simdjson::SUCCESS) {
-    return "the body is not valid JSON: it must be a JSON array of events";
+  if (doc.type().get(type) != simdjson::SUCCESS) return not_json;
+  // type() only looks at the first byte: "nope" starts like null. Read the scalar to be sure.
+  bool flag = false;
+  std::string_view text;
+  double number = 0;
+  if ((type == od::json_type::null && (doc.is_null().get(flag) != simdjson::SUCCESS || !flag)) ||
+      (type == od::json_type::boolean && doc.get_bool().get(flag) != simdjson::SUCCESS) ||
+      (type == od::json_type::string && doc.get_string().get(text) != simdjson::SUCCESS) ||
+      (type == od::json_type::number && doc.get_double().get(number) != simdjson::SUCCESS)) {
+    return not_json;
   }
   switch (type) {
     case od::json_type::object:
@@ -960,12 +972,35 @@ namespace {
 template <class F>
 void for_each_text(event& e, F&& f) {
   f(e.event_name);
-  for (std::optional<std::string_view>* field :
-       {&e.sg_event_id, &e.sg_message_id, &e.email, &e.smtp_id, &e.reason, &e.status, &e.response, &e.type,
-        &e.bounce_classification, &e.url, &e.url_offset_type, &e.useragent, &e.ip, &e.sg_content_type,
-        &e.pool_name, &e.marketing_campaign_name, &e.marketing_campaign_version, &e.post_type, &e.singlesend_id,
-        &e.singlesend_name, &e.mc_stats, &e.phase_id, &e.template_id, &e.template_version_id, &e.template_hash,
-        &e.sg_template_id, &e.sg_template_name, &e.domain, &e.from}) {
+  for (std::optional<std::string_view>* field : {&e.sg_event_id,
+                                                 &e.sg_message_id,
+                                                 &e.email,
+                                                 &e.smtp_id,
+                                                 &e.reason,
+                                                 &e.status,
+                                                 &e.response,
+                                                 &e.type,
+                                                 &e.bounce_classification,
+                                                 &e.url,
+                                                 &e.url_offset_type,
+                                                 &e.useragent,
+                                                 &e.ip,
+                                                 &e.sg_content_type,
+                                                 &e.pool_name,
+                                                 &e.marketing_campaign_name,
+                                                 &e.marketing_campaign_version,
+                                                 &e.post_type,
+                                                 &e.singlesend_id,
+                                                 &e.singlesend_name,
+                                                 &e.mc_stats,
+                                                 &e.phase_id,
+                                                 &e.template_id,
+                                                 &e.template_version_id,
+                                                 &e.template_hash,
+                                                 &e.sg_template_id,
+                                                 &e.sg_template_name,
+                                                 &e.domain,
+                                                 &e.from}) {
     if (*field) f(**field);
   }
 }

@@ -27,8 +27,8 @@ bool decode_base64(std::string_view text, std::string& out) {
   clean.reserve(text.size());
   for (char c : text) {
     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                    c == '/' || c == '=';
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/' || c == '=';
     if (!ok) return false;
     clean.push_back(c);
   }
@@ -41,7 +41,8 @@ bool decode_base64(std::string_view text, std::string& out) {
   }
   out.assign(clean.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+                                reinterpret_cast<const unsigned char*>(clean.data()),
+                                static_cast<int>(clean.size()));
   if (n < 0) return false;
   out.resize(static_cast<std::size_t>(n) - padding);  // EVP_DecodeBlock counts padding as zeros
   return true;
@@ -53,13 +54,15 @@ std::variant<signature_verifier, std::string> signature_verifier::from_base64_ke
   for (std::size_t i = 0; i < keys_b64.size(); ++i) {
     std::string der;
     if (!decode_base64(keys_b64[i], der)) {
-      return "webhook_verification_key[" + std::to_string(i) + "] is not base64 (copy the key SendGrid shows, MFkw...)";
+      return "webhook_verification_key[" + std::to_string(i) +
+             "] is not base64 (copy the key SendGrid shows, MFkw...)";
     }
     const auto* p = reinterpret_cast<const unsigned char*>(der.data());
     EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
     if (key == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
       EVP_PKEY_free(key);
-      return "webhook_verification_key[" + std::to_string(i) + "] is not a public key (copy the key SendGrid shows, MFkw...)";
+      return "webhook_verification_key[" + std::to_string(i) +
+             "] is not a public key (copy the key SendGrid shows, MFkw...)";
     }
     if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) {
       EVP_PKEY_free(key);
@@ -81,7 +84,8 @@ bool signature_verifier::verify(std::string_view timestamp, std::string_view bod
     bool ok = EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
               EVP_DigestVerifyUpdate(ctx, timestamp.data(), timestamp.size()) == 1 &&
               EVP_DigestVerifyUpdate(ctx, body.data(), body.size()) == 1 &&
-              EVP_DigestVerifyFinal(ctx, reinterpret_cast<const unsigned char*>(der.data()), der.size()) == 1;
+              EVP_DigestVerifyFinal(ctx, reinterpret_cast<const unsigned char*>(der.data()),
+                                    der.size()) == 1;
     EVP_MD_CTX_free(ctx);
     if (ok) return true;
   }

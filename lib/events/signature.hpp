@@ -16,7 +16,8 @@ class signature_verifier {
  public:
   // Keys as SendGrid shows them: base64 of the DER SubjectPublicKeyInfo ("MFkw..."); ASCII
   // whitespace inside is ignored. Returns an error sentence naming the bad key's position.
-  static std::variant<signature_verifier, std::string> from_base64_keys(const std::vector<std::string>& keys);
+  static std::variant<signature_verifier, std::string> from_base64_keys(
+      const std::vector<std::string>& keys);
 
   signature_verifier(signature_verifier&&) noexcept;
   signature_verifier& operator=(signature_verifier&&) noexcept;
@@ -25,7 +26,8 @@ class signature_verifier {
   // `timestamp` is the X-Twilio-Email-Event-Webhook-Timestamp header value and
   // `signature_base64` the X-Twilio-Email-Event-Webhook-Signature value, both as sent; `body`
   // is the raw request body. Never throws; false for any malformed input.
-  bool verify(std::string_view timestamp, std::string_view body, std::string_view signature_base64) const;
+  bool verify(std::string_view timestamp, std::string_view body,
+              std::string_view signature_base64) const;
 
   std::size_t key_count() const;
 

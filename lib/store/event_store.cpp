@@ -51,8 +51,8 @@ void check(sqlite3* db, int rc, const char* what) {
 
 stmt_ptr prepare(sqlite3* db, const std::string& sql) {
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                              &s, nullptr);
+  int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &s, nullptr);
   if (rc != SQLITE_OK) {
     throw store_error("cannot prepare statement (" + std::string(sqlite3_errmsg(db)) + "): " + sql);
   }
@@ -143,7 +143,9 @@ void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view rec
 }
 
 struct dedup_key_hash {
-  std::size_t operator()(const events::dedup_key& k) const noexcept { return k.low ^ (k.high << 1); }
+  std::size_t operator()(const events::dedup_key& k) const noexcept {
+    return k.low ^ (k.high << 1);
+  }
 };
 
 std::optional<std::string_view> column_text(sqlite3_stmt* s, int i) {
@@ -163,7 +165,8 @@ std::vector<std::uint32_t> decode_indexes(const void* blob, int bytes) {
   const auto* p = static_cast<const unsigned char*>(blob);
   for (int i = 0; i + 3 < bytes; i += 4) {
     out.push_back(static_cast<std::uint32_t>(p[i]) | static_cast<std::uint32_t>(p[i + 1]) << 8 |
-                  static_cast<std::uint32_t>(p[i + 2]) << 16 | static_cast<std::uint32_t>(p[i + 3]) << 24);
+                  static_cast<std::uint32_t>(p[i + 2]) << 16 |
+                  static_cast<std::uint32_t>(p[i + 3]) << 24);
   }
   return out;
 }
@@ -171,8 +174,8 @@ std::vector<std::uint32_t> decode_indexes(const void* blob, int bytes) {
 // Reads back what iso8601_utc wrote (to the second; the dedup generations are hours long).
 std::chrono::system_clock::time_point parse_iso8601(std::string_view text) {
   std::tm tm{};
-  std::sscanf(std::string(text).c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-              &tm.tm_min, &tm.tm_sec);
+  std::sscanf(std::string(text).c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+              &tm.tm_hour, &tm.tm_min, &tm.tm_sec);
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return std::chrono::system_clock::from_time_t(timegm(&tm));
@@ -181,13 +184,15 @@ std::chrono::system_clock::time_point parse_iso8601(std::string_view text) {
 }  // namespace
 
 std::string iso8601_utc(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
   return buf;
 }
 
@@ -230,9 +235,11 @@ std::unique_ptr<event_store> event_store::open(const store_options& options) {
   std::unique_ptr<event_store> store(new event_store(options));
   try {
     std::error_code ec;
-    if (options.file.has_parent_path()) std::filesystem::create_directories(options.file.parent_path(), ec);
+    if (options.file.has_parent_path())
+      std::filesystem::create_directories(options.file.parent_path(), ec);
     if (ec) {
-      throw store_error("cannot create directory " + options.file.parent_path().string() + ": " + ec.message());
+      throw store_error("cannot create directory " + options.file.parent_path().string() + ": " +
+                        ec.message());
     }
     store->db_ = std::make_unique<SQLite::Database>(
         options.file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
@@ -258,14 +265,17 @@ std::unique_ptr<event_store> event_store::open(const store_options& options) {
       sql += ")";
       st->insert_event[static_cast<std::size_t>(t)] = prepare(h, sql);
     }
-    st->insert_rejected = prepare(h, "INSERT INTO rejected_events (reason, raw, received_at) VALUES (?,?,?)");
-    st->insert_pending =
-        prepare(h, "INSERT INTO pending_bodies (received_at, body, events, duplicates) VALUES (?,?,?,?)");
-    st->select_pending = prepare(h, "SELECT id, received_at, body, duplicates, events FROM pending_bodies ORDER BY id");
+    st->insert_rejected =
+        prepare(h, "INSERT INTO rejected_events (reason, raw, received_at) VALUES (?,?,?)");
+    st->insert_pending = prepare(
+        h, "INSERT INTO pending_bodies (received_at, body, events, duplicates) VALUES (?,?,?,?)");
+    st->select_pending = prepare(
+        h, "SELECT id, received_at, body, duplicates, events FROM pending_bodies ORDER BY id");
     st->delete_pending = prepare(h, "DELETE FROM pending_bodies WHERE id <= ?");
-    st->add_daily_count = prepare(h,
-                                  "INSERT INTO daily_counts (day, event, events) VALUES (?,?,?) "
-                                  "ON CONFLICT (day, event) DO UPDATE SET events = events + excluded.events");
+    st->add_daily_count =
+        prepare(h,
+                "INSERT INTO daily_counts (day, event, events) VALUES (?,?,?) "
+                "ON CONFLICT (day, event) DO UPDATE SET events = events + excluded.events");
     st->begin = prepare(h, "BEGIN IMMEDIATE");
     st->commit = prepare(h, "COMMIT");
     st->rollback = prepare(h, "ROLLBACK");
@@ -302,7 +312,8 @@ void event_store::close() {
   if (db_) {
     // Fold the WAL back into the database so the file is complete on its own.
     sqlite3_wal_hook(db_->getHandle(), nullptr, nullptr);
-    sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                              nullptr);
   }
 }
 
@@ -319,11 +330,13 @@ void event_store::rebuild_dedup_index() {
   sqlite3* h = db_->getHandle();
   for (event_type t : events::all_event_types) {
     const bool other = t == event_type::other;
-    std::string sql = std::string("SELECT sg_event_id, sg_message_id, email, timestamp, url, url_offset_index, "
-                                  "asm_group_id, reason, status, response, attempt, type, ip, useragent, "
-                                  "received_at") +
-                      (other ? ", event" : "") + " FROM " + std::string(events::table_name(t)) +
-                      " ORDER BY rowid DESC";
+    std::string sql =
+        std::string(
+            "SELECT sg_event_id, sg_message_id, email, timestamp, url, url_offset_index, "
+            "asm_group_id, reason, status, response, attempt, type, ip, useragent, "
+            "received_at") +
+        (other ? ", event" : "") + " FROM " + std::string(events::table_name(t)) +
+        " ORDER BY rowid DESC";
     stmt_ptr s = prepare(h, sql);
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -355,16 +368,16 @@ void event_store::rebuild_dedup_index() {
       dedup_->insert(events::fingerprint_key(e), seen);
     }
     if (rc != SQLITE_DONE) {
-      throw store_error("cannot read " + std::string(events::table_name(t)) + " to rebuild the dedup index: " +
-                        sqlite3_errmsg(h));
+      throw store_error("cannot read " + std::string(events::table_name(t)) +
+                        " to rebuild the dedup index: " + sqlite3_errmsg(h));
     }
   }
   dedup_size_ = dedup_->size();
   dedup_bytes_ = dedup_->memory_bytes();
 }
 
-void event_store::submit(events::parsed_batch batch, std::chrono::system_clock::time_point received_at,
-                         write_callback done) {
+void event_store::submit(events::parsed_batch batch,
+                         std::chrono::system_clock::time_point received_at, write_callback done) {
   const std::size_t n = batch.events.size() + batch.rejected.size();
   {
     std::unique_lock lock(mutex_);
@@ -375,11 +388,20 @@ void event_store::submit(events::parsed_batch batch, std::chrono::system_clock::
     }
     if (queued_events_ > 0 && queued_events_ + n > options_.max_queued_events) {
       lock.unlock();
-      done(write_result{write_result::outcome::overloaded, 0, 0, 0,
-                        "the writer has " + std::to_string(options_.max_queued_events) + " events queued"});
+      done(write_result{
+          write_result::outcome::overloaded, 0, 0, 0,
+          "the writer has " + std::to_string(options_.max_queued_events) + " events queued"});
       return;
     }
-    pending p{std::move(batch), received_at, iso8601_utc(received_at), std::move(done), {}, {}, {}, {}, {}};
+    pending p{std::move(batch),
+              received_at,
+              iso8601_utc(received_at),
+              std::move(done),
+              {},
+              {},
+              {},
+              {},
+              {}};
     queue_.push_back(std::move(p));
     queued_events_ += n;
     counters_.queued_events = queued_events_;
@@ -394,7 +416,8 @@ void event_store::writer_loop() {
     {
       std::unique_lock lock(mutex_);
       const auto has_work = [&] {
-        return !queue_.empty() || closing_ || (counters_.pending_events.load() > 0 && !merge_failed);
+        return !queue_.empty() || closing_ ||
+               (counters_.pending_events.load() > 0 && !merge_failed);
       };
       if (merge_failed) {
         // Back off after a failed merge (e.g. disk full); new requests still wake us.
@@ -405,7 +428,8 @@ void event_store::writer_loop() {
       }
       std::size_t events_in_group = 0;
       while (!queue_.empty() && (group.empty() || events_in_group < options_.max_group_events)) {
-        events_in_group += queue_.front().batch.events.size() + queue_.front().batch.rejected.size();
+        events_in_group +=
+            queue_.front().batch.events.size() + queue_.front().batch.rejected.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -470,8 +494,8 @@ void event_store::fail_transaction(const std::string& message) {
   day_counts_.clear();
   sqlite3_reset(st.add_daily_count.get());
   for (auto& s : st.insert_event) sqlite3_reset(s.get());
-  for (auto* s : {st.insert_rejected.get(), st.insert_pending.get(), st.select_pending.get(), st.delete_pending.get(),
-                  st.begin.get(), st.commit.get()}) {
+  for (auto* s : {st.insert_rejected.get(), st.insert_pending.get(), st.select_pending.get(),
+                  st.delete_pending.get(), st.begin.get(), st.commit.get()}) {
     sqlite3_reset(s);
   }
   if (!sqlite3_get_autocommit(h)) {
@@ -507,8 +531,9 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
                                dedup_->contains(fp) || group_keys.contains(fp);
         if (duplicate) {
           const auto index = static_cast<std::uint32_t>(i);
-          const char le[4] = {static_cast<char>(index & 0xff), static_cast<char>((index >> 8) & 0xff),
-                              static_cast<char>((index >> 16) & 0xff), static_cast<char>((index >> 24) & 0xff)};
+          const char le[4] = {
+              static_cast<char>(index & 0xff), static_cast<char>((index >> 8) & 0xff),
+              static_cast<char>((index >> 16) & 0xff), static_cast<char>((index >> 24) & 0xff)};
           p->duplicate_indexes.append(le, 4);
           ++p->result.duplicates;
           ++p->duplicates_by_type[type_index];
@@ -530,15 +555,16 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
         continue;
       }
       sqlite3_stmt* s = st.insert_pending.get();
-      sqlite3_bind_text(s, 1, p->received_at_text.data(), static_cast<int>(p->received_at_text.size()), SQLITE_STATIC);
+      sqlite3_bind_text(s, 1, p->received_at_text.data(),
+                        static_cast<int>(p->received_at_text.size()), SQLITE_STATIC);
       const std::string_view body = p->batch.body();
       sqlite3_bind_blob(s, 2, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
       sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(p->result.stored + p->result.rejected));
       if (p->duplicate_indexes.empty()) {
         sqlite3_bind_null(s, 4);
       } else {
-        sqlite3_bind_blob(s, 4, p->duplicate_indexes.data(), static_cast<int>(p->duplicate_indexes.size()),
-                          SQLITE_STATIC);
+        sqlite3_bind_blob(s, 4, p->duplicate_indexes.data(),
+                          static_cast<int>(p->duplicate_indexes.size()), SQLITE_STATIC);
       }
       check(h, sqlite3_step(s), "INSERT pending body");
       sqlite3_reset(s);
@@ -564,7 +590,8 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
     if (p->result.stored) {
       newest_ms = std::max<std::int64_t>(
           newest_ms,
-          std::chrono::duration_cast<std::chrono::milliseconds>(p->received_at.time_since_epoch()).count());
+          std::chrono::duration_cast<std::chrono::milliseconds>(p->received_at.time_since_epoch())
+              .count());
     }
   }
   if (journaled_events) counters_.pending_events.fetch_add(journaled_events);
@@ -577,12 +604,13 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
   return true;
 }
 
-
-void event_store::insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
+void event_store::insert_events(const events::parsed_batch& batch,
+                                const std::string& duplicate_indexes,
                                 std::string_view received_at) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
-  const auto duplicates = decode_indexes(duplicate_indexes.data(), static_cast<int>(duplicate_indexes.size()));
+  const auto duplicates =
+      decode_indexes(duplicate_indexes.data(), static_cast<int>(duplicate_indexes.size()));
   std::size_t next_duplicate = 0;
   for (std::size_t i = 0; i < batch.events.size(); ++i) {
     if (next_duplicate < duplicates.size() && duplicates[next_duplicate] == i) {
@@ -593,7 +621,8 @@ void event_store::insert_events(const events::parsed_batch& batch, const std::st
     sqlite3_stmt* s = st.insert_event[static_cast<std::size_t>(e.kind)].get();
     int first = 1;
     if (e.kind == event_type::other) {
-      sqlite3_bind_text(s, 1, e.event_name.data(), static_cast<int>(e.event_name.size()), SQLITE_STATIC);
+      sqlite3_bind_text(s, 1, e.event_name.data(), static_cast<int>(e.event_name.size()),
+                        SQLITE_STATIC);
       first = 2;
     }
     bind_event(s, first, e, received_at);
@@ -605,7 +634,8 @@ void event_store::insert_events(const events::parsed_batch& batch, const std::st
     sqlite3_stmt* s = st.insert_rejected.get();
     sqlite3_bind_text(s, 1, r.reason.data(), static_cast<int>(r.reason.size()), SQLITE_STATIC);
     sqlite3_bind_text(s, 2, r.raw.data(), static_cast<int>(r.raw.size()), SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, received_at.data(), static_cast<int>(received_at.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, received_at.data(), static_cast<int>(received_at.size()),
+                      SQLITE_STATIC);
     check(h, sqlite3_step(s), "INSERT rejected event");
     sqlite3_reset(s);
   }
@@ -625,7 +655,8 @@ void event_store::count_day(const event& e, std::string_view received_at) {
   } else {
     day = std::string(received_at.substr(0, 10));
   }
-  const std::string_view name = e.kind == event_type::other ? e.event_name : events::wire_name(e.kind);
+  const std::string_view name =
+      e.kind == event_type::other ? e.event_name : events::wire_name(e.kind);
   ++day_counts_[{std::move(day), std::string(name)}];
 }
 
@@ -656,9 +687,11 @@ bool event_store::merge_pending(std::size_t max_events) {
       last_id = sqlite3_column_int64(sel, 0);
       const auto received = column_text(sel, 1).value_or("");
       const auto* body = static_cast<const char*>(sqlite3_column_blob(sel, 2));
-      const std::string_view body_view(body ? body : "", static_cast<std::size_t>(sqlite3_column_bytes(sel, 2)));
+      const std::string_view body_view(body ? body : "",
+                                       static_cast<std::size_t>(sqlite3_column_bytes(sel, 2)));
       const auto* dup_blob = static_cast<const char*>(sqlite3_column_blob(sel, 3));
-      const std::string duplicates_blob(dup_blob ? dup_blob : "", static_cast<std::size_t>(sqlite3_column_bytes(sel, 3)));
+      const std::string duplicates_blob(dup_blob ? dup_blob : "",
+                                        static_cast<std::size_t>(sqlite3_column_bytes(sel, 3)));
       moved_events += static_cast<std::uint64_t>(sqlite3_column_int64(sel, 4));
       auto parsed = events::parse_batch(body_view);
       if (auto* err = std::get_if<events::batch_error>(&parsed)) {
@@ -666,7 +699,8 @@ bool event_store::merge_pending(std::size_t max_events) {
         const std::string reason = "pending body no longer parses: " + err->message;
         sqlite3_stmt* s = st.insert_rejected.get();
         sqlite3_bind_text(s, 1, reason.data(), static_cast<int>(reason.size()), SQLITE_TRANSIENT);
-        sqlite3_bind_text(s, 2, body_view.data(), static_cast<int>(body_view.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, body_view.data(), static_cast<int>(body_view.size()),
+                          SQLITE_STATIC);
         sqlite3_bind_text(s, 3, received.data(), static_cast<int>(received.size()), SQLITE_STATIC);
         check(h, sqlite3_step(s), "INSERT rejected body");
         sqlite3_reset(s);
@@ -702,8 +736,10 @@ void event_store::recover_pending_bodies() {
   while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
     const auto received = std::string(column_text(sel, 1).value_or(""));
     const auto* body = static_cast<const char*>(sqlite3_column_blob(sel, 2));
-    const std::string_view body_view(body ? body : "", static_cast<std::size_t>(sqlite3_column_bytes(sel, 2)));
-    const auto duplicates = decode_indexes(sqlite3_column_blob(sel, 3), sqlite3_column_bytes(sel, 3));
+    const std::string_view body_view(body ? body : "",
+                                     static_cast<std::size_t>(sqlite3_column_bytes(sel, 2)));
+    const auto duplicates =
+        decode_indexes(sqlite3_column_blob(sel, 3), sqlite3_column_bytes(sel, 3));
     pending_events += static_cast<std::uint64_t>(sqlite3_column_int64(sel, 4));
     auto parsed = events::parse_batch(body_view);
     if (auto* batch = std::get_if<events::parsed_batch>(&parsed)) {
@@ -721,7 +757,8 @@ void event_store::recover_pending_bodies() {
   }
   sqlite3_reset(sel);
   if (rc != SQLITE_DONE) {
-    throw store_error("cannot read pending_bodies: " + std::string(sqlite3_errmsg(db_->getHandle())));
+    throw store_error("cannot read pending_bodies: " +
+                      std::string(sqlite3_errmsg(db_->getHandle())));
   }
   counters_.pending_events = pending_events;
   dedup_size_ = dedup_->size();
@@ -743,7 +780,8 @@ int event_store::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
 void event_store::checkpoint_loop() {
   std::unique_ptr<SQLite::Database> db;
   try {
-    db = std::make_unique<SQLite::Database>(options_.file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
+    db = std::make_unique<SQLite::Database>(options_.file.string(),
+                                            SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
     db->setBusyTimeout(static_cast<int>(options_.busy_timeout.count()));
     // A connection learns that the file is in WAL mode only when it first reads it; until
     // then sqlite3_wal_checkpoint_v2 silently does nothing.
@@ -762,7 +800,8 @@ void event_store::checkpoint_loop() {
     }
     // PASSIVE never blocks the writer; the WAL restarts from its beginning once a checkpoint
     // has copied every frame and the writer starts its next transaction.
-    sqlite3_wal_checkpoint_v2(db->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    sqlite3_wal_checkpoint_v2(db->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
   }
 }
 

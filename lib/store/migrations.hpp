@@ -12,8 +12,8 @@ class Database;
 namespace sgs::store {
 
 struct migration {
-  int version;             // NNNN of schema/NNNN_name.sql
-  std::string_view name;   // file name without .sql
+  int version;            // NNNN of schema/NNNN_name.sql
+  std::string_view name;  // file name without .sql
   std::string_view sql;
 };
 

@@ -11,7 +11,8 @@ namespace sgs::store {
 
 store_summary read_summary(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) {
-    throw std::runtime_error("no database at " + file.string() + " (nothing received yet; run `sendgrid-source migrate`)");
+    throw std::runtime_error("no database at " + file.string() +
+                             " (nothing received yet; run `sendgrid-source migrate`)");
   }
   try {
     SQLite::Database db(file.string(), SQLite::OPEN_READONLY);
@@ -32,8 +33,11 @@ store_summary read_summary(const std::filesystem::path& file) {
         if (!newest || at > *newest) newest = at;
       }
     }
-    s.tables.push_back({"rejected_events", db.execAndGet("SELECT count(*) FROM rejected_events").getInt64()});
+    s.tables.push_back(
+        {"rejected_events", db.execAndGet("SELECT count(*) FROM rejected_events").getInt64()});
     s.last_received_at = newest;
+    s.pending_events =
+        db.execAndGet("SELECT coalesce(sum(events), 0) FROM pending_bodies").getInt64();
     return s;
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error("cannot read " + file.string() + ": " + e.what());

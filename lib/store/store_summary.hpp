@@ -16,9 +16,11 @@ struct table_count {
 
 struct store_summary {
   int schema_version = 0;
-  std::vector<table_count> tables;  // every event table, other_events, rejected_events
-  std::int64_t total_events = 0;    // event tables + other_events
+  std::vector<table_count> tables;              // every event table, other_events, rejected_events
+  std::int64_t total_events = 0;                // event tables + other_events
   std::optional<std::string> last_received_at;  // newest received_at of any event row
+  std::int64_t pending_events =
+      0;  // acknowledged, still in pending_bodies (a running daemon moves them)
 };
 
 // Opens the file read-only (it may be in use by a running daemon: WAL readers never block

@@ -35,31 +35,40 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 std::optional<reply> check_basic_auth(const source_auth& auth, std::string_view authorization) {
   if (!auth.basic_auth_header) return std::nullopt;
   if (constant_time_equal(authorization, *auth.basic_auth_header)) return std::nullopt;
-  reply r = refuse(401, authorization.empty() ? "this source requires basic auth; nothing was stored"
-                                              : "wrong basic auth credentials; nothing was stored");
+  reply r =
+      refuse(401, authorization.empty() ? "this source requires basic auth; nothing was stored"
+                                        : "wrong basic auth credentials; nothing was stored");
   r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"sendgrid-source\", charset=\"UTF-8\"");
   return r;
 }
 
-std::optional<reply> check_signature(const source_auth& auth, std::string_view timestamp, std::string_view signature,
-                                     std::string_view raw_body, std::chrono::system_clock::time_point now) {
+std::optional<reply> check_signature(const source_auth& auth, std::string_view timestamp,
+                                     std::string_view signature, std::string_view raw_body,
+                                     std::chrono::system_clock::time_point now) {
   if (auth.verifier == nullptr) return std::nullopt;
   if (timestamp.empty() || signature.empty()) {
-    return refuse(403,
-                  "this source requires a signed webhook: the X-Twilio-Email-Event-Webhook-Signature and "
-                  "-Timestamp headers are missing; nothing was stored");
+    return refuse(
+        403,
+        "this source requires a signed webhook: the X-Twilio-Email-Event-Webhook-Signature and "
+        "-Timestamp headers are missing; nothing was stored");
   }
   if (!auth.verifier->verify(timestamp, raw_body, signature)) {
-    return refuse(403,
-                  "the webhook signature does not verify with any configured webhook_verification_key; "
-                  "nothing was stored");
+    return refuse(
+        403,
+        "the webhook signature does not verify with any configured webhook_verification_key; "
+        "nothing was stored");
   }
   if (auth.max_age_seconds) {
     std::int64_t ts = 0;
-    const auto [end, ec] = std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), ts);
-    const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    if (ec != std::errc() || end != timestamp.data() + timestamp.size() || now_s - ts > *auth.max_age_seconds) {
-      return refuse(403, "the webhook signature timestamp is older than webhook_max_age_seconds; nothing was stored");
+    const auto [end, ec] =
+        std::from_chars(timestamp.data(), timestamp.data() + timestamp.size(), ts);
+    const auto now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    if (ec != std::errc() || end != timestamp.data() + timestamp.size() ||
+        now_s - ts > *auth.max_age_seconds) {
+      return refuse(403,
+                    "the webhook signature timestamp is older than webhook_max_age_seconds; "
+                    "nothing was stored");
     }
   }
   return std::nullopt;

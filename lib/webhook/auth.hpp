@@ -13,9 +13,9 @@ namespace sgs::webhook {
 
 // What one source requires of a webhook POST. Shared read-only between connections.
 struct source_auth {
-  std::optional<std::string> basic_auth_header;  // the exact Authorization value expected
+  std::optional<std::string> basic_auth_header;          // the exact Authorization value expected
   const events::signature_verifier* verifier = nullptr;  // signed webhooks when set
-  std::optional<std::int64_t> max_age_seconds;   // refuse older signature timestamps
+  std::optional<std::int64_t> max_age_seconds;           // refuse older signature timestamps
 };
 
 // "Basic " + base64("user:password").
@@ -30,7 +30,8 @@ std::optional<reply> check_basic_auth(const source_auth& auth, std::string_view 
 
 // nullopt when the signature headers verify over the raw body (or signing is not
 // configured); else the 403 answer. `now` is injected for the max-age check.
-std::optional<reply> check_signature(const source_auth& auth, std::string_view timestamp, std::string_view signature,
-                                     std::string_view raw_body, std::chrono::system_clock::time_point now);
+std::optional<reply> check_signature(const source_auth& auth, std::string_view timestamp,
+                                     std::string_view signature, std::string_view raw_body,
+                                     std::chrono::system_clock::time_point now);
 
 }  // namespace sgs::webhook

@@ -68,15 +68,18 @@ std::string num(double v) {
 
 }  // namespace
 
-std::string render_metrics(const request_metrics& requests, const std::vector<metrics_source>& sources) {
+std::string render_metrics(const request_metrics& requests,
+                           const std::vector<metrics_source>& sources) {
   const auto s = requests.read();
   std::string out;
   header(out, "sendgrid_source_events_received_total", "counter",
          "Events and rejected elements in webhook bodies that parsed as a JSON array.");
   for (const auto& [src, n] : s.received_by_source) {
-    out += "sendgrid_source_events_received_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
+    out +=
+        "sendgrid_source_events_received_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
   }
-  header(out, "sendgrid_source_events_stored_total", "counter", "Events committed to the store, by type.");
+  header(out, "sendgrid_source_events_stored_total", "counter",
+         "Events committed to the store, by type.");
   for (const auto& src : sources) {
     const auto& c = src.store->counters();
     for (auto t : events::all_event_types) {
@@ -101,7 +104,8 @@ std::string render_metrics(const request_metrics& requests, const std::vector<me
     out += "sendgrid_source_events_rejected_total{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().rejected.load()) + "\n";
   }
-  header(out, "sendgrid_source_bad_bodies_total", "counter", "Webhook bodies refused with 400 (not a JSON array).");
+  header(out, "sendgrid_source_bad_bodies_total", "counter",
+         "Webhook bodies refused with 400 (not a JSON array).");
   for (const auto& [src, n] : s.bad_bodies_by_source) {
     out += "sendgrid_source_bad_bodies_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
   }
@@ -121,25 +125,31 @@ std::string render_metrics(const request_metrics& requests, const std::vector<me
   header(out, "sendgrid_source_dedup_keys", "gauge",
          "Keys (sg_event_id and content fingerprints) in the in-memory dedup index.");
   for (const auto& src : sources) {
-    out += "sendgrid_source_dedup_keys{source=\"" + src.name + "\"} " + std::to_string(src.store->dedup_keys()) + "\n";
+    out += "sendgrid_source_dedup_keys{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->dedup_keys()) + "\n";
   }
   header(out, "sendgrid_source_dedup_bytes", "gauge", "Memory held by the in-memory dedup index.");
   for (const auto& src : sources) {
-    out += "sendgrid_source_dedup_bytes{source=\"" + src.name + "\"} " + std::to_string(src.store->dedup_bytes()) + "\n";
+    out += "sendgrid_source_dedup_bytes{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->dedup_bytes()) + "\n";
   }
   header(out, "sendgrid_source_http_responses_total", "counter", "HTTP responses, by status code.");
   for (const auto& [code, n] : s.responses_by_status) {
-    out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " + std::to_string(n) + "\n";
+    out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
+           std::to_string(n) + "\n";
   }
   header(out, "sendgrid_source_http_request_duration_seconds", "histogram",
          "Time from request headers read to response written.");
   for (std::size_t i = 0; i < request_metrics::latency_buckets.size(); ++i) {
-    out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"" + num(request_metrics::latency_buckets[i]) +
-           "\"} " + std::to_string(s.latency_le[i]) + "\n";
+    out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"" +
+           num(request_metrics::latency_buckets[i]) + "\"} " + std::to_string(s.latency_le[i]) +
+           "\n";
   }
-  out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(s.latency_count) + "\n";
+  out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"+Inf\"} " +
+         std::to_string(s.latency_count) + "\n";
   out += "sendgrid_source_http_request_duration_seconds_sum " + num(s.latency_sum_seconds) + "\n";
-  out += "sendgrid_source_http_request_duration_seconds_count " + std::to_string(s.latency_count) + "\n";
+  out += "sendgrid_source_http_request_duration_seconds_count " + std::to_string(s.latency_count) +
+         "\n";
   return out;
 }
 

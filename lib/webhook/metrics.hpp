@@ -51,6 +51,7 @@ struct metrics_source {
 };
 
 // Prometheus text exposition format 0.0.4.
-std::string render_metrics(const request_metrics& requests, const std::vector<metrics_source>& sources);
+std::string render_metrics(const request_metrics& requests,
+                           const std::vector<metrics_source>& sources);
 
 }  // namespace sgs::webhook

@@ -27,11 +27,21 @@ std::string json_quote(std::string_view text) {
   out.push_back('"');
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -52,8 +62,9 @@ route_result route_impl(std::string_view method, std::string_view path, bool sou
   constexpr std::string_view prefix = "/webhooks/sendgrid/";
   if (path.starts_with(prefix)) {
     if (!source_known) {
-      r.immediate = error_reply(404, "no source named " + json_quote(source) +
-                                         " is configured; the URL is /webhooks/sendgrid/<source name>");
+      r.immediate =
+          error_reply(404, "no source named " + json_quote(source) +
+                               " is configured; the URL is /webhooks/sendgrid/<source name>");
       return r;
     }
     if (method != "POST") {
@@ -122,7 +133,8 @@ reply reply_for(const store::write_result& result) {
     case outcome::failed:
       break;
   }
-  return error_reply(503, "storage unavailable (" + result.error + "); nothing was stored, retry later");
+  return error_reply(503,
+                     "storage unavailable (" + result.error + "); nothing was stored, retry later");
 }
 
 }  // namespace sgs::webhook

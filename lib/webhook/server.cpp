@@ -42,7 +42,7 @@ auto async_store(store::event_store& st, events::parsed_batch batch,
                                asio::execution::outstanding_work.tracked);
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         st.submit(std::move(b), t, [h, ex](const store::write_result& r) {
-          asio::post(ex, [h, r]() mutable { std::move(*h)(r); });
+          asio::post(ex, [h, r]() mutable { std::move (*h)(r); });
         });
       },
       token, std::move(batch), at);
@@ -85,7 +85,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<connection> conn);
   asio::awaitable<void> refuse(tcp::socket socket);
-  asio::awaitable<reply> handle_webhook(std::shared_ptr<connection> conn, beast::flat_buffer& buffer,
+  asio::awaitable<reply> handle_webhook(std::shared_ptr<connection> conn,
+                                        beast::flat_buffer& buffer,
                                         http::request_parser<http::string_body>& parser,
                                         const std::string& source);
   reply healthz() const;
@@ -144,10 +145,12 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
     (void)ignored;
     if (ec) {
       // Malformed HTTP gets a 400 before closing; timeouts and closed peers just close.
-      if (ec.category() == http::make_error_code(http::error::bad_target).category() && ec != http::error::end_of_stream) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+          ec != http::error::end_of_stream) {
         metrics.count_status(400);
-        auto res = to_response(reply{400, "{\"error\":\"malformed HTTP request\"}", "application/json", {}, true},
-                               11, false, false);
+        auto res = to_response(
+            reply{400, "{\"error\":\"malformed HTTP request\"}", "application/json", {}, true}, 11,
+            false, false);
         conn->stream.expires_after(std::chrono::seconds(5));
         co_await http::async_write(conn->stream, res, use_tuple);
       }
@@ -159,8 +162,9 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
     const bool head = req.method() == http::verb::head;
     const unsigned version = req.version();
     bool keep_alive = req.keep_alive();
-    route_result routed = route(std::string_view(req.method_string()), std::string_view(req.target()),
-                                [this](std::string_view name) { return sources.find(name) != sources.end(); });
+    route_result routed =
+        route(std::string_view(req.method_string()), std::string_view(req.target()),
+              [this](std::string_view name) { return sources.find(name) != sources.end(); });
     reply answer;
     if (routed.kind == route_kind::webhook_post) {
       answer = co_await handle_webhook(conn, buffer, parser, routed.source);
@@ -197,13 +201,14 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
   conn->stream.socket().close(ec);
 }
 
-asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection> conn, beast::flat_buffer& buffer,
-                                                     http::request_parser<http::string_body>& parser,
-                                                     const std::string& source) {
+asio::awaitable<reply> server::state::handle_webhook(
+    std::shared_ptr<connection> conn, beast::flat_buffer& buffer,
+    http::request_parser<http::string_body>& parser, const std::string& source) {
   auto& req = parser.get();
   const source_endpoint& endpoint = sources.find(source)->second;
   // Credentials are checked before the body is read: a client without them costs nothing.
-  if (auto refused = check_basic_auth(endpoint.auth, std::string_view(req[http::field::authorization]))) {
+  if (auto refused =
+          check_basic_auth(endpoint.auth, std::string_view(req[http::field::authorization]))) {
     refused->close = !parser.is_done();
     co_return *refused;
   }
@@ -216,7 +221,8 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
     conn->stream.expires_after(options.body_timeout);
     auto [cec, cn] = co_await http::async_write(conn->stream, cont, use_tuple);
     (void)cn;
-    if (cec) co_return reply{400, "{\"error\":\"connection failed\"}", "application/json", {}, true};
+    if (cec)
+      co_return reply{400, "{\"error\":\"connection failed\"}", "application/json", {}, true};
   }
   if (!parser.is_done()) {
     conn->stream.expires_after(options.body_timeout);
@@ -224,16 +230,21 @@ asio::awaitable<reply> server::state::handle_webhook(std::shared_ptr<connection>
     (void)n;
     if (ec == http::error::body_limit) co_return body_too_large(options.max_body_bytes);
     if (ec) {
-      reply r{400, "{\"error\":\"the request body could not be read (" + ec.message() + "); nothing was stored\"}",
-              "application/json", {}, true};
+      reply r{400,
+              "{\"error\":\"the request body could not be read (" + ec.message() +
+                  "); nothing was stored\"}",
+              "application/json",
+              {},
+              true};
       co_return r;
     }
   }
   const auto received_at = std::chrono::system_clock::now();
   // The signature covers the raw bytes as received: verify before anything is parsed.
-  if (auto refused = check_signature(endpoint.auth, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-                                     std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]), req.body(),
-                                     received_at)) {
+  if (auto refused = check_signature(
+          endpoint.auth, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]), req.body(),
+          received_at)) {
     co_return *refused;
   }
   auto parsed = events::parse_owned_batch(std::move(req.body()));

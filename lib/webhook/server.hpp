@@ -2,14 +2,13 @@
 // webhook POSTs to the parser and the source's store, answers after the commit.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "store/event_store.hpp"
 #include "webhook/auth.hpp"

@@ -73,4 +73,36 @@ stored=$(sqlite3 "$WORK/data/shop.db" "SELECT count(*) FROM delivered WHERE emai
 grep -q "events stored" "$WORK/status" || fail "status output: $(cat "$WORK/status")"
 grep -q "_open  *1" "$WORK/status" || fail "status counts: $(cat "$WORK/status")"
 "$BIN" --config "$WORK/good.toml" status --source nope >/dev/null 2>&1; [ $? -eq 2 ] || fail "status --source nope must exit 2"
-echo "daemon CLI test passed: acked=$acked stored=$stored"
+# run with an API key: the scheduler syncs at start (never synced before) from a fake
+# SendGrid export API on 127.0.0.1, while the webhook keeps answering.
+ROOT=$(cd "$DATA/../.." && pwd)
+python3 "$ROOT/bench/fake_export_server.py" --contacts 1000 --files 2 --cache "$WORK/cache" \
+  --port-file "$WORK/fake_port" >"$WORK/fake.log" 2>&1 &
+FAKE=$!
+for _ in $(seq 100); do [ -s "$WORK/fake_port" ] && break; sleep 0.05; done
+FPORT=$(cat "$WORK/fake_port" 2>/dev/null)
+[ -n "$FPORT" ] || fail "fake export server did not start: $(cat "$WORK/fake.log")"
+cat >"$WORK/sync.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+[storage]
+dir = "$WORK/data"
+[[source]]
+name = "crm"
+api_key = "SG.test-key"
+api_base = "http://127.0.0.1:$FPORT"
+collections = ["recipients"]
+sync_interval = "1h"
+TOML
+"$BIN" --config "$WORK/sync.toml" run >"$WORK/log" 2>&1 &
+PID=$!
+for _ in $(seq 300); do grep -q "collection=recipients status=" "$WORK/log" && break; sleep 0.1; done
+grep -q "sync source=crm collection=recipients status=succeeded" "$WORK/log" || { kill $FAKE; fail "scheduled sync did not succeed"; }
+grep -q "SG.test-key" "$WORK/log" && { kill $FAKE; fail "the API key appears in the log"; }
+kill -TERM $PID; wait $PID; rc=$?
+kill $FAKE 2>/dev/null
+[ $rc -eq 0 ] || fail "SIGTERM exit code $rc after a sync"
+contacts=$(sqlite3 "$WORK/data/crm.db" "SELECT count(*) FROM recipients")
+[ "$contacts" = 1000 ] || fail "expected 1000 synced contacts, got $contacts"
+
+echo "daemon CLI test passed: acked=$acked stored=$stored contacts=$contacts"

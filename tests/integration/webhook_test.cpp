@@ -72,25 +72,36 @@ TEST_F(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
   EXPECT_EQ(count_rows(db(), "account_status_change"), 1);
   EXPECT_EQ(count_rows(db(), "activity"), 15);
   EXPECT_EQ(query_text(db(), "SELECT sum(events) FROM daily_counts"), "15");
-  EXPECT_EQ(query_text(db(), "SELECT events FROM daily_counts WHERE day = '2017-12-15' AND event = 'bounce'"), "1");
+  EXPECT_EQ(
+      query_text(db(),
+                 "SELECT events FROM daily_counts WHERE day = '2017-12-15' AND event = 'bounce'"),
+      "1");
   // Typed values, as a user queries them.
-  EXPECT_EQ(query_text(db(), "SELECT category FROM processed WHERE sg_event_id='rbtnWrG1DVDGGGFHFyun0A=='"),
-            R"(["cat facts"])");
-  EXPECT_EQ(query_text(db(), "SELECT pool_name || '/' || pool_id FROM processed WHERE pool_id IS NOT NULL"),
-            "new_MY_test/210");
-  EXPECT_EQ(query_text(db(), "SELECT smtp_id FROM delivered"), "<14c5d75ce93.dfd.64b469@ismtpd-555>");
+  EXPECT_EQ(
+      query_text(db(),
+                 "SELECT category FROM processed WHERE sg_event_id='rbtnWrG1DVDGGGFHFyun0A=='"),
+      R"(["cat facts"])");
+  EXPECT_EQ(
+      query_text(db(),
+                 "SELECT pool_name || '/' || pool_id FROM processed WHERE pool_id IS NOT NULL"),
+      "new_MY_test/210");
+  EXPECT_EQ(query_text(db(), "SELECT smtp_id FROM delivered"),
+            "<14c5d75ce93.dfd.64b469@ismtpd-555>");
   EXPECT_EQ(query_text(db(), "SELECT tls FROM delivered"), "1");
   EXPECT_EQ(query_text(db(), "SELECT attempt + 1 FROM deferred"), "6");
   EXPECT_EQ(query_text(db(), "SELECT url_offset_index || url_offset_type FROM click"), "0html");
-  EXPECT_EQ(query_text(db(), "SELECT json_extract(custom_args, '$.unique_arg_key') FROM click"), "unique_arg_value");
+  EXPECT_EQ(query_text(db(), "SELECT json_extract(custom_args, '$.unique_arg_key') FROM click"),
+            "unique_arg_value");
   EXPECT_EQ(query_text(db(), "SELECT json_array_length(category) FROM click"), "2");
   EXPECT_EQ(query_text(db(), "SELECT sg_machine_open FROM _open"), "0");
   EXPECT_EQ(query_text(db(), "SELECT type FROM account_status_change"), "compliance_suspend");
   EXPECT_EQ(query_text(db(), "SELECT count(*) FROM bounce WHERE status IS NULL"), "1");
-  EXPECT_EQ(query_text(db(), "SELECT event FROM activity WHERE source_table = 'spam_report'"), "spamreport");
+  EXPECT_EQ(query_text(db(), "SELECT event FROM activity WHERE source_table = 'spam_report'"),
+            "spamreport");
   // raw is the element exactly as sent.
-  EXPECT_EQ(query_text(db(), "SELECT raw FROM spam_report"),
-            R"({"email":"alex@example.com","timestamp":1513299569,"smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","event":"spamreport","sg_event_id":"37nvH5QBz858KGVYCM4uOA==","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"})");
+  EXPECT_EQ(
+      query_text(db(), "SELECT raw FROM spam_report"),
+      R"({"email":"alex@example.com","timestamp":1513299569,"smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","event":"spamreport","sg_event_id":"37nvH5QBz858KGVYCM4uOA==","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"})");
   EXPECT_FALSE(query_text(db(), "SELECT received_at FROM spam_report").empty());
 }
 
@@ -110,7 +121,8 @@ TEST_F(WebhookTest, RetriedBatchWithChangedEventIdsIsRecognisedByFingerprint) {
   std::string body = batch_of(2, 0, 20);
   ASSERT_EQ(client.post(url, body).status, 200);
   std::string changed = body;
-  for (std::size_t p = 0; (p = changed.find("\"ev-", p)) != std::string::npos; p += 4) changed[p + 1] = 'X';
+  for (std::size_t p = 0; (p = changed.find("\"ev-", p)) != std::string::npos; p += 4)
+    changed[p + 1] = 'X';
   auto res = client.post(url, changed);
   ASSERT_EQ(res.status, 200);
   EXPECT_EQ(res.body, R"({"stored":0,"duplicates":20,"rejected":0})");
@@ -198,17 +210,25 @@ std::string deeply_nested(int depth) { return std::string(depth, '[') + std::str
 
 INSTANTIATE_TEST_SUITE_P(
     SpecBadInputs, BadBodyTest,
-    ::testing::Values(bad_body{"not_json", "this is not json", 400}, bad_body{"empty_body", "", 400},
-                      bad_body{"truncated", batch_of(7, 0, 5).substr(0, 150), 400},
-                      bad_body{"missing_final_bracket", "[" + unique_event(7, 9), 400},
-                      bad_body{"object_not_array", unique_event(7, 10), 400},
-                      bad_body{"string_not_array", "\"events\"", 400}, bad_body{"number_not_array", "42", 400},
-                      bad_body{"null_not_array", "null", 400},
-                      bad_body{"invalid_utf8", "[{\"email\":\"a\xff\xfe@b.c\",\"event\":\"open\"}]", 400},
-                      bad_body{"trailing_garbage", batch_of(7, 20, 2) + "junk", 400},
-                      bad_body{"two_arrays", batch_of(7, 30, 1) + batch_of(7, 31, 1), 400},
-                      bad_body{"deeply_nested", deeply_nested(100000), 400}),
+    ::testing::Values(
+        bad_body{"not_json", "this is not json", 400}, bad_body{"empty_body", "", 400},
+        bad_body{"truncated", batch_of(7, 0, 5).substr(0, 150), 400},
+        bad_body{"missing_final_bracket", "[" + unique_event(7, 9), 400},
+        bad_body{"object_not_array", unique_event(7, 10), 400},
+        bad_body{"string_not_array", "\"events\"", 400}, bad_body{"number_not_array", "42", 400},
+        bad_body{"null_not_array", "null", 400},
+        bad_body{"invalid_utf8", "[{\"email\":\"a\xff\xfe@b.c\",\"event\":\"open\"}]", 400},
+        bad_body{"trailing_garbage", batch_of(7, 20, 2) + "junk", 400},
+        bad_body{"two_arrays", batch_of(7, 30, 1) + batch_of(7, 31, 1), 400},
+        bad_body{"deeply_nested", deeply_nested(100000), 400}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(WebhookTest, BadBodyReasonSaysWhatWasWrong) {
+  http_client client(server->port());
+  EXPECT_NE(client.post(url, "nope").body.find("not valid JSON"), std::string::npos);
+  EXPECT_NE(client.post(url, "null").body.find("not null"), std::string::npos);
+  EXPECT_NE(client.post(url, R"({"event":"open"})").body.find("not an object"), std::string::npos);
+}
 
 TEST_F(WebhookTest, EmptyArrayIsAcceptedAndStoresNothing) {
   http_client client(server->port());
@@ -234,13 +254,16 @@ TEST_F(WebhookTest, UnusableElementsAreKeptRawAndTheRestIsStored) {
   EXPECT_EQ(count_rows(db(), "rejected_events"), 9);
   EXPECT_EQ(query_text(db(), "SELECT raw FROM rejected_events WHERE raw LIKE '%yesterday%'"),
             R"({"email":"a@b.c","timestamp":"yesterday","event":"bounce"})");
-  EXPECT_NE(query_text(db(), "SELECT reason FROM rejected_events WHERE raw LIKE '%yesterday%'").find("timestamp"),
+  EXPECT_NE(query_text(db(), "SELECT reason FROM rejected_events WHERE raw LIKE '%yesterday%'")
+                .find("timestamp"),
             std::string::npos);
 }
 
 TEST_F(WebhookTest, UnknownEventTypeIsKeptWholeInOtherEvents) {
   http_client client(server->port());
-  auto res = client.post(url, R"([{"email":"a@b.c","timestamp":5,"event":"brand_new_type","sg_event_id":"x1","foo":"bar"}])");
+  auto res = client.post(
+      url,
+      R"([{"email":"a@b.c","timestamp":5,"event":"brand_new_type","sg_event_id":"x1","foo":"bar"}])");
   ASSERT_EQ(res.status, 200);
   EXPECT_EQ(count_rows(db(), "other_events"), 1);
   EXPECT_EQ(query_text(db(), "SELECT event FROM other_events"), "brand_new_type");
@@ -250,8 +273,9 @@ TEST_F(WebhookTest, UnknownEventTypeIsKeptWholeInOtherEvents) {
 TEST_F(WebhookTest, HugeStringFieldIsStoredIntact) {
   http_client client(server->port());
   const std::string reason(4 * 1024 * 1024, 'r');
-  auto res = client.post(url, R"([{"email":"a@b.c","timestamp":5,"event":"bounce","sg_event_id":"big","reason":")" +
-                                  reason + "\"}]");
+  auto res = client.post(
+      url, R"([{"email":"a@b.c","timestamp":5,"event":"bounce","sg_event_id":"big","reason":")" +
+               reason + "\"}]");
   ASSERT_EQ(res.status, 200) << res.body;
   EXPECT_EQ(query_text(db(), "SELECT length(reason) FROM bounce"), std::to_string(reason.size()));
 }
@@ -296,7 +320,8 @@ TEST_F(WebhookTest, HealthzReportsEachSource) {
   ASSERT_EQ(client.post(url, batch_of(12, 0, 3)).status, 200);
   auto res = client.request("GET", "/healthz");
   EXPECT_EQ(res.status, 200);
-  EXPECT_NE(res.body.find(R"("default":{"writable":true,"events_stored":3)"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find(R"("default":{"writable":true,"events_stored":3)"), std::string::npos)
+      << res.body;
   EXPECT_NE(res.body.find(R"("status":"ok")"), std::string::npos) << res.body;
 }
 
@@ -307,9 +332,11 @@ TEST_F(WebhookTest, MetricsCountStoredAndDuplicateEvents) {
   ASSERT_EQ(client.post(url, body).status, 200);
   auto res = client.request("GET", "/metrics");
   EXPECT_EQ(res.status, 200);
-  EXPECT_NE(res.body.find(R"(sendgrid_source_events_stored_total{source="default",table="delivered"} 4)"),
-            std::string::npos);
-  EXPECT_NE(res.body.find(R"(sendgrid_source_events_duplicate_total{source="default",table="delivered"} 4)"),
+  EXPECT_NE(
+      res.body.find(R"(sendgrid_source_events_stored_total{source="default",table="delivered"} 4)"),
+      std::string::npos);
+  EXPECT_NE(res.body.find(
+                R"(sendgrid_source_events_duplicate_total{source="default",table="delivered"} 4)"),
             std::string::npos);
 }
 
@@ -361,8 +388,11 @@ std::string read_file(const std::string& path) {
 }
 
 const std::string v2_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==";
-const std::string v2_signature = "MEYCIQC/I4o6vCgqRYrTljjoVWB/GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5";
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/"
+    "yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==";
+const std::string v2_signature =
+    "MEYCIQC/I4o6vCgqRYrTljjoVWB/"
+    "GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5";
 
 class SignedWebhookTest : public ::testing::Test {
  protected:
@@ -373,9 +403,10 @@ class SignedWebhookTest : public ::testing::Test {
   void SetUp() override {
     sgs::webhook::source_auth auth;
     auth.verifier = &verifier;
-    server = std::make_unique<test_server>(dir.path(), std::vector<std::string>{"default"},
-                                           sgs::webhook::server_options{}, sgs::store::store_options{},
-                                           std::map<std::string, sgs::webhook::source_auth>{{"default", auth}});
+    server = std::make_unique<test_server>(
+        dir.path(), std::vector<std::string>{"default"}, sgs::webhook::server_options{},
+        sgs::store::store_options{},
+        std::map<std::string, sgs::webhook::source_auth>{{"default", auth}});
   }
 };
 
@@ -393,16 +424,18 @@ TEST_F(SignedWebhookTest, MissingOrWrongSignatureIs403AndNothingIsStored) {
   http_client client(server->port());
   const std::string body = read_file("signatures/v2_payload.json");
   EXPECT_EQ(client.post(url, body).status, 403);
-  EXPECT_EQ(client.request("POST", url, body,
-                           {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
-                            {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651158"}})
+  EXPECT_EQ(client
+                .request("POST", url, body,
+                         {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
+                          {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651158"}})
                 .status,
             403);
   std::string tampered = body;
   tampered[tampered.find("invalid@")] = 'I';
-  EXPECT_EQ(client.request("POST", url, tampered,
-                           {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
-                            {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651159"}})
+  EXPECT_EQ(client
+                .request("POST", url, tampered,
+                         {{"X-Twilio-Email-Event-Webhook-Signature", v2_signature},
+                          {"X-Twilio-Email-Event-Webhook-Timestamp", "1619651159"}})
                 .status,
             403);
   EXPECT_EQ(count_events(server->db_file()), 0);
@@ -417,9 +450,13 @@ TEST(WebhookBasicAuth, WrongOrMissingCredentialsAre401WithChallenge) {
   http_client client(server.port());
   auto missing = client.post(url, batch_of(20, 0, 2));
   EXPECT_EQ(missing.status, 401);
-  EXPECT_EQ(missing.headers["www-authenticate"], "Basic realm=\"sendgrid-source\", charset=\"UTF-8\"");
+  EXPECT_EQ(missing.headers["www-authenticate"],
+            "Basic realm=\"sendgrid-source\", charset=\"UTF-8\"");
   http_client again(server.port());
-  EXPECT_EQ(again.request("POST", url, batch_of(20, 0, 2), {{"Authorization", "Basic c2VuZGdyaWQ6d3Jvbmc="}}).status,
+  EXPECT_EQ(again
+                .request("POST", url, batch_of(20, 0, 2),
+                         {{"Authorization", "Basic c2VuZGdyaWQ6d3Jvbmc="}})
+                .status,
             401);
   EXPECT_EQ(count_events(server.db_file()), 0);
   http_client good(server.port());

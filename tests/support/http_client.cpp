@@ -36,7 +36,8 @@ http_client::~http_client() = default;
 
 bool http_client::connected() const { return impl_->socket.is_open(); }
 
-http_response http_client::request(const std::string& method, const std::string& target, const std::string& body,
+http_response http_client::request(const std::string& method, const std::string& target,
+                                   const std::string& body,
                                    const std::map<std::string, std::string>& headers) {
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, "127.0.0.1");

@@ -18,9 +18,12 @@ class http_client {
  public:
   explicit http_client(std::uint16_t port);
   ~http_client();
-  http_response request(const std::string& method, const std::string& target, const std::string& body = {},
+  http_response request(const std::string& method, const std::string& target,
+                        const std::string& body = {},
                         const std::map<std::string, std::string>& headers = {});
-  http_response post(const std::string& target, const std::string& body) { return request("POST", target, body); }
+  http_response post(const std::string& target, const std::string& body) {
+    return request("POST", target, body);
+  }
   // Sends raw bytes and reads whatever comes back until the server closes or `timeout_ms`.
   std::string raw_exchange(const std::string& bytes, int timeout_ms = 3000);
   bool connected() const;

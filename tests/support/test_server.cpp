@@ -10,7 +10,8 @@ namespace sgs::test {
 
 temp_dir::temp_dir() {
   std::random_device rd;
-  path_ = std::filesystem::temp_directory_path() / ("sgs-test-" + std::to_string(rd()) + std::to_string(rd()));
+  path_ = std::filesystem::temp_directory_path() /
+          ("sgs-test-" + std::to_string(rd()) + std::to_string(rd()));
   std::filesystem::create_directories(path_);
 }
 

@@ -1,11 +1,12 @@
 // Signed Event Webhook verification against SendGrid's official vectors (sendgrid-api.md §9).
+#include "events/signature.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 #include <variant>
 
-#include "events/signature.hpp"
 #include "webhook/auth.hpp"
 
 namespace {
@@ -13,15 +14,22 @@ namespace {
 using sgs::events::signature_verifier;
 
 const std::string v1_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
-const std::string v1_signature = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=";
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/"
+    "7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
+const std::string v1_signature =
+    "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+"
+    "luQAbPIqHh89M15TluLtEZtM=";
 const std::string v1_timestamp = "1600112502";
 const std::string v2_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==";
-const std::string v2_signature = "MEYCIQC/I4o6vCgqRYrTljjoVWB/GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5";
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/"
+    "yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==";
+const std::string v2_signature =
+    "MEYCIQC/I4o6vCgqRYrTljjoVWB/"
+    "GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5";
 const std::string v2_timestamp = "1619651159";
 const std::string other_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7aNDthvj+y7GjUuFDb/R1NGe1OPzpA==";
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7a"
+    "NDthvj+y7GjUuFDb/R1NGe1OPzpA==";
 
 std::string read_data(const std::string& name) {
   std::ifstream in(std::string(SGS_TEST_DATA_DIR) + "/signatures/" + name, std::ios::binary);
@@ -49,26 +57,32 @@ TEST(Signature, VectorV2WithCrLfBetweenEventsVerifies) {
 }
 
 TEST(Signature, AnyOfSeveralKeysMayVerify) {
-  EXPECT_TRUE(verifier({other_key, v1_key}).verify(v1_timestamp, read_data("v1_payload.json"), v1_signature));
+  EXPECT_TRUE(verifier({other_key, v1_key})
+                  .verify(v1_timestamp, read_data("v1_payload.json"), v1_signature));
 }
 
 TEST(Signature, NegativeCasesOfTheOfficialVectorsFail) {
   const std::string payload = read_data("v1_payload.json");
   EXPECT_FALSE(verifier({other_key}).verify(v1_timestamp, payload, v1_signature)) << "bad key";
   EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, "payload", v1_signature)) << "bad payload";
-  EXPECT_FALSE(verifier({v1_key}).verify(
-      v1_timestamp, payload,
-      "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH3j/0="))
+  EXPECT_FALSE(
+      verifier({v1_key}).verify(v1_timestamp, payload,
+                                "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/"
+                                "U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH3j/0="))
       << "bad signature";
   EXPECT_FALSE(verifier({v1_key}).verify("timestamp", payload, v1_signature)) << "bad timestamp";
   EXPECT_FALSE(verifier({v1_key}).verify("", payload, v1_signature)) << "empty timestamp";
-  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload, v1_signature + "causing failure")) << "corrupted sig";
-  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload.substr(0, payload.size() - 2), v1_signature))
+  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload, v1_signature + "causing failure"))
+      << "corrupted sig";
+  EXPECT_FALSE(
+      verifier({v1_key}).verify(v1_timestamp, payload.substr(0, payload.size() - 2), v1_signature))
       << "no trailing CRLF";
-  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload.substr(0, payload.size() - 2) + "\n", v1_signature))
+  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload.substr(0, payload.size() - 2) + "\n",
+                                         v1_signature))
       << "LF instead of CRLF";
-  EXPECT_FALSE(verifier({v1_key}).verify(
-      v1_timestamp, payload, "BADSIGNATURE+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiE\n        AyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="))
+  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload,
+                                         "BADSIGNATURE+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiE\n    "
+                                         "    AyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="))
       << "PHP bad sig";
   EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload, "")) << "no signature";
 }
@@ -77,7 +91,8 @@ TEST(Signature, CorruptedOrForeignKeysAreRefusedWithTheirPosition) {
   auto bad = signature_verifier::from_base64_keys({v1_key, v1_key + "corrupting the public key"});
   ASSERT_TRUE(std::holds_alternative<std::string>(bad));
   EXPECT_NE(std::get<std::string>(bad).find("[1]"), std::string::npos);
-  EXPECT_TRUE(std::holds_alternative<std::string>(signature_verifier::from_base64_keys({"bm90IGEga2V5"})));
+  EXPECT_TRUE(
+      std::holds_alternative<std::string>(signature_verifier::from_base64_keys({"bm90IGEga2V5"})));
 }
 
 TEST(Signature, KeyWithEmbeddedWhitespaceIsAccepted) {
@@ -86,7 +101,8 @@ TEST(Signature, KeyWithEmbeddedWhitespaceIsAccepted) {
 }
 
 TEST(BasicAuth, HeaderIsBase64OfUserColonPassword) {
-  EXPECT_EQ(sgs::webhook::basic_auth_header("Aladdin:open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+  EXPECT_EQ(sgs::webhook::basic_auth_header("Aladdin:open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
 }
 
 TEST(BasicAuth, WrongOrMissingCredentialsGet401WithChallenge) {
@@ -106,9 +122,11 @@ TEST(SignatureCheck, MaxAgeRefusesStaleTimestampsOnlyWhenConfigured) {
   auth.verifier = &v;
   const std::string payload = read_data("v1_payload.json");
   const auto later = std::chrono::system_clock::time_point(std::chrono::seconds(1600112502 + 3600));
-  EXPECT_FALSE(sgs::webhook::check_signature(auth, v1_timestamp, v1_signature, payload, later).has_value());
+  EXPECT_FALSE(
+      sgs::webhook::check_signature(auth, v1_timestamp, v1_signature, payload, later).has_value());
   auth.max_age_seconds = 600;
-  EXPECT_EQ(sgs::webhook::check_signature(auth, v1_timestamp, v1_signature, payload, later)->status, 403);
+  EXPECT_EQ(sgs::webhook::check_signature(auth, v1_timestamp, v1_signature, payload, later)->status,
+            403);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // Store tests on real SQLite files in a temp dir: migrations, dedup index, writes, restart.
-#include <gtest/gtest.h>
-
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
 
 #include <future>
 #include <random>
@@ -24,7 +23,8 @@ struct temp_db {
   std::filesystem::path dir;
   temp_db() {
     std::random_device rd;
-    dir = std::filesystem::temp_directory_path() / ("sgs-store-" + std::to_string(rd()) + std::to_string(rd()));
+    dir = std::filesystem::temp_directory_path() /
+          ("sgs-store-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(dir);
   }
   ~temp_db() { std::filesystem::remove_all(dir); }
@@ -80,11 +80,16 @@ TEST(Migrations, CreateEveryTableAndViewAndSetTheVersion) {
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sgs::store::latest_schema_version());
   for (auto type : sgs::events::all_event_types) {
     const std::string table(sgs::events::table_name(type));
-    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" + table + "'").getInt(),
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" +
+                            table + "'")
+                  .getInt(),
               1)
         << table;
   }
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='view' AND name='activity'").getInt(), 1);
+  EXPECT_EQ(
+      db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='view' AND name='activity'")
+          .getInt(),
+      1);
   EXPECT_EQ(sgs::store::migrate(db), 0);  // idempotent
 }
 
@@ -99,7 +104,8 @@ TEST(Migrations, LookupQueriesUseIndexes) {
   temp_db t;
   SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
   sgs::store::migrate(db);
-  for (const std::string where : {"email = 'a@b.c'", "sg_message_id = 'm'", "timestamp BETWEEN 1 AND 2"}) {
+  for (const std::string where :
+       {"email = 'a@b.c'", "sg_message_id = 'm'", "timestamp BETWEEN 1 AND 2"}) {
     SQLite::Statement plan(db, "EXPLAIN QUERY PLAN SELECT * FROM activity WHERE " + where);
     while (plan.executeStep()) {
       // "SCAN activity" walks the view's co-routine; every table inside must be searched.
@@ -132,7 +138,8 @@ TEST(EventStore, StoresDedupsAndSurvivesReopen) {
 
 TEST(EventStore, RowsOlderThanTheWindowAreNotDedupedAfterRestart) {
   temp_db t;
-  const std::string body = R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"old"}])";
+  const std::string body =
+      R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"old"}])";
   {
     auto store = event_store::open({.file = t.file(), .dedup_window = 1h});
     write(*store, body, std::chrono::system_clock::now() - 2h);
@@ -176,9 +183,13 @@ TEST(EventStore, BodiesAcknowledgedBeforeACrashAreMergedAndDedupedAtOpen) {
     ins.exec();
   }
   {
-    auto store = event_store::open({.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
+    auto store =
+        event_store::open({.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
     EXPECT_EQ(store->counters().pending_events.load(), 2u);
-    EXPECT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"}])").duplicates, 1u);
+    EXPECT_EQ(
+        write(*store, R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"}])")
+            .duplicates,
+        1u);
   }
   SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM _open").getInt(), 1);
@@ -192,8 +203,8 @@ TEST(EventStore, SmallBatchesAreAcknowledgedFromPendingBodiesAndMergedExactlyOnc
   auto store = event_store::open({.file = t.file(), .merge_after_events = 1000000});
   for (int i = 0; i < 50; ++i) {
     const std::string id = std::to_string(i);
-    ASSERT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":)" + id + R"(,"event":"delivered","sg_event_id":"d)" + id +
-                                R"("}])")
+    ASSERT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":)" + id +
+                                R"(,"event":"delivered","sg_event_id":"d)" + id + R"("}])")
                   .stored,
               1u);
   }
