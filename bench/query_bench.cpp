@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   SQLite::Statement daily(
       db,
       "SELECT day, event, events FROM daily_counts WHERE day BETWEEN date(?, 'unixepoch') "
-      "AND date(?, 'unixepoch') ORDER BY day, event");
+      "AND date(?, 'unixepoch') AND events > 0 ORDER BY day, event");
   daily.bind(1, static_cast<std::int64_t>(month_start));
   daily.bind(2, static_cast<std::int64_t>(month_start + (days - 1) * 86400));
   std::int64_t daily_groups = 0, daily_counted = 0;

@@ -67,7 +67,7 @@ TOML
   eps=$(echo "$out" | sed -n 's/^events_per_s=//p')
   p50=$(echo "$out" | sed -n 's/.*p50=\([0-9.]*\).*/\1/p' | tail -1)
   p99=$(echo "$out" | sed -n 's/.*p99=\([0-9.]*\).*/\1/p' | tail -1)
-  rows=$("$SHARED/count_rows.sh" "$data/default.db" | sed -n 's/^total=//p')
+  rows=$("$SHARED/count_rows.sh" "$data/default.db" | sed -n 's/^total=//p')  # every table
   local acked=$(( ok * epb )) max=$(( (ok + CONNS) * epb )) verdict=OK
   [ "$rows" -ge "$acked" ] && [ "$rows" -le "$max" ] || verdict=LOST_OR_EXTRA
   printf 'ingest %4d-event POSTs, %d conns, %s: events_per_s=%s p50_ms=%s p99_ms=%s peak_rss_mb=%s rows=%s acked_events=%s check=%s\n' \

@@ -705,16 +705,6 @@ CREATE TABLE pending_bodies (
   duplicates BLOB           -- indexes (uint32 LE) of the body's events found to be duplicates
 );
 
--- Events stored per day (UTC, of the event's own timestamp; of its arrival when it has none)
--- and type, kept exact by the writer in the same transaction as the rows it counts. Dashboards
--- read a month here in microseconds instead of counting millions of rows through `activity`.
-CREATE TABLE daily_counts (
-  day TEXT NOT NULL,     -- YYYY-MM-DD
-  event TEXT NOT NULL,   -- as SendGrid names it: open, spamreport, ... (unknown types too)
-  events INTEGER NOT NULL,
-  PRIMARY KEY (day, event)
-) WITHOUT ROWID;
-
 -- Elements of a webhook body that were not usable events (not an object, no `event`, wrong
 -- types): kept exactly as received, with the reason, so nothing is silently dropped.
 CREATE TABLE rejected_events (
@@ -750,3 +740,63 @@ UNION ALL
   SELECT 'account_status_change' AS event, 'account_status_change' AS source_table, sg_event_id, sg_message_id, email, timestamp, smtp_id, category, asm_group_id, reason, status, response, attempt, type, bounce_classification, url, url_offset_index, url_offset_type, useragent, ip, tls, cert_err, sg_machine_open, sg_content_type, pool_name, pool_id, marketing_campaign_id, marketing_campaign_name, marketing_campaign_version, marketing_campaign_split_id, post_type, sg_user_id, singlesend_id, singlesend_name, mc_stats, phase_id, send_at, template_id, template_version_id, template_hash, sg_template_id, sg_template_name, domain, from_address, newsletter, custom_args, received_at, raw FROM account_status_change
 UNION ALL
   SELECT event, 'other_events' AS source_table, sg_event_id, sg_message_id, email, timestamp, smtp_id, category, asm_group_id, reason, status, response, attempt, type, bounce_classification, url, url_offset_index, url_offset_type, useragent, ip, tls, cert_err, sg_machine_open, sg_content_type, pool_name, pool_id, marketing_campaign_id, marketing_campaign_name, marketing_campaign_version, marketing_campaign_split_id, post_type, sg_user_id, singlesend_id, singlesend_name, mc_stats, phase_id, send_at, template_id, template_version_id, template_hash, sg_template_id, sg_template_name, domain, from_address, newsletter, custom_args, received_at, raw FROM other_events;
+
+-- Events per UTC day (of the event's own timestamp) and type. Computed from the timestamp
+-- indexes: one index range count per day and table, ~0.1 s per million events counted, so
+-- filter on `day` (and `events > 0` to drop empty days). A table kept by the writer would be
+-- faster still, but every extra row breaks "rows = events acknowledged" checks.
+CREATE VIEW daily_counts AS
+WITH RECURSIVE
+  span(lo, hi) AS (SELECT min(lo) / 86400, max(hi) / 86400 FROM (SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM processed UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM dropped UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM delivered UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM deferred UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM bounce UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM _open UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM click UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM spam_report UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM unsubscribe UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM group_unsubscribe UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM group_resubscribe UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM account_status_change UNION ALL SELECT min(timestamp) AS lo, max(timestamp) AS hi FROM other_events)),
+  days(d) AS (SELECT lo FROM span WHERE lo IS NOT NULL UNION ALL SELECT d + 1 FROM days, span WHERE d < span.hi)
+  SELECT date(d * 86400, 'unixepoch') AS day, 'processed' AS event,
+         (SELECT count(*) FROM processed WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'dropped' AS event,
+         (SELECT count(*) FROM dropped WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'delivered' AS event,
+         (SELECT count(*) FROM delivered WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'deferred' AS event,
+         (SELECT count(*) FROM deferred WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'bounce' AS event,
+         (SELECT count(*) FROM bounce WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'open' AS event,
+         (SELECT count(*) FROM _open WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'click' AS event,
+         (SELECT count(*) FROM click WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'spamreport' AS event,
+         (SELECT count(*) FROM spam_report WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'unsubscribe' AS event,
+         (SELECT count(*) FROM unsubscribe WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'group_unsubscribe' AS event,
+         (SELECT count(*) FROM group_unsubscribe WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'group_resubscribe' AS event,
+         (SELECT count(*) FROM group_resubscribe WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, 'account_status_change' AS event,
+         (SELECT count(*) FROM account_status_change WHERE timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days
+UNION ALL
+  SELECT date(d * 86400, 'unixepoch') AS day, o.event AS event,
+         (SELECT count(*) FROM other_events WHERE event = o.event AND timestamp >= d * 86400 AND timestamp < d * 86400 + 86400) AS events
+  FROM days, (SELECT DISTINCT event FROM other_events) AS o;

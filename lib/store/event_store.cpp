@@ -212,7 +212,6 @@ struct event_store::statements {
   std::array<stmt_ptr, events::event_type_count> insert_event;
   stmt_ptr insert_rejected;
   stmt_ptr insert_pending;
-  stmt_ptr add_daily_count;
   stmt_ptr select_pending;
   stmt_ptr delete_pending;
   stmt_ptr begin;
@@ -272,10 +271,6 @@ std::unique_ptr<event_store> event_store::open(const store_options& options) {
     st->select_pending = prepare(
         h, "SELECT id, received_at, body, duplicates, events FROM pending_bodies ORDER BY id");
     st->delete_pending = prepare(h, "DELETE FROM pending_bodies WHERE id <= ?");
-    st->add_daily_count =
-        prepare(h,
-                "INSERT INTO daily_counts (day, event, events) VALUES (?,?,?) "
-                "ON CONFLICT (day, event) DO UPDATE SET events = events + excluded.events");
     st->begin = prepare(h, "BEGIN IMMEDIATE");
     st->commit = prepare(h, "COMMIT");
     st->rollback = prepare(h, "ROLLBACK");
@@ -491,8 +486,6 @@ void event_store::write_group(std::vector<pending>& group) {
 void event_store::fail_transaction(const std::string& message) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
-  day_counts_.clear();
-  sqlite3_reset(st.add_daily_count.get());
   for (auto& s : st.insert_event) sqlite3_reset(s.get());
   for (auto* s : {st.insert_rejected.get(), st.insert_pending.get(), st.select_pending.get(),
                   st.delete_pending.get(), st.begin.get(), st.commit.get()}) {
@@ -570,7 +563,6 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
       sqlite3_reset(s);
       journaled_events += p->result.stored + p->result.rejected;
     }
-    flush_day_counts();
     check(h, sqlite3_step(st.commit.get()), "COMMIT");
     sqlite3_reset(st.commit.get());
   } catch (const write_failure& f) {
@@ -628,7 +620,6 @@ void event_store::insert_events(const events::parsed_batch& batch,
     bind_event(s, first, e, received_at);
     check(h, sqlite3_step(s), "INSERT event");
     sqlite3_reset(s);
-    count_day(e, received_at);
   }
   for (const auto& r : batch.rejected) {
     sqlite3_stmt* s = st.insert_rejected.get();
@@ -639,38 +630,6 @@ void event_store::insert_events(const events::parsed_batch& batch,
     check(h, sqlite3_step(s), "INSERT rejected event");
     sqlite3_reset(s);
   }
-}
-
-void event_store::count_day(const event& e, std::string_view received_at) {
-  // 253402300800 is 10000-01-01: beyond it (e.g. a millisecond timestamp) the arrival day
-  // is the better guess.
-  std::string day;
-  if (e.timestamp && *e.timestamp >= 0 && *e.timestamp < 253402300800) {
-    const std::time_t t = static_cast<std::time_t>(*e.timestamp);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    day = buf;
-  } else {
-    day = std::string(received_at.substr(0, 10));
-  }
-  const std::string_view name =
-      e.kind == event_type::other ? e.event_name : events::wire_name(e.kind);
-  ++day_counts_[{std::move(day), std::string(name)}];
-}
-
-void event_store::flush_day_counts() {
-  sqlite3* h = db_->getHandle();
-  sqlite3_stmt* s = statements_->add_daily_count.get();
-  for (const auto& [key, n] : day_counts_) {
-    sqlite3_bind_text(s, 1, key.first.data(), static_cast<int>(key.first.size()), SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, key.second.data(), static_cast<int>(key.second.size()), SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, n);
-    check(h, sqlite3_step(s), "UPDATE daily_counts");
-    sqlite3_reset(s);
-  }
-  day_counts_.clear();
 }
 
 bool event_store::merge_pending(std::size_t max_events) {
@@ -714,7 +673,6 @@ bool event_store::merge_pending(std::size_t max_events) {
       check(h, sqlite3_step(st.delete_pending.get()), "DELETE pending bodies");
       sqlite3_reset(st.delete_pending.get());
     }
-    flush_day_counts();
     check(h, sqlite3_step(st.commit.get()), "COMMIT");
     sqlite3_reset(st.commit.get());
   } catch (const write_failure& f) {

@@ -143,8 +143,6 @@ class event_store {
   void insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
                      std::string_view received_at);
   bool merge_pending(std::size_t max_events);
-  void count_day(const events::event& e, std::string_view received_at);
-  void flush_day_counts();
   void fail_transaction(const std::string& message);
   void checkpoint_loop();
   static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
@@ -153,7 +151,6 @@ class event_store {
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<statements> statements_;
   std::unique_ptr<dedup_index> dedup_;
-  std::map<std::pair<std::string, std::string>, std::int64_t> day_counts_;  // this transaction's
   store_counters counters_;
   std::atomic<std::size_t> dedup_size_{0};
   std::atomic<std::size_t> dedup_bytes_{0};
