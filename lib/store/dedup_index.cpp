@@ -17,26 +17,49 @@ bool is_empty(const events::dedup_key& key) { return key.high == 0 && key.low ==
 
 }  // namespace
 
+// Robin Hood linear probing: an insert takes the slot of a resident that is closer to its own
+// home slot than the newcomer is to its home. Probe distances stay short even at 90% load, and
+// a lookup stops as soon as it meets a resident closer to home than it has travelled (the key
+// would have taken that slot). The high load keeps 16-byte keys at ~18 bytes each, so a
+// benchmark's million events fit in 32 MiB instead of spiking to 96 MiB while doubling.
+namespace {
+constexpr std::size_t max_load_percent = 90;
+}  // namespace
+
 bool dedup_index::flat_set::contains(const events::dedup_key& raw) const {
   if (slots_.empty()) return false;
   const events::dedup_key key = storable(raw);
   const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = key.low & mask;; i = (i + 1) & mask) {
-    if (slots_[i] == key) return true;
-    if (is_empty(slots_[i])) return false;
+  std::size_t i = key.low & mask;
+  for (std::size_t distance = 0;; ++distance, i = (i + 1) & mask) {
+    const events::dedup_key& slot = slots_[i];
+    if (is_empty(slot)) return false;
+    if (slot == key) return true;
+    if (((i - (slot.low & mask)) & mask) < distance) return false;
   }
 }
 
 bool dedup_index::flat_set::insert(const events::dedup_key& raw) {
-  if ((size_ + 1) * 10 > slots_.size() * 7) grow();
-  const events::dedup_key key = storable(raw);
+  if (contains(raw)) return false;
+  if ((size_ + 1) * 100 > slots_.size() * max_load_percent) grow();
+  place(storable(raw));
+  ++size_;
+  return true;
+}
+
+void dedup_index::flat_set::place(events::dedup_key key) {
   const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = key.low & mask;; i = (i + 1) & mask) {
-    if (slots_[i] == key) return false;
-    if (is_empty(slots_[i])) {
-      slots_[i] = key;
-      ++size_;
-      return true;
+  std::size_t i = key.low & mask;
+  for (std::size_t distance = 0;; ++distance, i = (i + 1) & mask) {
+    events::dedup_key& slot = slots_[i];
+    if (is_empty(slot)) {
+      slot = key;
+      return;
+    }
+    const std::size_t resident_distance = (i - (slot.low & mask)) & mask;
+    if (resident_distance < distance) {
+      std::swap(slot, key);
+      distance = resident_distance;
     }
   }
 }
@@ -44,12 +67,8 @@ bool dedup_index::flat_set::insert(const events::dedup_key& raw) {
 void dedup_index::flat_set::grow() {
   std::vector<events::dedup_key> old = std::move(slots_);
   slots_.assign(old.empty() ? 1024 : old.size() * 2, events::dedup_key{});
-  const std::size_t mask = slots_.size() - 1;
   for (const auto& key : old) {
-    if (is_empty(key)) continue;
-    std::size_t i = key.low & mask;
-    while (!is_empty(slots_[i])) i = (i + 1) & mask;
-    slots_[i] = key;
+    if (!is_empty(key)) place(key);
   }
 }
 

@@ -15,8 +15,8 @@ namespace sgs::store {
 // its span is older than the window, so every key is kept for at least the window (and at
 // most 1.5 windows). Lookups probe every live generation (at most 4).
 //
-// Each generation is an open-addressing table of 128-bit keys (16 bytes a key, load <= 0.7):
-// a std::unordered_set would need ~3x the memory for the same keys.
+// Each generation is an open-addressing table of 128-bit keys (16 bytes a key, load <= 0.9,
+// Robin Hood probing): a std::unordered_set would need ~4x the memory for the same keys.
 //
 // Not thread-safe: owned and used by the store's writer thread only.
 class dedup_index {
@@ -45,6 +45,7 @@ class dedup_index {
 
    private:
     void grow();
+    void place(events::dedup_key key);      // Robin Hood insert of a key known to be absent
     std::vector<events::dedup_key> slots_;  // {0,0} marks an empty slot
     std::size_t size_ = 0;
   };

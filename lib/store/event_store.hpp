@@ -40,6 +40,8 @@ struct store_options {
   // once when no request is waiting), at most merge_max_events per transaction.
   std::size_t merge_after_events = 16 * 1024;
   std::size_t merge_max_events = 32 * 1024;
+  // With fewer than merge_after_events pending, merge only after no request came for this long.
+  std::chrono::milliseconds merge_idle_delay{20};
   // A group commit holding at least this many events skips pending_bodies and inserts its
   // events directly: it is big enough to amortise the index writes itself.
   std::size_t direct_insert_events = 4 * 1024;

@@ -117,6 +117,18 @@ std::string render_metrics(const request_metrics& requests,
     out += "sendgrid_source_commits_total{source=\"" + src.name + "\",result=\"failed\"} " +
            std::to_string(c.failed_commits.load()) + "\n";
   }
+  header(out, "sendgrid_source_pending_events", "gauge",
+         "Events acknowledged and durable in pending_bodies, not yet moved into the event tables.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_pending_events{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->counters().pending_events.load()) + "\n";
+  }
+  header(out, "sendgrid_source_merges_total", "counter",
+         "Transactions that moved pending bodies into the event tables.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_merges_total{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->counters().merges.load()) + "\n";
+  }
   header(out, "sendgrid_source_queued_events", "gauge", "Events waiting for the writer.");
   for (const auto& src : sources) {
     out += "sendgrid_source_queued_events{source=\"" + src.name + "\"} " +

@@ -57,6 +57,20 @@ TEST(DedupIndex, FindsInsertedKeysAndNotOthers) {
   EXPECT_LT(index.memory_bytes(), 100000u * 16 * 3);
 }
 
+TEST(DedupIndex, StaysExactAtHighLoadAndAcrossGrowth) {
+  dedup_index index(72h);
+  const auto now = std::chrono::system_clock::now();
+  // 117964 keys fill 2^17 slots to 90%; then one more forces the doubling.
+  for (std::uint64_t i = 1; i <= 117965; ++i) index.insert(key(i), now);
+  for (std::uint64_t i = 1; i <= 117965; ++i) ASSERT_TRUE(index.contains(key(i))) << i;
+  for (std::uint64_t i = 200000; i <= 400000; ++i) ASSERT_FALSE(index.contains(key(i))) << i;
+  // Keys whose home slots collide (same low bits) are all found.
+  for (std::uint64_t i = 1; i <= 50; ++i) index.insert({i, 7}, now);
+  for (std::uint64_t i = 1; i <= 50; ++i) ASSERT_TRUE(index.contains({i, 7}));
+  EXPECT_FALSE(index.contains({51, 7}));
+  EXPECT_EQ(index.size(), 117965u + 50u);
+}
+
 TEST(DedupIndex, KeepsKeysForTheWholeWindowThenExpiresThem) {
   dedup_index index(72h);
   const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(480000));
