@@ -337,6 +337,8 @@ export_job json_objects::parse_export(std::string_view body) {
   if (doc["id"].get_string().get(s) == simdjson::SUCCESS) out.id = s;
   if (doc["status"].get_string().get(s) == simdjson::SUCCESS) out.status = s;
   if (doc["message"].get_string().get(s) == simdjson::SUCCESS) out.message = s;
+  std::int64_t count = 0;
+  if (doc["contact_count"].get_int64().get(count) == simdjson::SUCCESS) out.contact_count = count;
   simdjson::dom::array urls;
   if (doc["urls"].get_array().get(urls) == simdjson::SUCCESS) {
     for (element u : urls) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@ struct export_job {
   std::string status;   // pending | ready | failure (as SendGrid says it)
   std::string message;  // SendGrid's text on failure
   std::vector<std::string> urls;
+  std::optional<std::int64_t> contact_count;  // when SendGrid states it
 };
 
 // Reuses one simdjson parser (and its buffers) across pages. Not thread-safe.

@@ -448,9 +448,12 @@ outcome source_run::fetch_export(store::run_counts& counts) {
           " minutes");
     }
   }
-  // A ready job without files would make every contact look deleted: refuse it.
-  if (job.urls.empty())
+  // A ready job without files would make every contact look deleted: accept it only when
+  // SendGrid says the account has no contacts at all.
+  if (job.urls.empty()) {
+    if (job.contact_count && *job.contact_count == 0) return outcome::complete();
     return outcome::failed("the contact export job " + job.id + " is ready but lists no files");
+  }
   spdlog::info("sync source={}: contact export {} ready: {} file(s)", options_.source_name, job.id,
                job.urls.size());
   for (std::size_t i = 0; i < job.urls.size(); ++i) {

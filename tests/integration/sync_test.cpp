@@ -221,6 +221,31 @@ TEST_F(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
+TEST_F(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes) {
+  api.edit([](fake_account& a) {
+    a.export_pending_polls = 0;
+    a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
+  });
+  ASSERT_TRUE(sync({collection::recipients}).all_succeeded());
+  api.edit([](fake_account& a) { a.export_files.clear(); });
+  EXPECT_TRUE(sync({collection::recipients}).all_succeeded());
+  EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NOT NULL"), "1");
+}
+
+TEST_F(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
+  api.edit([](fake_account& a) {
+    a.export_pending_polls = 0;
+    a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
+  });
+  ASSERT_TRUE(sync({collection::recipients}).all_succeeded());
+  api.edit([](fake_account& a) {
+    a.export_files.clear();
+    a.export_omits_count = true;
+  });
+  EXPECT_FALSE(sync({collection::recipients}).all_succeeded());
+  EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
+}
+
 TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
   api.edit([](fake_account& a) {
     a.legacy = true;

@@ -265,8 +265,11 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
     for (std::size_t i = 0; i < a.export_files.size(); ++i) {
       urls += (i ? ",\"" : "\"") + base_url() + "/files/" + std::to_string(i) + "\"";
     }
-    return json(200, R"({"id":")" + id + R"(","status":"ready","urls":[)" + urls +
-                         R"(],"contact_count":0})");
+    // An account without contacts: no files, and contact_count 0 (unless told to omit it).
+    const std::string count =
+        a.export_files.empty() && !a.export_omits_count ? R"(,"contact_count":0)" : "";
+    return json(200,
+                R"({"id":")" + id + R"(","status":"ready","urls":[)" + urls + "]" + count + "}");
   }
   if (req.method == "GET" && req.path == "/v3/contactdb/lists") {
     return json(200, R"({"lists":)" + join(a.legacy_lists, 0, a.legacy_lists.size()) + "}");

@@ -48,6 +48,7 @@ struct fake_account {
   std::vector<std::string> export_files;
   int export_pending_polls = 2;
   bool export_fails = false;
+  bool export_omits_count = false;  // a ready job with no files and no contact_count
   // Legacy objects.
   std::vector<std::string> legacy_lists;
   std::vector<std::string> legacy_segments;
