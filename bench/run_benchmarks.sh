@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$SHARED/run_webhook_bench.sh" ] || { echo "no $SHARED/run_webhook_bench.sh (set SHARED_BENCH)" >&2; exit 2; }
 
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSGS_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSGS_BUILD_TESTS=OFF -DSGS_BUILD_BENCH=ON >/dev/null
 cmake --build build-release -j "$(nproc)" >/dev/null
 BIN=$ROOT/build-release/daemon/sendgrid-source
 WORK=$(mktemp -d /tmp/sgs-bench.XXXXXX)
@@ -76,6 +76,7 @@ TOML
 
 if [ "$MODE" != query ]; then
   ingest 1000
+  sync; sleep 3  # let the previous run's writeback settle before the next measurement
   ingest 50
 fi
 if [ "$MODE" != ingest ]; then
