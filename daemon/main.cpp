@@ -151,6 +151,21 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
       for (const auto& t : s.tables) {
         std::printf("    %-24s %lld\n", t.table.c_str(), static_cast<long long>(t.rows));
       }
+      if (s.last_syncs.empty()) {
+        std::printf("  last sync        %s\n",
+                    src->api_key.empty() ? "never (no API key: sync is off)" : "never");
+      } else {
+        std::printf("  last sync        %-11s %-10s %-24s %9s %10s %10s\n", "collection", "status",
+                    "finished", "objects", "upserted", "tombstoned");
+        for (const auto& r : s.last_syncs) {
+          std::printf("                   %-11s %-10s %-24s %9lld %10lld %10lld\n",
+                      r.collection.c_str(), r.status.c_str(),
+                      r.finished_at.empty() ? "(running)" : r.finished_at.c_str(),
+                      static_cast<long long>(r.objects), static_cast<long long>(r.rows_upserted),
+                      static_cast<long long>(r.rows_tombstoned));
+          if (!r.error.empty()) std::printf("                     error: %s\n", r.error.c_str());
+        }
+      }
     } catch (const std::exception& e) {
       std::printf("  %s\n", e.what());
       rc = exit_runtime;

@@ -38,6 +38,32 @@ store_summary read_summary(const std::filesystem::path& file) {
     s.last_received_at = newest;
     s.pending_events =
         db.execAndGet("SELECT coalesce(sum(events), 0) FROM pending_bodies").getInt64();
+    if (s.schema_version >= 2) {
+      SQLite::Statement runs(
+          db,
+          "SELECT r.collection, r.status, r.started_at, coalesce(r.finished_at, ''), "
+          "r.rows_upserted, r.rows_tombstoned, coalesce(r.error, '') FROM sync_runs r "
+          "WHERE r.id = (SELECT max(id) FROM sync_runs WHERE collection = r.collection) "
+          "ORDER BY r.collection");
+      while (runs.executeStep()) {
+        last_sync_run run{runs.getColumn(0).getString(),
+                          runs.getColumn(1).getString(),
+                          runs.getColumn(2).getString(),
+                          runs.getColumn(3).getString(),
+                          runs.getColumn(4).getInt64(),
+                          runs.getColumn(5).getInt64(),
+                          0,
+                          runs.getColumn(6).getString()};
+        // Collection names are the object tables' names; anything else is not queried.
+        if (run.collection == "lists" || run.collection == "segments" ||
+            run.collection == "campaigns" || run.collection == "recipients") {
+          run.objects =
+              db.execAndGet("SELECT count(*) FROM " + run.collection + " WHERE deleted_at IS NULL")
+                  .getInt64();
+        }
+        s.last_syncs.push_back(std::move(run));
+      }
+    }
     return s;
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error("cannot read " + file.string() + ": " + e.what());

@@ -104,5 +104,7 @@ kill $FAKE 2>/dev/null
 [ $rc -eq 0 ] || fail "SIGTERM exit code $rc after a sync"
 contacts=$(sqlite3 "$WORK/data/crm.db" "SELECT count(*) FROM recipients")
 [ "$contacts" = 1000 ] || fail "expected 1000 synced contacts, got $contacts"
+"$BIN" --config "$WORK/sync.toml" status >"$WORK/status2" || fail "status after sync"
+grep -Eq "recipients +succeeded .* 1000 " "$WORK/status2" || fail "status does not show the sync run: $(cat "$WORK/status2")"
 
 echo "daemon CLI test passed: acked=$acked stored=$stored contacts=$contacts"
