@@ -13,7 +13,7 @@ packages=(
   libssl-dev libcurl4-openssl-dev zlib1g-dev libsystemd-dev
   libxxhash-dev
   libgtest-dev libgmock-dev
-  curl wrk python3
+  curl wrk python3 time
 )
 
 missing=()
