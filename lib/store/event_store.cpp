@@ -7,6 +7,7 @@
 
 #include <ctime>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 
 #include "store/migrations.hpp"
@@ -30,8 +31,22 @@ constexpr const char* event_columns =
     "received_at";
 constexpr int event_column_count = 46;
 
-// Checkpoint once the WAL holds this many frames (16 KiB pages): ~32 MiB.
-constexpr int checkpoint_after_frames = 2048;
+// store_options::checkpoint_after_frames: the checkpointer thread runs a PASSIVE checkpoint once
+// the WAL holds this many frames. store_options::restart_after_frames: passive checkpoints alone
+// never let the WAL restart under sustained writes: by the time one has copied the frames it saw,
+// the writer has appended more, so the log grows without bound (47 GB while filling a 10M-event
+// store). Past that many frames the checkpointer runs a RESTART checkpoint instead: it waits for
+// the writer's current transaction, copies the few frames the passive ones left, and makes the next
+// transaction write the WAL from its start. The writer waits for it through its busy handler (1 ms
+// steps: see writer_busy_handler).
+
+// SQLite's busy_timeout sleeps in growing steps (up to 100 ms) and oversleeps a short RESTART
+// checkpoint; the writer retries every millisecond instead, up to the configured timeout.
+int writer_busy_handler(void* timeout_ms, int attempts) {
+  if (attempts >= *static_cast<int*>(timeout_ms)) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return 1;
+}
 
 struct stmt_deleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
@@ -243,7 +258,8 @@ std::unique_ptr<event_store> event_store::open(const store_options& options) {
     store->db_ = std::make_unique<SQLite::Database>(
         options.file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
     auto& db = *store->db_;
-    db.setBusyTimeout(static_cast<int>(options.busy_timeout.count()));
+    store->busy_timeout_ms_ = static_cast<int>(options.busy_timeout.count());
+    sqlite3_busy_handler(db.getHandle(), &writer_busy_handler, &store->busy_timeout_ms_);
     // 16 KiB pages: a quarter of the WAL frames (and write syscalls) per commit of the same
     // rows; +15% ingest at 1000-event POSTs (docs/DESIGN.md). Only takes effect on a new file.
     db.exec("PRAGMA page_size=16384");
@@ -734,7 +750,8 @@ void event_store::recover_pending_bodies() {
 }
 
 int event_store::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
-  if (frames >= checkpoint_after_frames) {
+  static_cast<event_store*>(self)->wal_frames_ = frames;
+  if (frames >= static_cast<event_store*>(self)->options_.checkpoint_after_frames) {
     auto* store = static_cast<event_store*>(self);
     {
       std::lock_guard lock(store->checkpoint_mutex_);
@@ -766,10 +783,18 @@ void event_store::checkpoint_loop() {
       if (checkpoint_stop_) return;
       checkpoint_due_ = false;
     }
-    // PASSIVE never blocks the writer; the WAL restarts from its beginning once a checkpoint
-    // has copied every frame and the writer starts its next transaction.
-    sqlite3_wal_checkpoint_v2(db->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                              nullptr);
+    // PASSIVE never blocks the writer. When the WAL is long, RESTART (see restart_after_frames).
+    const bool restart = wal_frames_.load() >= options_.restart_after_frames;
+    const int rc = sqlite3_wal_checkpoint_v2(
+        db->getHandle(), nullptr, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+        nullptr, nullptr);
+    if (restart && rc == SQLITE_OK) {
+      wal_frames_ = 0;
+      counters_.wal_restarts.fetch_add(1);
+    } else if (!restart && wal_frames_.load() >= options_.restart_after_frames) {
+      std::lock_guard lock(checkpoint_mutex_);
+      checkpoint_due_ = true;  // the log grew past the limit meanwhile: restart it next
+    }
   }
 }
 

@@ -40,6 +40,10 @@ struct store_options {
   // once when no request is waiting), at most merge_max_events per transaction.
   std::size_t merge_after_events = 16 * 1024;
   std::size_t merge_max_events = 32 * 1024;
+  // WAL frames (16 KiB pages) before a passive checkpoint (~32 MiB), and before a RESTART
+  // checkpoint that lets the WAL start over (~128 MiB): the WAL stays near that size.
+  int checkpoint_after_frames = 2048;
+  int restart_after_frames = 8192;
   // With fewer than merge_after_events pending, merge only after no request came for this long.
   std::chrono::milliseconds merge_idle_delay{20};
   // A group commit holding at least this many events skips pending_bodies and inserts its
@@ -83,6 +87,7 @@ struct store_counters {
   std::atomic<std::uint64_t> queued_events{0};
   std::atomic<std::uint64_t> pending_events{0};  // acknowledged, not yet in the event tables
   std::atomic<std::uint64_t> merges{0};
+  std::atomic<std::uint64_t> wal_restarts{0};
 };
 
 // Owns the SQLite connection used for writing and the thread that writes. submit() may be
@@ -156,6 +161,8 @@ class event_store {
   store_counters counters_;
   std::atomic<std::size_t> dedup_size_{0};
   std::atomic<std::size_t> dedup_bytes_{0};
+  std::atomic<int> wal_frames_{0};  // frames in the WAL after the last commit
+  int busy_timeout_ms_ = 5000;      // for the writer's busy handler
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -2,7 +2,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <random>
 #include <variant>
 
@@ -228,6 +230,44 @@ TEST(EventStore, SmallBatchesAreAcknowledgedFromPendingBodiesAndMergedExactlyOnc
   EXPECT_EQ(db.execAndGet("SELECT count(DISTINCT sg_event_id) FROM delivered").getInt(), 50);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM pending_bodies").getInt(), 0);
   EXPECT_EQ(db.execAndGet("SELECT sum(events) FROM daily_counts").getInt(), 50);
+}
+
+TEST(EventStore, WalStaysBoundedUnderSustainedWrites) {
+  temp_db t;
+  auto store = event_store::open(
+      {.file = t.file(), .checkpoint_after_frames = 16, .restart_after_frames = 64});
+  std::mutex m;
+  std::condition_variable cv;
+  int in_flight = 0;
+  for (int b = 0; b < 300; ++b) {
+    std::string body = "[";
+    for (int i = 0; i < 200; ++i) {
+      const std::string id = std::to_string(b * 1000 + i);
+      body += std::string(i ? "," : "") + R"({"email":"u)" + id +
+              R"(@x.io","timestamp":1,"event":"open","sg_event_id":"w)" + id +
+              R"(","sg_message_id":"m)" + id + R"("})";
+    }
+    body += "]";
+    {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return in_flight < 8; });
+      ++in_flight;
+    }
+    store->submit(parse(body), std::chrono::system_clock::now(), [&](const write_result& r) {
+      ASSERT_EQ(r.status, write_result::outcome::committed);
+      std::lock_guard lock(m);
+      --in_flight;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  EXPECT_GT(store->counters().wal_restarts.load(), 0u);
+  // 60 000 events are ~40 MiB of pages; without restarts the WAL would hold them all.
+  const auto wal = std::filesystem::file_size(t.file().string() + "-wal");
+  EXPECT_LT(wal, 16u * 1024 * 1024) << wal;
 }
 
 TEST(EventStore, SubmitAfterCloseAnswersClosed) {
