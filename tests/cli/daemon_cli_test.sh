@@ -57,7 +57,12 @@ for c in $(seq 8); do
     echo "$ok" >"$WORK/ok.$c"
   ) &
 done
-sleep 0.5
+# SIGTERM once the load is under way (a slow machine may need longer than a fixed sleep).
+for _ in $(seq 200); do
+  stored_now=$(curl -s "http://127.0.0.1:$PORT/healthz" | sed -n 's/.*"events_stored":\([0-9]*\).*/\1/p')
+  [ "${stored_now:-0}" -ge 60 ] && break
+  sleep 0.05
+done
 kill -TERM $PID
 wait $PID; rc=$?
 [ $rc -eq 0 ] || fail "SIGTERM exit code $rc"
