@@ -20,56 +20,86 @@ bool is_empty(const events::dedup_key& key) { return key.high == 0 && key.low ==
 // Robin Hood linear probing: an insert takes the slot of a resident that is closer to its own
 // home slot than the newcomer is to its home. Probe distances stay short even at 90% load, and
 // a lookup stops as soon as it meets a resident closer to home than it has travelled (the key
-// would have taken that slot). The high load keeps 16-byte keys at ~18 bytes each, so a
-// benchmark's million events fit in 32 MiB instead of spiking to 96 MiB while doubling.
+// would have taken that slot). With a high load, 1.5x growth and 64 segments growing one at a
+// time, a benchmark's million events (two million keys) take ~45 MiB at peak instead of the
+// 96 MiB of one table doubling (docs/DESIGN.md).
 namespace {
 constexpr std::size_t max_load_percent = 90;
+constexpr std::size_t initial_slots = 256;
+__extension__ typedef unsigned __int128 uint128;  // GCC/Clang; __extension__ for -Wpedantic
 }  // namespace
 
-bool dedup_index::flat_set::contains(const events::dedup_key& raw) const {
-  if (slots_.empty()) return false;
-  const events::dedup_key key = storable(raw);
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t i = key.low & mask;
-  for (std::size_t distance = 0;; ++distance, i = (i + 1) & mask) {
-    const events::dedup_key& slot = slots_[i];
+std::size_t dedup_index::flat_set::segment::home(const events::dedup_key& key) const {
+  // Maps the uniformly distributed low half onto [0, slots) without a division.
+  return static_cast<std::size_t>((static_cast<uint128>(key.low) * slots.size()) >> 64);
+}
+
+bool dedup_index::flat_set::segment::contains(const events::dedup_key& key) const {
+  const std::size_t n = slots.size();
+  if (n == 0) return false;
+  std::size_t i = home(key);
+  for (std::size_t distance = 0;; ++distance) {
+    const events::dedup_key& slot = slots[i];
     if (is_empty(slot)) return false;
     if (slot == key) return true;
-    if (((i - (slot.low & mask)) & mask) < distance) return false;
+    const std::size_t h = home(slot);
+    if ((i >= h ? i - h : i + n - h) < distance) return false;
+    i = i + 1 == n ? 0 : i + 1;
   }
 }
 
-bool dedup_index::flat_set::insert(const events::dedup_key& raw) {
-  if (contains(raw)) return false;
-  if ((size_ + 1) * 100 > slots_.size() * max_load_percent) grow();
-  place(storable(raw));
-  ++size_;
-  return true;
-}
-
-void dedup_index::flat_set::place(events::dedup_key key) {
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t i = key.low & mask;
-  for (std::size_t distance = 0;; ++distance, i = (i + 1) & mask) {
-    events::dedup_key& slot = slots_[i];
+void dedup_index::flat_set::segment::place(events::dedup_key key) {
+  const std::size_t n = slots.size();
+  std::size_t i = home(key);
+  for (std::size_t distance = 0;; ++distance) {
+    events::dedup_key& slot = slots[i];
     if (is_empty(slot)) {
       slot = key;
       return;
     }
-    const std::size_t resident_distance = (i - (slot.low & mask)) & mask;
+    const std::size_t h = home(slot);
+    const std::size_t resident_distance = i >= h ? i - h : i + n - h;
     if (resident_distance < distance) {
       std::swap(slot, key);
       distance = resident_distance;
     }
+    i = i + 1 == n ? 0 : i + 1;
   }
 }
 
-void dedup_index::flat_set::grow() {
-  std::vector<events::dedup_key> old = std::move(slots_);
-  slots_.assign(old.empty() ? 1024 : old.size() * 2, events::dedup_key{});
+void dedup_index::flat_set::segment::grow() {
+  std::vector<events::dedup_key> old = std::move(slots);
+  slots.assign(old.empty() ? initial_slots : old.size() + old.size() / 2, events::dedup_key{});
   for (const auto& key : old) {
     if (!is_empty(key)) place(key);
   }
+}
+
+bool dedup_index::flat_set::contains(const events::dedup_key& raw) const {
+  const events::dedup_key key = storable(raw);
+  return segment_of(key).contains(key);
+}
+
+bool dedup_index::flat_set::insert(const events::dedup_key& raw) {
+  const events::dedup_key key = storable(raw);
+  segment& seg = segment_of(key);
+  if (seg.contains(key)) return false;
+  if ((seg.size + 1) * 100 > seg.slots.size() * max_load_percent) seg.grow();
+  seg.place(key);
+  ++seg.size;
+  return true;
+}
+
+std::size_t dedup_index::flat_set::size() const {
+  std::size_t n = 0;
+  for (const auto& seg : segments_) n += seg.size;
+  return n;
+}
+
+std::size_t dedup_index::flat_set::memory_bytes() const {
+  std::size_t n = 0;
+  for (const auto& seg : segments_) n += seg.slots.capacity() * sizeof(events::dedup_key);
+  return n;
 }
 
 dedup_index::dedup_index(std::chrono::hours window)

@@ -2,6 +2,7 @@
 // dedup window; replaces a UNIQUE index on random keys, which would halve the insert rate.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -15,8 +16,8 @@ namespace sgs::store {
 // its span is older than the window, so every key is kept for at least the window (and at
 // most 1.5 windows). Lookups probe every live generation (at most 4).
 //
-// Each generation is an open-addressing table of 128-bit keys (16 bytes a key, load <= 0.9,
-// Robin Hood probing): a std::unordered_set would need ~4x the memory for the same keys.
+// Each generation is a set of open-addressing tables of 128-bit keys (16 bytes a key, load
+// 0.6-0.9, Robin Hood probing): a std::unordered_set would need ~4x the memory.
 //
 // Not thread-safe: owned and used by the store's writer thread only.
 class dedup_index {
@@ -36,18 +37,30 @@ class dedup_index {
   std::chrono::hours window() const { return window_; }
 
  private:
+  // One Robin Hood table per 1/64 of the key space: the tables fill and grow (by 1.5x, any
+  // size) one after another, so growing never holds two copies of the whole set at once.
   class flat_set {
    public:
     bool contains(const events::dedup_key& key) const;
     bool insert(const events::dedup_key& key);  // false when present already
-    std::size_t size() const { return size_; }
-    std::size_t memory_bytes() const { return slots_.capacity() * sizeof(events::dedup_key); }
+    std::size_t size() const;
+    std::size_t memory_bytes() const;
 
    private:
-    void grow();
-    void place(events::dedup_key key);      // Robin Hood insert of a key known to be absent
-    std::vector<events::dedup_key> slots_;  // {0,0} marks an empty slot
-    std::size_t size_ = 0;
+    struct segment {
+      std::vector<events::dedup_key> slots;  // {0,0} marks an empty slot
+      std::size_t size = 0;
+      bool contains(const events::dedup_key& key) const;
+      void place(events::dedup_key key);  // Robin Hood insert of a key known to be absent
+      void grow();
+      std::size_t home(const events::dedup_key& key) const;
+    };
+    static constexpr std::size_t segment_count = 64;
+    const segment& segment_of(const events::dedup_key& key) const {
+      return segments_[key.high >> 58];
+    }
+    segment& segment_of(const events::dedup_key& key) { return segments_[key.high >> 58]; }
+    std::array<segment, segment_count> segments_;
   };
   struct generation {
     std::int64_t id;  // floor(arrival time / span)

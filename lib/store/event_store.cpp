@@ -458,6 +458,7 @@ void event_store::writer_loop() {
       counters_.queued_events = queued_events_;
       if (group.empty() && closing_ && (counters_.pending_events.load() == 0)) return;
     }
+    if (restart_pending_.load()) yield_to_checkpoint();
     if (!group.empty()) {
       write_group(group);
       group.clear();  // frees the bodies and parsed events: the database has them now
@@ -750,7 +751,9 @@ void event_store::recover_pending_bodies() {
 }
 
 int event_store::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
-  static_cast<event_store*>(self)->wal_frames_ = frames;
+  auto* me = static_cast<event_store*>(self);
+  // Fewer frames than after the previous commit: the WAL started over from its beginning.
+  if (frames < me->wal_frames_.exchange(frames)) me->counters_.wal_resets.fetch_add(1);
   if (frames >= static_cast<event_store*>(self)->options_.checkpoint_after_frames) {
     auto* store = static_cast<event_store*>(self);
     {
@@ -762,12 +765,21 @@ int event_store::on_wal_commit(void* self, sqlite3*, const char*, int frames) {
   return SQLITE_OK;
 }
 
+void event_store::yield_to_checkpoint() {
+  // Bounded: a RESTART that cannot finish (a reader holds an old snapshot) must not stall
+  // ingestion; the WAL then just grows until the reader is done.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+  while (restart_pending_.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
 void event_store::checkpoint_loop() {
   std::unique_ptr<SQLite::Database> db;
   try {
     db = std::make_unique<SQLite::Database>(options_.file.string(),
                                             SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
-    db->setBusyTimeout(static_cast<int>(options_.busy_timeout.count()));
+    sqlite3_busy_handler(db->getHandle(), &writer_busy_handler, &busy_timeout_ms_);
     // A connection learns that the file is in WAL mode only when it first reads it; until
     // then sqlite3_wal_checkpoint_v2 silently does nothing.
     db->exec("PRAGMA journal_mode=WAL");
@@ -785,12 +797,15 @@ void event_store::checkpoint_loop() {
     }
     // PASSIVE never blocks the writer. When the WAL is long, RESTART (see restart_after_frames).
     const bool restart = wal_frames_.load() >= options_.restart_after_frames;
+    // The writer starts its next transaction right after each commit; told that a RESTART is
+    // waiting, it holds back (briefly) so the checkpoint can take its turn.
+    if (restart) restart_pending_ = true;
     const int rc = sqlite3_wal_checkpoint_v2(
         db->getHandle(), nullptr, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
         nullptr, nullptr);
+    restart_pending_ = false;
     if (restart && rc == SQLITE_OK) {
-      wal_frames_ = 0;
-      counters_.wal_restarts.fetch_add(1);
+      counters_.wal_restart_checkpoints.fetch_add(1);
     } else if (!restart && wal_frames_.load() >= options_.restart_after_frames) {
       std::lock_guard lock(checkpoint_mutex_);
       checkpoint_due_ = true;  // the log grew past the limit meanwhile: restart it next

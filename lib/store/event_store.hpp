@@ -87,7 +87,8 @@ struct store_counters {
   std::atomic<std::uint64_t> queued_events{0};
   std::atomic<std::uint64_t> pending_events{0};  // acknowledged, not yet in the event tables
   std::atomic<std::uint64_t> merges{0};
-  std::atomic<std::uint64_t> wal_restarts{0};
+  std::atomic<std::uint64_t> wal_restart_checkpoints{0};
+  std::atomic<std::uint64_t> wal_resets{0};  // times the WAL started over from its beginning
 };
 
 // Owns the SQLite connection used for writing and the thread that writes. submit() may be
@@ -152,6 +153,7 @@ class event_store {
   bool merge_pending(std::size_t max_events);
   void fail_transaction(const std::string& message);
   void checkpoint_loop();
+  void yield_to_checkpoint();
   static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
 
   store_options options_;
@@ -161,8 +163,9 @@ class event_store {
   store_counters counters_;
   std::atomic<std::size_t> dedup_size_{0};
   std::atomic<std::size_t> dedup_bytes_{0};
-  std::atomic<int> wal_frames_{0};  // frames in the WAL after the last commit
-  int busy_timeout_ms_ = 5000;      // for the writer's busy handler
+  std::atomic<int> wal_frames_{0};            // frames in the WAL after the last commit
+  int busy_timeout_ms_ = 5000;                // for the writer's busy handler
+  std::atomic<bool> restart_pending_{false};  // the checkpointer wants a RESTART checkpoint
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
