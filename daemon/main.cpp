@@ -2,11 +2,13 @@
 #include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -296,6 +298,21 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
   // commits). The signals are then handed back to their default action, so a second one
   // ends the process at once.
+  // systemd (Type=notify): ready once the stores are open and the listener is bound; the
+  // watchdog is fed from the I/O loop, so a wedged loop gets the service restarted.
+  sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", so.host.c_str(),
+             static_cast<unsigned>(server.port()));
+  boost::asio::steady_timer watchdog(ioc);
+  std::uint64_t watchdog_usec = 0;
+  std::function<void()> feed_watchdog = [&] {
+    sd_notify(0, "WATCHDOG=1");
+    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) feed_watchdog();
+    });
+  };
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed_watchdog();
+
   // Sync runs on its own threads; the webhook never waits for it.
   sgs::scheduler::scheduler sync_scheduler(std::move(scheduled));
   sync_scheduler.start();
@@ -304,6 +321,8 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::info("signal {}: finishing requests in flight, then exiting", signo);
+    sd_notify(0, "STOPPING=1");
+    watchdog.cancel();
     server.stop();
     sync_scheduler.stop();  // a running sync stops between transactions
     boost::system::error_code ignored;

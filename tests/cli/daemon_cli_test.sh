@@ -31,7 +31,23 @@ dir = "$WORK/data"
 name = "shop"
 TOML
 "$BIN" --config "$WORK/good.toml" migrate | grep -q "shop: .*schema version" || fail "migrate output"
-"$BIN" --config "$WORK/good.toml" run >"$WORK/log" 2>&1 &
+# systemd's notify protocol: a datagram socket standing in for systemd records what we send.
+python3 - "$WORK/notify.sock" "$WORK/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+with open(sys.argv[2], "a") as log:
+    try:
+        while True:
+            log.write(s.recv(4096).decode() + "\n")
+            log.flush()
+    except socket.timeout:
+        pass
+PY
+NOTIFY_LISTENER=$!
+for _ in $(seq 100); do [ -S "$WORK/notify.sock" ] && break; sleep 0.05; done
+NOTIFY_SOCKET="$WORK/notify.sock" WATCHDOG_USEC=200000 "$BIN" --config "$WORK/good.toml" run >"$WORK/log" 2>&1 &
 PID=$!
 PORT=
 for _ in $(seq 100); do
@@ -68,6 +84,10 @@ wait $PID; rc=$?
 [ $rc -eq 0 ] || fail "SIGTERM exit code $rc"
 wait
 grep -q "stopped cleanly" "$WORK/log" || fail "no clean stop in the log"
+kill $NOTIFY_LISTENER 2>/dev/null
+grep -q "READY=1" "$WORK/notify.log" || fail "no READY=1 sent to NOTIFY_SOCKET"
+grep -q "WATCHDOG=1" "$WORK/notify.log" || fail "no WATCHDOG=1 sent with WATCHDOG_USEC set"
+grep -q "STOPPING=1" "$WORK/notify.log" || fail "no STOPPING=1 sent on SIGTERM"
 acked=$(cat "$WORK"/ok.* | awk '{s+=$1} END {print s}')
 stored=$(sqlite3 "$WORK/data/shop.db" "SELECT count(*) FROM delivered WHERE email LIKE 'c%@x.io'")
 [ "$acked" -gt 0 ] || fail "no POST was acknowledged before SIGTERM"
