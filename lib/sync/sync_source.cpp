@@ -26,6 +26,7 @@
 
 #include "sendgrid/errors.hpp"
 #include "sendgrid/paging.hpp"
+#include "store/event_store.hpp"
 #include "sync/contact_csv.hpp"
 #include "sync/csv_reader.hpp"
 #include "sync/gunzip.hpp"
@@ -607,18 +608,7 @@ bool source_result::all_succeeded() const {
   return true;
 }
 
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
+std::string iso8601(std::chrono::system_clock::time_point t) { return store::iso8601_utc(t); }
 
 source_result sync_source(sendgrid::api_session& session, store::object_store& store,
                           const sync_options& options) {
