@@ -2,15 +2,20 @@
 # Times `sendgrid-source sync --only recipients` against a fake export of N contacts served on
 # 127.0.0.1 (bench/fake_export_server.py): first sync (empty database) and second sync (nothing
 # changed), printing contacts/s and peak RSS. Usage:
-#   bench/sync_bench.sh [BUILD_DIR] [COUNTS...]      (default: build-sync, 100000 1000000)
+#   bench/sync_bench.sh [BUILD_DIR] [COUNTS...]      (default: build-release, 100000 1000000)
+# The default build directory is configured (Release) and built when it has no binary.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-build="${1:-$root/build-sync}"
+build="${1:-$root/build-release}"
 shift || true
 counts=("$@")
 [ ${#counts[@]} -eq 0 ] && counts=(100000 1000000)
 bin="$build/daemon/sendgrid-source"
+if [ ! -x "$bin" ] && [ "$build" = "$root/build-release" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSGS_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target sendgrid-source >/dev/null
+fi
 [ -x "$bin" ] || { echo "no $bin: build first (cmake --build $build)" >&2; exit 1; }
 cache="${SGS_BENCH_CACHE:-/tmp/sgs-sync-bench-cache}"
 work="$(mktemp -d /tmp/sgs-sync-bench.XXXXXX)"
