@@ -533,6 +533,7 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
   statements& st = *statements_;
   std::unordered_set<events::dedup_key, dedup_key_hash> group_keys;
   std::uint64_t journaled_events = 0;
+  const auto started = std::chrono::steady_clock::now();
   try {
     check(h, sqlite3_step(st.begin.get()), "BEGIN");
     sqlite3_reset(st.begin.get());
@@ -619,6 +620,7 @@ bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std
   dedup_bytes_ = dedup_->memory_bytes();
   if (newest_ms > counters_.last_event_unix_ms.load()) counters_.last_event_unix_ms = newest_ms;
   counters_.commits.fetch_add(1);
+  counters_.commit_latency.observe(std::chrono::steady_clock::now() - started);
   counters_.last_commit_failed = false;
   return true;
 }

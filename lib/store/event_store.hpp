@@ -75,12 +75,28 @@ struct write_result {
 
 using write_callback = std::function<void(const write_result&)>;
 
+// A latency histogram with fixed buckets, updated with relaxed atomics (cumulative on read).
+struct latency_histogram {
+  static constexpr std::array<double, 10> bounds = {0.005, 0.01, 0.025, 0.05, 0.1,
+                                                    0.25,  0.5,  1.0,   2.5,  5.0};
+  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> counts{};  // last: over the top
+  std::atomic<std::uint64_t> sum_micros{0};
+  void observe(std::chrono::steady_clock::duration d) {
+    const double seconds = std::chrono::duration<double>(d).count();
+    std::size_t i = 0;
+    while (i < bounds.size() && seconds > bounds[i]) ++i;
+    counts[i].fetch_add(1, std::memory_order_relaxed);
+    sum_micros.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+  }
+};
+
 // Counters for /healthz, /metrics and status; all monotonic since open.
 struct store_counters {
   std::array<std::atomic<std::uint64_t>, events::event_type_count> stored{};
   std::array<std::atomic<std::uint64_t>, events::event_type_count> duplicates{};
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> commits{0};
+  latency_histogram commit_latency;  // group commits that acknowledged requests
   std::atomic<std::uint64_t> failed_commits{0};
   std::atomic<std::int64_t> last_event_unix_ms{0};  // arrival time of the newest stored event
   std::atomic<bool> last_commit_failed{false};

@@ -117,6 +117,24 @@ std::string render_metrics(const request_metrics& requests,
     out += "sendgrid_source_commits_total{source=\"" + src.name + "\",result=\"failed\"} " +
            std::to_string(c.failed_commits.load()) + "\n";
   }
+  header(out, "sendgrid_source_commit_duration_seconds", "histogram",
+         "Group commits that acknowledged webhook requests, BEGIN to COMMIT.");
+  for (const auto& src : sources) {
+    const auto& h = src.store->counters().commit_latency;
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.bounds.size(); ++i) {
+      cumulative += h.counts[i].load();
+      out += "sendgrid_source_commit_duration_seconds_bucket{source=\"" + src.name + "\",le=\"" +
+             num(h.bounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    cumulative += h.counts[h.bounds.size()].load();
+    out += "sendgrid_source_commit_duration_seconds_bucket{source=\"" + src.name +
+           "\",le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+    out += "sendgrid_source_commit_duration_seconds_sum{source=\"" + src.name + "\"} " +
+           num(static_cast<double>(h.sum_micros.load()) / 1e6) + "\n";
+    out += "sendgrid_source_commit_duration_seconds_count{source=\"" + src.name + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
   header(out, "sendgrid_source_pending_events", "gauge",
          "Events acknowledged and durable in pending_bodies, not yet moved into the event tables.");
   for (const auto& src : sources) {
