@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio.hpp>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -465,6 +466,101 @@ TEST(WebhookBasicAuth, WrongOrMissingCredentialsAre401WithChallenge) {
                 .status,
             200);
   EXPECT_EQ(count_events(server.db_file()), 2);
+}
+
+}  // namespace
+
+namespace {
+
+// A raw TCP connection to the server, for clients that misbehave on purpose.
+struct raw_connection {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket{ioc};
+  explicit raw_connection(std::uint16_t port) {
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  }
+  void send(const std::string& bytes) { boost::asio::write(socket, boost::asio::buffer(bytes)); }
+  // Reads until the server closes the connection or `limit` passes; returns what came.
+  std::string read_until_closed(std::chrono::milliseconds limit) {
+    std::string out;
+    socket.non_blocking(true);
+    const auto until = std::chrono::steady_clock::now() + limit;
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < until) {
+      boost::system::error_code ec;
+      const std::size_t n = socket.read_some(boost::asio::buffer(buf), ec);
+      if (ec == boost::asio::error::would_block) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      if (ec) return out + "<closed>";
+      out.append(buf, n);
+    }
+    return out;
+  }
+};
+
+sgs::webhook::server_options short_timeouts() {
+  sgs::webhook::server_options o;
+  o.header_timeout = std::chrono::seconds(1);
+  o.body_timeout = std::chrono::seconds(1);
+  o.idle_timeout = std::chrono::seconds(1);
+  return o;
+}
+
+TEST(WebhookLimits, ClientTricklingHeadersIsCutOffAndOthersAreServedMeanwhile) {
+  temp_dir dir;
+  test_server server(dir.path(), {"default"}, short_timeouts());
+  raw_connection slow(server.port());
+  slow.send("POST /webhooks/sendgrid/default HTTP/1.1\r\nHost: x\r\n");  // never finishes
+  http_client other(server.port());
+  EXPECT_EQ(other.post(url, batch_of(30, 0, 3)).status, 200);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_NE(slow.read_until_closed(std::chrono::seconds(5)).find("<closed>"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+}
+
+TEST(WebhookLimits, UnfinishedBodyIsCutOffAndNothingIsStored) {
+  temp_dir dir;
+  test_server server(dir.path(), {"default"}, short_timeouts());
+  raw_connection slow(server.port());
+  slow.send(
+      "POST /webhooks/sendgrid/default HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 5000\r\n\r\n[" +
+      unique_event(31, 0));
+  const std::string answer = slow.read_until_closed(std::chrono::seconds(5));
+  EXPECT_EQ(answer.find("200 OK"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("<closed>"), std::string::npos);
+  EXPECT_EQ(count_events(server.db_file()), 0);
+}
+
+TEST(WebhookLimits, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  temp_dir dir;
+  test_server server(dir.path(), {"default"}, short_timeouts());
+  raw_connection idle(server.port());
+  const std::string body = batch_of(32, 0, 1);
+  idle.send("POST /webhooks/sendgrid/default HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body);
+  const std::string answer = idle.read_until_closed(std::chrono::seconds(5));
+  EXPECT_NE(answer.find("200 OK"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("<closed>"), std::string::npos);  // closed by the idle timeout
+}
+
+TEST(WebhookLimits, ConnectionsOverTheCapGet503AndTheCapFreesUp) {
+  temp_dir dir;
+  sgs::webhook::server_options options;
+  options.max_connections = 4;
+  test_server server(dir.path(), {"default"}, options);
+  std::vector<std::unique_ptr<raw_connection>> held;
+  for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<raw_connection>(server.port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the server accept them
+  raw_connection extra(server.port());
+  const std::string answer = extra.read_until_closed(std::chrono::seconds(3));
+  EXPECT_NE(answer.find("503"), std::string::npos) << answer;
+  held.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  http_client client(server.port());
+  EXPECT_EQ(client.post(url, batch_of(33, 0, 2)).status, 200);
 }
 
 }  // namespace
