@@ -288,6 +288,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   so.body_timeout = cfg.server.body_timeout;
   so.idle_timeout = cfg.server.idle_timeout;
   so.max_connections = cfg.server.max_connections;
+  so.max_events_per_request = cfg.server.max_events_per_request;
   sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
   server.start();
   for (const auto& src : cfg.sources) {

@@ -373,6 +373,8 @@ void read_server(table_reader& reader, server_config& out) {
   out.idle_timeout = std::chrono::seconds(seconds);
   reader.integer_in("max_connections", out.max_connections, 1,
                     std::numeric_limits<std::uint32_t>::max());
+  reader.integer_in("max_events_per_request", out.max_events_per_request, 1,
+                    std::numeric_limits<std::uint32_t>::max());
 }
 
 void read_storage(table_reader& reader, storage_config& out) {
@@ -699,6 +701,7 @@ header_timeout_seconds = 10
 body_timeout_seconds = 30
 idle_timeout_seconds = 60
 max_connections = 512
+max_events_per_request = 50000
 
 [storage]
 dir = "./data"

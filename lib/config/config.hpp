@@ -23,6 +23,7 @@ struct server_config {
   std::chrono::seconds body_timeout{30};    // body_timeout_seconds
   std::chrono::seconds idle_timeout{60};    // idle_timeout_seconds (keep-alive)
   std::uint32_t max_connections = 512;
+  std::uint32_t max_events_per_request = 50000;  // array elements in one body; 413 above
 
   bool operator==(const server_config&) const = default;
 };

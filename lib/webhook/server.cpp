@@ -253,6 +253,17 @@ asio::awaitable<reply> server::state::handle_webhook(
     co_return bad_request(err->message);
   }
   auto& batch = std::get<events::parsed_batch>(parsed);
+  if (batch.events.size() + batch.rejected.size() > options.max_events_per_request) {
+    reply r;
+    r.status = 413;
+    r.body =
+        "{\"error\":" +
+        json_quote("the body holds " + std::to_string(batch.events.size() + batch.rejected.size()) +
+                   " elements, more than server.max_events_per_request (" +
+                   std::to_string(options.max_events_per_request) + "); nothing was stored") +
+        "}";
+    co_return r;
+  }
   metrics.count_received(source, batch.events.size() + batch.rejected.size());
   store::event_store& st = *endpoint.store;
   store::write_result result =

@@ -23,6 +23,7 @@ struct server_options {
   std::chrono::seconds body_timeout{30};
   std::chrono::seconds idle_timeout{60};
   std::uint32_t max_connections = 512;
+  std::uint32_t max_events_per_request = 50000;
 };
 
 // A configured source as the server sees it. The store is owned elsewhere and must outlive

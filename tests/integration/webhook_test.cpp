@@ -508,6 +508,19 @@ sgs::webhook::server_options short_timeouts() {
   return o;
 }
 
+TEST(WebhookLimits, MoreEventsThanTheCapIs413AndNothingIsStored) {
+  temp_dir dir;
+  sgs::webhook::server_options options;
+  options.max_events_per_request = 100;
+  test_server server(dir.path(), {"default"}, options);
+  http_client client(server.port());
+  auto res = client.post(url, batch_of(34, 0, 101));
+  EXPECT_EQ(res.status, 413);
+  EXPECT_NE(res.body.find("max_events_per_request"), std::string::npos) << res.body;
+  EXPECT_EQ(client.post(url, batch_of(34, 200, 100)).status, 200);
+  EXPECT_EQ(count_events(server.db_file()), 100);
+}
+
 TEST(WebhookLimits, ClientTricklingHeadersIsCutOffAndOthersAreServedMeanwhile) {
   temp_dir dir;
   test_server server(dir.path(), {"default"}, short_timeouts());

@@ -260,6 +260,8 @@ const std::vector<rule_case> rule_cases = {
      "from 1 to 4294967295"},
     {"max_connections_too_big", in_server("max_connections = 4294967296"), "server.max_connections",
      "from 1 to 4294967295"},
+    {"max_events_per_request_zero", in_server("max_events_per_request = 0"),
+     "server.max_events_per_request", "from 1 to 4294967295"},
     {"storage_dir_empty", in_storage("dir = \"\""), "storage.dir", "must not be empty"},
     {"synchronous_unknown", in_storage("synchronous = \"off\""), "storage.synchronous",
      "\"full\" or \"normal\" (got \"off\")"},
