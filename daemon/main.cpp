@@ -272,9 +272,17 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     } else {
       spdlog::info("source {} has no API key: it receives webhooks, its sync is off", src.name);
     }
+    // Opening reads the last dedup_window_hours of events back into memory: ~2 s per million.
+    spdlog::info("source {}: opening {} and loading the dedup keys of the last {} h", src.name,
+                 store_file(cfg, src.name).string(), cfg.storage.dedup_window_hours);
+    const auto opening = std::chrono::steady_clock::now();
     auto store = sgs::store::event_store::open(store_options_for(cfg, src.name));
-    spdlog::info("source {} store={} dedup_keys={}", src.name, store->file().string(),
-                 store->dedup_keys());
+    spdlog::info("source {} store={} dedup_keys={} dedup_mb={} pending_events={} open_ms={}",
+                 src.name, store->file().string(), store->dedup_keys(),
+                 store->dedup_bytes() / (1024 * 1024), store->counters().pending_events.load(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - opening)
+                     .count());
     endpoints.emplace(src.name, sgs::webhook::source_endpoint{src.name, store.get(), auth});
     stores.push_back(std::move(store));
   }
