@@ -39,12 +39,13 @@ void scheduler::loop(std::stop_token stop, const scheduled_source& source) {
   std::mt19937_64 rng(std::random_device{}());
   const auto jitter = [&] {
     const auto max = max_jitter(source.interval).count();
-    return std::chrono::seconds(max > 0 ? static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(max + 1)) : 0);
+    return std::chrono::seconds(
+        max > 0 ? static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(max + 1)) : 0);
   };
   std::mutex m;
   std::condition_variable_any cv;
-  auto due = first_run_at(clock::now(), source.last_success ? source.last_success() : std::nullopt, source.interval,
-                          jitter());
+  auto due = first_run_at(clock::now(), source.last_success ? source.last_success() : std::nullopt,
+                          source.interval, jitter());
   while (!stop.stop_requested()) {
     {
       std::unique_lock lock(m);

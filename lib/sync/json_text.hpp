@@ -4,10 +4,11 @@
 #include <string>
 #include <string_view>
 
+#include "events/json_text.hpp"
+
 namespace sgs::sync {
 
-// Appends `s` as a JSON string literal, quotes included.
-void append_json_string(std::string& out, std::string_view s);
+using events::append_json_string;  // quotes and escapes one string
 
 // A CSV cell that holds several values as a JSON array of strings: kept as it is when it is
 // already a JSON array ("[...]"), else split on commas, each value trimmed ("a, b" ->

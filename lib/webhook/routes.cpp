@@ -1,7 +1,7 @@
 // Routing table and HTTP answers for the webhook endpoint; pure functions.
 #include "webhook/routes.hpp"
 
-#include <cstdio>
+#include "events/json_text.hpp"
 
 namespace sgs::webhook {
 namespace {
@@ -24,35 +24,7 @@ reply method_not_allowed(std::string_view allow) {
 std::string json_quote(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
-  out.push_back('"');
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
+  events::append_json_string(out, text);
   return out;
 }
 

@@ -1,10 +1,10 @@
 // Scheduler timing decisions and its threads (short intervals, real clock, bounded waits).
+#include "scheduler/scheduler.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
-
-#include "scheduler/scheduler.hpp"
 
 namespace {
 
@@ -57,7 +57,8 @@ TEST(Scheduler, RunsEachSourceRepeatedlyNeverTwiceAtOnceAndStopsARunningSync) {
   sgs::scheduler::scheduler sched({s});
   sched.start();
   const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (runs.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  while (runs.load() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   EXPECT_EQ(runs.load(), 2);  // at start (last success 2 s ago), then 1 s later
   sched.stop();
   EXPECT_TRUE(stopped_inside.load());
