@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "gzip.hpp"
+
 namespace sgs::test {
 
 struct fake_request {
@@ -97,9 +99,6 @@ class fake_sendgrid {
   int export_polls_ = 0;
   int export_jobs_ = 0;
 };
-
-// gzip-compresses `data` (one gzip member), as SendGrid's export files are.
-std::string gzip(std::string_view data);
 
 // SendGrid's real error bodies.
 inline constexpr std::string_view sendgrid_401_body =

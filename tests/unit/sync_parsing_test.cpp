@@ -1,7 +1,7 @@
 // Unit tests of the sync's parsers: streaming CSV, gunzip, contact CSV mapping, JSON pages.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
+#include "gzip.hpp"
 #include "store/object_store.hpp"
 #include "sync/contact_csv.hpp"
 #include "sync/csv_reader.hpp"
@@ -29,20 +29,6 @@ records parse_csv(std::string_view text, std::size_t chunk) {
     EXPECT_TRUE(reader.feed(text.substr(i, chunk), on)) << reader.error();
   }
   EXPECT_TRUE(reader.finish(on)) << reader.error();
-  return out;
-}
-
-std::string gzip_of(std::string_view data) {
-  z_stream z{};
-  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, static_cast<uLong>(data.size())) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
   return out;
 }
 
@@ -97,14 +83,15 @@ TEST(Gunzip, DecompressesInAnyChunkSizeAndConcatenatedMembers) {
   std::string text;
   for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i) + "\n";
   for (std::size_t chunk : {1u, 13u, 4096u, 1u << 20})
-    EXPECT_EQ(gunzip_all(gzip_of(text), chunk), text);
-  EXPECT_EQ(gunzip_all(gzip_of("first\n") + gzip_of("second\n"), 5), "first\nsecond\n");
+    EXPECT_EQ(gunzip_all(sgs::test::gzip(text), chunk), text);
+  EXPECT_EQ(gunzip_all(sgs::test::gzip("first\n") + sgs::test::gzip("second\n"), 5),
+            "first\nsecond\n");
 }
 
 TEST(Gunzip, PlainDataPassesThroughAndTruncatedGzipFails) {
   EXPECT_EQ(gunzip_all("EMAIL,CONTACT_ID\n", 3), "EMAIL,CONTACT_ID\n");
   EXPECT_EQ(gunzip_all("x", 1), "x");
-  const auto z = gzip_of(std::string(100000, 'a'));
+  const auto z = sgs::test::gzip(std::string(100000, 'a'));
   bool ok = true;
   gunzip_all(std::string_view(z).substr(0, z.size() / 2), 100, &ok);
   EXPECT_FALSE(ok);
