@@ -531,7 +531,12 @@ void event_store::fail_transaction(const std::string& message) {
 bool event_store::try_write(const std::vector<pending*>& batch, bool direct, std::string& error) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
+  // Sized once for the group's keys: rehashing on the writer thread is time the
+  // commit of every waiting request pays for.
   std::unordered_set<events::dedup_key, dedup_key_hash> group_keys;
+  std::size_t group_events = 0;
+  for (const pending* p : batch) group_events += p->batch.events.size();
+  group_keys.reserve(2 * group_events);
   std::uint64_t journaled_events = 0;
   const auto started = std::chrono::steady_clock::now();
   try {
