@@ -23,6 +23,7 @@
 #include "store/dedup_index.hpp"
 
 struct sqlite3;
+struct sqlite3_stmt;
 namespace SQLite {
 class Database;
 }
@@ -36,8 +37,8 @@ struct store_options {
   std::chrono::hours dedup_window{72};
   // A group commit takes queued batches until it holds this many events.
   std::size_t max_group_events = 64 * 1024;
-  // Acknowledged bodies are moved into the event tables once this many events wait (or at
-  // once when no request is waiting), at most merge_max_events per transaction.
+  // Acknowledged bodies are moved into the event tables once this many events wait (or when
+  // no request came for merge_idle_delay), at most merge_max_events per transaction.
   std::size_t merge_after_events = 16 * 1024;
   std::size_t merge_max_events = 32 * 1024;
   // WAL frames (16 KiB pages) before a passive checkpoint (~32 MiB), and before a RESTART
@@ -46,12 +47,17 @@ struct store_options {
   int restart_after_frames = 8192;
   // With fewer than merge_after_events pending, merge only after no request came for this long.
   std::chrono::milliseconds merge_idle_delay{20};
-  // A group commit holding at least this many events skips pending_bodies and inserts its
-  // events directly: it is big enough to amortise the index writes itself.
-  std::size_t direct_insert_events = 4 * 1024;
   // submit() refuses (overloaded) when this many events already wait for the writer.
   std::size_t max_queued_events = 256 * 1024;
+  // Above this many acknowledged events waiting to be merged, the writer acknowledges only as
+  // fast as the merger moves events into the tables: the tables stay at most about a second
+  // behind, and a stop never has long to merge.
+  std::size_t pending_high_water = 128 * 1024;
 };
+
+// The file beside the event tables' file that holds acknowledged bodies until they are merged:
+// <dir>/<name>.db -> <dir>/<name>.pending.db.
+std::filesystem::path pending_file_for(const std::filesystem::path& file);
 
 // Raised by open() when the file cannot be opened, migrated or read.
 class store_error : public std::runtime_error {
@@ -100,6 +106,8 @@ struct store_counters {
   std::atomic<std::uint64_t> failed_commits{0};
   std::atomic<std::int64_t> last_event_unix_ms{0};  // arrival time of the newest stored event
   std::atomic<bool> last_commit_failed{false};
+  std::atomic<bool> last_merge_failed{false};
+  std::atomic<std::uint64_t> failed_merges{0};
   std::atomic<std::uint64_t> queued_events{0};
   std::atomic<std::uint64_t> pending_events{0};  // acknowledged, not yet in the event tables
   std::atomic<std::uint64_t> merges{0};
@@ -107,33 +115,35 @@ struct store_counters {
   std::atomic<std::uint64_t> wal_resets{0};  // times the WAL started over from its beginning
 };
 
-// Owns the SQLite connection used for writing and the thread that writes. submit() may be
-// called from any thread; callbacks run on the writer thread and must be quick (post the
-// result to the caller's executor). close() finishes every queued batch first, so no
-// submitted batch is left without a callback.
+// Owns the store's SQLite connections and the threads that write. submit() may be called
+// from any thread; callbacks run on the writer thread and must be quick (post the result to
+// the caller's executor). close() finishes every queued batch first, so no submitted batch is
+// left without a callback.
 //
-// Write path. Random-key index maintenance costs SQLite about one page write per row for
-// small transactions (PERF.md, docs/DESIGN.md), so the acknowledgement does not wait for it:
-//  1. Group commit: the writer takes every queued batch (up to max_group_events). For each
-//     event it decides "duplicate" when its sg_event_id key or fingerprint key is in the
-//     dedup index or earlier in the group. Each body is appended to pending_bodies with the
-//     indexes of its duplicates, in one BEGIN IMMEDIATE ... COMMIT (fsync with FULL).
-//  2. Only after that commit are the group's keys added to the dedup index and the callbacks
-//     run: a failed commit marks nothing as seen, and the caller answers 503.
-//     A group of at least direct_insert_events skips pending_bodies: its events go straight
-//     into the tables in that same transaction.
-//  3. Merge: when merge_after_events are pending, or no request waits, the writer re-parses
-//     the oldest pending bodies and inserts their non-duplicate events and rejected elements
-//     into the tables, deleting the bodies in the same transaction (one body is never in
-//     both places, whatever crashes when).
+// Write path. Random-key index maintenance makes inserting into the event tables expensive,
+// and SQLite allows one writer per file, so acknowledging and indexing use two files:
+//  1. Acknowledge (writer thread, <name>.pending.db): group commit. The writer takes every
+//     queued batch (up to max_group_events); an event is a duplicate when its sg_event_id key
+//     or fingerprint key is in the dedup index or earlier in the group. Each body is appended
+//     to pending_bodies (one row per POST, with the indexes of its duplicates) in one
+//     BEGIN IMMEDIATE ... COMMIT (fsync with FULL). Only after that commit are the group's keys
+//     added to the dedup index and the callbacks run: a failed commit marks nothing as seen,
+//     and the caller answers 503.
+//  2. Merge (merger thread, <name>.db): the oldest pending bodies are re-parsed and their
+//     non-duplicate events and rejected elements inserted into the tables in large
+//     transactions, which also record the id of the last body merged (merged_bodies). A merge,
+//     however long, never delays an acknowledgement.
+//  3. The writer deletes merged bodies from the pending file in its next transaction. Bodies
+//     at or below the last merged id (merged_bodies) that are still there after a crash are deleted
+//     at open, never merged twice.
 //  4. At open, the dedup index is rebuilt from the rows of the window and from the pending
 //     bodies, which are then merged like any others.
-// Invariant: every acknowledged event is, at every instant, in exactly one of
-// pending_bodies or its event table.
+// Invariant: every acknowledged event is, at every instant, in its event table or in a
+// pending body above the last merged id (merged_bodies), never in both.
 class event_store {
  public:
-  // Opens (creating if needed) and migrates the file, rebuilds the dedup index from the rows
-  // of the dedup window, and starts the writer thread. Throws store_error.
+  // Opens (creating if needed) and migrates the files, rebuilds the dedup index from the rows
+  // of the dedup window, and starts the threads. Throws store_error.
   static std::unique_ptr<event_store> open(const store_options& options);
   ~event_store();
   event_store(const event_store&) = delete;
@@ -144,11 +154,14 @@ class event_store {
   void submit(events::parsed_batch batch, std::chrono::system_clock::time_point received_at,
               write_callback done);
 
-  // Finishes queued work and stops the writer; later submits answer `closed`.
+  // Finishes queued work, merges every pending body and stops the threads; later submits
+  // answer `closed`.
   void close();
 
-  // True when the last commit succeeded (or none was tried yet): the store is writable.
-  bool healthy() const { return !counters_.last_commit_failed.load(); }
+  // True when the last commit and the last merge succeeded (or none was tried yet).
+  bool healthy() const {
+    return !counters_.last_commit_failed.load() && !counters_.last_merge_failed.load();
+  }
   const store_counters& counters() const { return counters_; }
   const std::filesystem::path& file() const { return options_.file; }
   std::size_t dedup_keys() const { return dedup_size_.load(); }
@@ -158,43 +171,71 @@ class event_store {
  private:
   struct pending;
   struct statements;
+  struct body_row;
+  // One WAL file's state, shared by its writer's commit hook and the checkpointer.
+  struct wal_state {
+    event_store* store = nullptr;
+    std::atomic<int> frames{0};                // frames in the WAL after the last commit
+    std::atomic<bool> restart_pending{false};  // the checkpointer wants a RESTART checkpoint
+    bool checkpoint_due = false;               // under checkpoint_mutex_
+  };
   explicit event_store(const store_options& options);
+  void open_files();
   void rebuild_dedup_index();
-  void recover_pending_bodies();
+  void add_pending_keys(const body_row& row);
+  void recover_pending();
+  std::vector<body_row> read_pending(::sqlite3_stmt* select, std::int64_t after_id,
+                                     std::size_t max_events);
   void writer_loop();
   void write_group(std::vector<pending>& group);
-  bool try_write(const std::vector<pending*>& batch, bool direct, std::string& error);
+  bool try_write(const std::vector<pending*>& batch, std::string& error);
+  void merger_loop();
+  bool merge_once(std::uint64_t& moved);
+  double admission_budget();
+  static constexpr double unpaced = 1e18;
+  static constexpr double refuse = -1;
+  void insert_bodies(const std::vector<body_row>& rows);
   void insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
                      std::string_view received_at);
-  bool merge_pending(std::size_t max_events);
-  void fail_transaction(const std::string& message);
+  void delete_merged_bodies(std::int64_t through_id);
   void checkpoint_loop();
-  void yield_to_checkpoint();
-  static int on_wal_commit(void* self, ::sqlite3* db, const char* name, int frames);
+  static void yield_to_checkpoint(const wal_state& wal);
+  static int on_wal_commit(void* state, ::sqlite3* db, const char* name, int frames);
 
   store_options options_;
-  std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<SQLite::Database> db_;              // the event tables: the merger writes
+  std::unique_ptr<SQLite::Database> pending_db_;      // pending bodies: the writer writes
+  std::unique_ptr<SQLite::Database> pending_reader_;  // pending bodies: the merger reads
   std::unique_ptr<statements> statements_;
   std::unique_ptr<dedup_index> dedup_;
   store_counters counters_;
   std::atomic<std::size_t> dedup_size_{0};
   std::atomic<std::size_t> dedup_bytes_{0};
-  std::atomic<int> wal_frames_{0};            // frames in the WAL after the last commit
-  int busy_timeout_ms_ = 5000;                // for the writer's busy handler
-  std::atomic<bool> restart_pending_{false};  // the checkpointer wants a RESTART checkpoint
+  int busy_timeout_ms_ = 5000;  // for the busy handler
+  wal_state tables_wal_;
+  wal_state pending_wal_;
+  std::atomic<std::uint64_t> merging_events_{0};  // inserted by the merge in progress
+  std::atomic<double> merge_rate_{0};  // events/s the merger moves when it has work (EWMA)
+  double admission_tokens_ = 0;        // writer thread: events that may be admitted while paced
+  std::chrono::steady_clock::time_point last_admission_refill_{};
+  std::atomic<std::int64_t> merged_through_{0};  // merged_bodies: last body id in the tables
+  std::int64_t deleted_through_ = 0;  // writer thread: bodies up to here are gone from the file
 
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;        // the writer: queued batches, closing, bodies to delete
+  std::condition_variable merge_wake_;  // the merger: new pending bodies, the writer finished
   std::deque<pending> queue_;
   std::size_t queued_events_ = 0;
+  std::uint64_t acknowledged_groups_ = 0;  // commits of the writer, for the merger's idle wait
   bool closing_ = false;
+  bool writer_done_ = false;
   std::string last_error_;
   std::thread writer_;
+  std::thread merger_;
 
-  // Checkpoints run on their own connection and thread so the writer never waits for them.
+  // Checkpoints run on their own connections and thread so the writers never wait for them.
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wake_;
-  bool checkpoint_due_ = false;
   bool checkpoint_stop_ = false;
   std::thread checkpointer_;
 };

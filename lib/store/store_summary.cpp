@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "events/event.hpp"
+#include "store/event_store.hpp"
 
 namespace sgs::store {
 
@@ -36,8 +37,23 @@ store_summary read_summary(const std::filesystem::path& file) {
     s.tables.push_back(
         {"rejected_events", db.execAndGet("SELECT count(*) FROM rejected_events").getInt64()});
     s.last_received_at = newest;
+    // Acknowledged but not yet merged: left by an older version in this file, and in the
+    // pending file above the last merged id (see event_store).
     s.pending_events =
         db.execAndGet("SELECT coalesce(sum(events), 0) FROM pending_bodies").getInt64();
+    const auto pending_file = pending_file_for(file);
+    if (s.schema_version >= 4 && std::filesystem::exists(pending_file)) {
+      const std::int64_t merged = db.execAndGet(
+                                        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "
+                                        "name = 'merged_bodies'), 0)")
+                                      .getInt64();
+      SQLite::Database pending(pending_file.string(), SQLite::OPEN_READONLY);
+      pending.setBusyTimeout(5000);
+      SQLite::Statement q(pending,
+                          "SELECT coalesce(sum(events), 0) FROM pending_bodies WHERE id > ?");
+      q.bind(1, static_cast<std::int64_t>(merged));
+      if (q.executeStep()) s.pending_events += q.getColumn(0).getInt64();
+    }
     if (s.schema_version >= 2) {
       SQLite::Statement runs(
           db,

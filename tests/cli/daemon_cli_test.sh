@@ -93,6 +93,7 @@ stored=$(sqlite3 "$WORK/data/shop.db" "SELECT count(*) FROM delivered WHERE emai
 [ "$acked" -gt 0 ] || fail "no POST was acknowledged before SIGTERM"
 [ "$stored" -ge "$acked" ] || fail "acknowledged $acked events but only $stored stored"
 [ "$(sqlite3 "$WORK/data/shop.db" 'SELECT count(*) FROM pending_bodies')" = 0 ] || fail "pending bodies left after clean stop"
+[ "$(sqlite3 "$WORK/data/shop.pending.db" 'SELECT count(*) FROM pending_bodies')" = 0 ] || fail "pending file not emptied by a clean stop"
 
 "$BIN" --config "$WORK/good.toml" status >"$WORK/status" || fail "status exit code"
 grep -q "events stored" "$WORK/status" || fail "status output: $(cat "$WORK/status")"

@@ -347,7 +347,7 @@ TEST_F(WebhookTest, MalformedHttpGets400AndTheConnectionCloses) {
   EXPECT_NE(answer.find("400"), std::string::npos) << answer;
 }
 
-TEST(WebhookStorage, LockedDatabaseAnswers503AndNothingIsAcknowledged) {
+TEST(WebhookStorage, LockedPendingFileAnswers503AndNothingIsAcknowledged) {
   temp_dir dir;
   sgs::store::store_options so;
   so.busy_timeout = std::chrono::milliseconds(200);
@@ -355,8 +355,10 @@ TEST(WebhookStorage, LockedDatabaseAnswers503AndNothingIsAcknowledged) {
   http_client client(server.port());
   const std::string body = batch_of(14, 0, 10);
   {
-    // Another process holds the write lock beyond the busy timeout.
-    SQLite::Database other(server.db_file().string(), SQLite::OPEN_READWRITE);
+    // Another process holds the write lock of the file acknowledgements are committed to,
+    // beyond the busy timeout.
+    SQLite::Database other(sgs::store::pending_file_for(server.db_file()).string(),
+                           SQLite::OPEN_READWRITE);
     other.exec("BEGIN IMMEDIATE");
     auto res = client.post(url, body);
     EXPECT_EQ(res.status, 503) << res.body;
@@ -368,6 +370,44 @@ TEST(WebhookStorage, LockedDatabaseAnswers503AndNothingIsAcknowledged) {
   auto retry = client.post(url, body);
   EXPECT_EQ(retry.status, 200);
   EXPECT_EQ(retry.body, R"({"stored":10,"duplicates":0,"rejected":0})");
+  EXPECT_EQ(client.request("GET", "/healthz").status, 200);
+}
+
+TEST(WebhookStorage, LockedTablesAreBufferedUpToTheHighWaterMarkThen503AndNothingIsLost) {
+  temp_dir dir;
+  sgs::store::store_options so;
+  so.busy_timeout = std::chrono::milliseconds(200);
+  so.pending_high_water = 30;
+  test_server server(dir.path(), {"default"}, {}, so);
+  http_client client(server.port());
+  int acknowledged = 0;
+  {
+    // A reader's write lock on the event tables' file (an operator's long UPDATE, say):
+    // merging stops, acknowledging into the pending file goes on up to the mark.
+    SQLite::Database other(server.db_file().string(), SQLite::OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    int refused = 0;
+    for (int i = 0; i < 40 && refused == 0; ++i) {
+      auto res = client.post(url, batch_of(14, i * 10, 10));
+      if (res.status == 200) {
+        ++acknowledged;
+      } else {
+        EXPECT_EQ(res.status, 503) << res.body;
+        EXPECT_NE(res.body.find("cannot be written"), std::string::npos) << res.body;
+        ++refused;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_GE(acknowledged, 3);
+    EXPECT_EQ(refused, 1);
+    EXPECT_EQ(client.request("GET", "/healthz").status, 503);
+    other.exec("ROLLBACK");
+  }
+  server.settle();
+  EXPECT_EQ(count_events(server.db_file()), acknowledged * 10);
+  EXPECT_EQ(client.post(url, batch_of(14, 1000, 10)).status, 200);
+  server.settle();
+  EXPECT_EQ(count_events(server.db_file()), acknowledged * 10 + 10);
   EXPECT_EQ(client.request("GET", "/healthz").status, 200);
 }
 

@@ -1,0 +1,13 @@
+-- 0004_merged_bodies: acknowledged bodies move to their own file.
+--
+-- From this version a POST is acknowledged once its body is committed to pending_bodies in
+-- the file beside this one, <name>.pending.db, which has its own writer: acknowledging never
+-- waits for the index maintenance of the event tables. A merger moves the bodies into the
+-- event tables in large transactions, each of which also records the id of the last body it
+-- moved, so that a crash between that commit and the deletion of the bodies from
+-- <name>.pending.db never moves a body twice. The id is kept as this table's AUTOINCREMENT
+-- counter (sqlite_sequence): the merge inserts the id and deletes the row again, so the table
+-- itself is always empty and row counts of the database stay counts of events.
+-- The pending_bodies table of this file (0001) is only read at start, to merge what an older
+-- version left in it.
+CREATE TABLE merged_bodies (id INTEGER PRIMARY KEY AUTOINCREMENT);
