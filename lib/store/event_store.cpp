@@ -57,11 +57,34 @@ using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_deleter>;
 // Raised inside a write when SQLite reports an error; carries SQLite's message.
 struct write_failure {
   std::string message;
+  int code = SQLITE_ERROR;
 };
 
 void check(sqlite3* db, int rc, const char* what) {
   if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-    throw write_failure{std::string(what) + ": " + sqlite3_errmsg(db)};
+    throw write_failure{std::string(what) + ": " + sqlite3_errmsg(db), rc};
+  }
+}
+
+// A locked database, a full disk or an I/O error fails every batch of a group alike: retrying
+// each batch alone would only make each wait out the busy timeout again (a group of 64
+// requests would hang for 64 busy timeouts instead of answering 503 after one).
+bool fails_every_batch(int code) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_NOMEM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -746,19 +769,20 @@ void event_store::write_group(std::vector<pending>& group) {
   all.reserve(group.size());
   for (auto& p : group) all.push_back(&p);
   std::string error;
-  bool ok = try_write(all, error);
-  if (!ok && group.size() > 1) {
+  int code = SQLITE_OK;
+  bool ok = try_write(all, error, code);
+  if (!ok && group.size() > 1 && !fails_every_batch(code)) {
     // Retry each batch alone: a batch SQLite cannot take must not fail its neighbours.
     for (auto& p : group) {
       std::vector<pending*> one{&p};
       std::string one_error;
-      if (!try_write(one, one_error)) {
+      if (!try_write(one, one_error, code)) {
         p.result = write_result{write_result::outcome::failed, 0, 0, 0, one_error};
         error = one_error;
       }
     }
   } else if (!ok) {
-    group.front().result = write_result{write_result::outcome::failed, 0, 0, 0, error};
+    for (auto& p : group) p.result = write_result{write_result::outcome::failed, 0, 0, 0, error};
   }
   {
     std::lock_guard lock(mutex_);
@@ -776,9 +800,13 @@ void event_store::delete_merged_bodies(std::int64_t through_id) {
   sqlite3_reset(s);
   check(h, rc, "DELETE merged bodies");
   deleted_through_ = through_id;
+  // A commit to the pending file proves it writable again (after a full disk was freed, say),
+  // even when no request has come since to say so.
+  counters_.last_commit_failed = false;
 }
 
-bool event_store::try_write(const std::vector<pending*>& batch, std::string& error) {
+bool event_store::try_write(const std::vector<pending*>& batch, std::string& error,
+                            int& error_code) {
   sqlite3* h = pending_db_->getHandle();
   statements& st = *statements_;
   // Sized once for the group's keys: rehashing on the writer thread is time the
@@ -858,6 +886,7 @@ bool event_store::try_write(const std::vector<pending*>& batch, std::string& err
     check(h, rc, "COMMIT");
   } catch (const write_failure& f) {
     error = f.message;
+    error_code = f.code;
     roll_back(h, st.pending_rollback.get(),
               {st.insert_pending.get(), st.delete_pending.get(), st.pending_begin.get(),
                st.pending_commit.get()});

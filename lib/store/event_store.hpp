@@ -188,7 +188,7 @@ class event_store {
                                      std::size_t max_events);
   void writer_loop();
   void write_group(std::vector<pending>& group);
-  bool try_write(const std::vector<pending*>& batch, std::string& error);
+  bool try_write(const std::vector<pending*>& batch, std::string& error, int& error_code);
   void merger_loop();
   bool merge_once(std::uint64_t& moved);
   double admission_budget();
