@@ -3,6 +3,7 @@
 // tombstones. Waits are injected: the tests record them instead of sleeping.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "fake_sendgrid.hpp"
@@ -525,4 +526,132 @@ TEST_F(SyncTest, RunSourceSyncOpensItsOwnStoreAndClient) {
   ASSERT_TRUE(r.all_succeeded()) << r.fatal_error;
   EXPECT_EQ(r.source, "default");
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "5");
+}
+
+// Faults in the middle of a run (issue 6): the API failing mid-export and mid-pagination, and
+// rate limits there. A broken run may keep what it received but never tombstones; the next
+// run completes without duplicates.
+namespace {
+
+std::string contacts_csv(int first, int last) {
+  std::string csv = export_header;
+  for (int i = first; i <= last; ++i) {
+    csv += "\"c" + std::to_string(i) + "@x.com\",\"N" + std::to_string(i) + "\",,,,,,,,\"c" +
+           std::to_string(i) + "\",\n";
+  }
+  return csv;
+}
+
+// Three export files of 10 contacts each: c1..c10, c11..c20, c21..c30.
+std::vector<std::string> three_export_files() {
+  return {sgs::test::gzip(contacts_csv(1, 10)), sgs::test::gzip(contacts_csv(11, 20)),
+          sgs::test::gzip(contacts_csv(21, 30))};
+}
+
+}  // namespace
+
+TEST_F(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunCompletes) {
+  api.edit([](fake_account& a) {
+    a.export_pending_polls = 0;
+    a.export_files = three_export_files();
+  });
+  ASSERT_TRUE(sync({collection::recipients}).all_succeeded());
+  // c30 is deleted in SendGrid; the second file fails on every attempt of this run.
+  api.edit([](fake_account& a) { a.export_files[2] = sgs::test::gzip(contacts_csv(21, 29)); });
+  fake_response error{500,
+                      R"({"errors":[{"field":null,"message":"internal error"}]})",
+                      {},
+                      "application/json",
+                      0ms};
+  for (int i = 0; i < policy.max_attempts; ++i) api.inject("/files/1", error);
+  const int third_file_fetches = api.count("/files/2");
+  const auto broken = sync({collection::recipients});
+  const auto& rec = result_of(broken, collection::recipients);
+  EXPECT_EQ(rec.status, run_status::failed);
+  EXPECT_NE(rec.error.find("download of export file 2/3 failed: HTTP 500"), std::string::npos)
+      << rec.error;
+  EXPECT_EQ(rec.counts.http_retries, policy.max_attempts - 1);
+  EXPECT_EQ(api.count("/files/2"), third_file_fetches);  // the run stopped at the failing file
+  EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NOT NULL"), "0");
+  EXPECT_EQ(q("SELECT status || '/' || rows_tombstoned FROM sync_runs ORDER BY id DESC LIMIT 1"),
+            "failed/0");
+
+  const auto next = sync({collection::recipients});
+  ASSERT_TRUE(next.all_succeeded()) << next.collections.at(0).error;
+  EXPECT_EQ(q("SELECT count(*) || '/' || count(DISTINCT id) || '/' || count(DISTINCT email) FROM "
+              "recipients"),
+            "30/30/30");
+  EXPECT_EQ(q("SELECT group_concat(id) FROM recipients WHERE deleted_at IS NOT NULL"), "c30");
+}
+
+TEST_F(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
+  api.edit([](fake_account& a) {
+    a.export_pending_polls = 0;
+    a.export_files = three_export_files();
+  });
+  ASSERT_TRUE(sync({collection::recipients}).all_succeeded());
+  api.edit([](fake_account& a) {
+    a.export_files[2] = sgs::test::gzip(contacts_csv(21, 29));  // c30 deleted
+    // The second file ends half-way, as when the storage server drops the connection.
+    a.export_files[1] = a.export_files[1].substr(0, a.export_files[1].size() / 2);
+  });
+  const int second_file_fetches = api.count("/files/1");
+  const auto broken = sync({collection::recipients});
+  const auto& rec = result_of(broken, collection::recipients);
+  EXPECT_EQ(rec.status, run_status::failed);
+  EXPECT_NE(rec.error.find("export file 2/3"), std::string::npos) << rec.error;
+  // Rows were already staged from it: a retry could stage them twice, so there is none.
+  EXPECT_EQ(api.count("/files/1"), second_file_fetches + 1);
+  EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NOT NULL"), "0");
+  EXPECT_EQ(q("SELECT rows_tombstoned FROM sync_runs ORDER BY id DESC LIMIT 1"), "0");
+
+  api.edit([](fake_account& a) { a.export_files[1] = sgs::test::gzip(contacts_csv(11, 20)); });
+  ASSERT_TRUE(sync({collection::recipients}).all_succeeded());
+  EXPECT_EQ(q("SELECT count(*) || '/' || count(DISTINCT id) FROM recipients"), "30/30");
+  EXPECT_EQ(q("SELECT group_concat(id) FROM recipients WHERE deleted_at IS NOT NULL"), "c30");
+}
+
+TEST_F(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
+  small_account();
+  // Page 1 is answered, page 2 is rate limited for 2 s, then answered.
+  api.inject(
+      "/v3/marketing/lists",
+      fake_response{200,
+                    R"({"result":[)" + list_json("l1", "one", 1) + "," + list_json("l2", "two") +
+                        R"(],"_metadata":{"next":")" + api.base_url() +
+                        R"(/v3/marketing/lists?page_size=2&page_token=2"}})",
+                    {},
+                    "application/json",
+                    0ms});
+  fake_response limited{
+      429, std::string(sgs::test::sendgrid_429_body), {}, "application/json", 0ms};
+  limited.headers["X-RateLimit-Reset"] = "2";
+  api.inject("/v3/marketing/lists", limited);
+  const auto r = sync({collection::lists});
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_EQ(waits, std::vector<std::chrono::milliseconds>{2000ms});
+  const auto reqs = api.requests();
+  ASSERT_EQ(reqs.size(), 4u);  // page 1, page 2 (429), page 2 again, page 3
+  EXPECT_EQ(reqs[1].target, reqs[2].target);
+  EXPECT_EQ(reqs[2].query("page_token"), "2");
+  EXPECT_EQ(q("SELECT count(*) || '/' || count(DISTINCT id) FROM lists"), "5/5");
+  EXPECT_EQ(q("SELECT status || '/' || pages || '/' || rate_limit_waits FROM sync_runs"),
+            "succeeded/3/1");
+}
+
+TEST_F(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
+  api.edit([](fake_account& a) {
+    a.export_pending_polls = 1;
+    a.export_files = three_export_files();
+  });
+  fake_response limited{
+      429, std::string(sgs::test::sendgrid_429_body), {}, "application/json", 0ms};
+  limited.headers["X-RateLimit-Reset"] = "2";
+  api.inject("/v3/marketing/contacts/exports/", limited);
+  const auto r = sync({collection::recipients});
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_NE(std::find(waits.begin(), waits.end(), 2000ms), waits.end());
+  EXPECT_EQ(api.count("/v3/marketing/contacts/exports"), 4);  // create, 429, pending, ready
+  EXPECT_EQ(q("SELECT count(*) FROM recipients"), "30");
+  EXPECT_EQ(q("SELECT rate_limit_waits FROM sync_runs"), "1");
 }
