@@ -147,6 +147,18 @@ std::string render_metrics(const request_metrics& requests,
     out += "sendgrid_source_merges_total{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().merges.load()) + "\n";
   }
+  header(out, "sendgrid_source_wal_restart_checkpoints_total", "counter",
+         "RESTART checkpoints run because the WAL outgrew its limit.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_wal_restart_checkpoints_total{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->counters().wal_restart_checkpoints.load()) + "\n";
+  }
+  header(out, "sendgrid_source_wal_resets_total", "counter",
+         "Times the WAL started over from its beginning after a checkpoint.");
+  for (const auto& src : sources) {
+    out += "sendgrid_source_wal_resets_total{source=\"" + src.name + "\"} " +
+           std::to_string(src.store->counters().wal_resets.load()) + "\n";
+  }
   header(out, "sendgrid_source_queued_events", "gauge", "Events waiting for the writer.");
   for (const auto& src : sources) {
     out += "sendgrid_source_queued_events{source=\"" + src.name + "\"} " +

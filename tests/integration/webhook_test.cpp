@@ -411,6 +411,34 @@ TEST(WebhookStorage, LockedTablesAreBufferedUpToTheHighWaterMarkThen503AndNothin
   EXPECT_EQ(client.request("GET", "/healthz").status, 200);
 }
 
+// The soak benchmark plots checkpoints from /metrics: they must count what the store does.
+TEST(WebhookStorage, MetricsCountWalRestartCheckpointsAndResets) {
+  temp_dir dir;
+  sgs::store::store_options so;
+  so.checkpoint_after_frames = 4;  // 16 KiB pages: a few commits cross both limits
+  so.restart_after_frames = 8;
+  test_server server(dir.path(), {"default"}, {}, so);
+  http_client client(server.port());
+  const auto metric = [&](const std::string& name) {
+    const auto body = client.request("GET", "/metrics").body;
+    const std::string line = name + "{source=\"default\"} ";
+    const auto at = body.find(line);
+    return at == std::string::npos ? -1 : std::stol(body.substr(at + line.size()));
+  };
+  EXPECT_EQ(metric("sendgrid_source_wal_restart_checkpoints_total"), 0);
+  EXPECT_EQ(metric("sendgrid_source_wal_resets_total"), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int n = 0;
+  while ((metric("sendgrid_source_wal_restart_checkpoints_total") < 1 ||
+          metric("sendgrid_source_wal_resets_total") < 1) &&
+         std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(client.post(url, batch_of(15, n, 500)).status, 200);
+    n += 500;
+  }
+  EXPECT_GE(metric("sendgrid_source_wal_restart_checkpoints_total"), 1);
+  EXPECT_GE(metric("sendgrid_source_wal_resets_total"), 1);
+}
+
 TEST_F(WebhookTest, KeepAliveServesManyRequestsOnOneConnection) {
   http_client client(server->port());
   for (int i = 0; i < 20; ++i) ASSERT_EQ(client.post(url, batch_of(15, i, 1)).status, 200);
