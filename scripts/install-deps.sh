@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages sendgrid-source needs to build, test and benchmark.
 # Idempotent: re-running only installs what is missing. Needs root (or sudo).
+#   --bench  also what only the benchmark scripts use: python3-matplotlib (bench/soak.sh's
+#            plot) and, when no `node` is installed, nodejs + npm (bench/compare_peers.sh's
+#            Node.js peer; it needs Node.js 20 or later, newer than Debian 12's).
+#            CI does not pass it.
 set -euo pipefail
 
 packages=(
@@ -15,6 +19,10 @@ packages=(
   libgtest-dev libgmock-dev
   curl wrk python3 time
 )
+if [ "${1:-}" = --bench ]; then
+  packages+=(python3-matplotlib)
+  command -v node >/dev/null || packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
