@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sgs_harness as h  # noqa: E402
 
 CLIENTS = 6
-SIZES = [1, 5, 20, 50, 50, 200, 1000, 3000]
+# 3000: with several clients a group reaches 4096 events and skips the journal.
+SIZES = [1, 5, 20, 50, 50, 200, 1000, 3000] if not h.SANITIZED else [1, 5, 20, 50, 200, 1000]
 MAX_BATCHES_PER_CLIENT = 5000
 
 

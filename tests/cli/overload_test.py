@@ -22,8 +22,11 @@ import sgs_harness as h  # noqa: E402
 
 MAX_CONNECTIONS = 48
 CLIENTS = 72
-REQUESTS = 2
-EVENTS_PER_BODY = 8000  # 48 x 8000 events exceeds the writer's queue (256k events)
+REQUESTS = 2 if not h.SANITIZED else 1
+# 48 x 8000 events exceed the writer's queue (256k events); under ASan the load is lighter.
+EVENTS_PER_BODY = 8000 if not h.SANITIZED else 2000
+# Peak RSS is bounded by the caps: at most 256k queued events, a group of 64k being written
+# and max_connections bodies being parsed (48 x 8000), ~0.7 KiB each here (measured: 458 MiB).
 RSS_LIMIT_MB = 700
 
 
@@ -121,13 +124,16 @@ def main():
         h.check(not unexpected, f"unexpected answers: {unexpected}")
         h.check("200" in by_kind, "no request was accepted")
         h.check("503 connection cap" in by_kind, "no connection over the cap was refused")
-        h.check(max(by_kind["503 connection cap"]) < 2.0,
+        h.check(max(by_kind["503 connection cap"]) < 2.0 * h.SLOWDOWN,
                 f"refusing a connection over the cap took {max(by_kind['503 connection cap'])} s")
         if "503 writer overloaded" in by_kind:
-            h.check(max(by_kind["503 writer overloaded"]) < 10.0,
+            h.check(max(by_kind["503 writer overloaded"]) < 10.0 * h.SLOWDOWN,
                     "a writer-overloaded 503 took "
                     f"{max(by_kind['503 writer overloaded']):.1f} s")
-        h.check(hwm_mb < RSS_LIMIT_MB, f"peak RSS {hwm_mb:.0f} MiB >= {RSS_LIMIT_MB} MiB")
+        if h.SANITIZED:
+            print("peak RSS not judged under ASan (shadow memory, quarantine)", flush=True)
+        else:
+            h.check(hwm_mb < RSS_LIMIT_MB, f"peak RSS {hwm_mb:.0f} MiB >= {RSS_LIMIT_MB} MiB")
         h.check(daemon.alive(), f"daemon died:\n{daemon.log_tail()}")
         daemon.wait_idle(timeout=60)
         status, _, body = daemon.healthz()

@@ -17,6 +17,9 @@ import tempfile
 import time
 
 SKIP = 77  # CTest SKIP_RETURN_CODE of these tests
+# The binary is built with ASan+UBSan (tests/CMakeLists.txt sets it): slower, more memory.
+SANITIZED = bool(os.environ.get("SGS_SANITIZED"))
+SLOWDOWN = 3.0 if SANITIZED else 1.0  # time bounds are multiplied by this
 
 
 class TestFailure(Exception):
