@@ -11,6 +11,7 @@ After the last round every batch still unanswered is re-sent, the daemon is stop
 and the database must hold every acknowledged event exactly once, no event twice, nothing in
 pending_bodies, and pass PRAGMA integrity_check. Bounded: rounds of at most 3 s of load.
 """
+import http.client
 import os
 import random
 import shutil
@@ -55,7 +56,7 @@ def client(shared, daemon, index, seed):
         if conn is None or conn_generation != generation:
             if conn is not None:
                 conn.close()
-            conn = h.http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             conn_generation = generation
         if unanswered and rng.random() < 0.5:
             ids, body = unanswered

@@ -103,7 +103,7 @@ def main():
                 status, text, seconds = h.post(port, daemon.path, h.body_of(events))
                 h.check(status == 200 and seconds < 1.0 * h.SLOWDOWN,
                         f"POST during the sync's rate-limit wait: {status} in {seconds:.2f} s")
-                time.sleep(rng.uniform(0.2, 1.5))
+                time.sleep(rng.uniform(0.1, 1.0))
                 h.check(not newest(lambda q: q[2].startswith("/files/")),
                         "the sync did not wait out the rate limit")
             else:
