@@ -183,6 +183,44 @@ TEST(EventStore, FailedCommitMarksNothingAsSeen) {
   EXPECT_TRUE(store->healthy());
 }
 
+// A locked pending file fails every batch of a group alike: retrying each alone would make each
+// wait out the busy timeout again, so N queued requests got their 503 after N timeouts.
+TEST(EventStore, LockedPendingFileFailsAQueuedGroupAtOnceNotBatchByBatch) {
+  temp_db t;
+  auto store = event_store::open({.file = t.file(), .busy_timeout = 300ms});
+  SQLite::Database other(sgs::store::pending_file_for(t.file()).string(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  constexpr int batches = 8;
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<write_result> results;
+  for (int i = 0; i < batches; ++i) {
+    // All submitted while the writer waits out the busy timeout of the first group.
+    const std::string body = R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"q)" +
+                             std::to_string(i) + R"("}])";
+    store->submit(parse(body), std::chrono::system_clock::now(), [&](const write_result& r) {
+      std::lock_guard lock(m);
+      results.push_back(r);
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return results.size() == batches; }));
+  }
+  for (const auto& r : results) {
+    EXPECT_EQ(r.status, write_result::outcome::failed);
+    EXPECT_NE(r.error.find("locked"), std::string::npos) << r.error;
+  }
+  // One failed transaction per group (the first batch may form a group of its own), not one
+  // per batch on top.
+  EXPECT_LE(store->counters().failed_commits.load(), 2u);
+  other.exec("ROLLBACK");
+  EXPECT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"q0"}])")
+                .stored,
+            1u);
+}
+
 TEST(EventStore, BodiesAnOlderVersionLeftInTheTablesFileAreMergedAndDedupedAtOpen) {
   temp_db t;
   const std::string body =
