@@ -44,8 +44,8 @@ std::vector<row> make_rows(std::size_t n) {
     r.sg_message_id = std::to_string(rng()) + ".filter0001.16648.5515E0B88.0";
     r.timestamp = 1767225600 + static_cast<std::int64_t>(i / 100);
     r.raw = R"({"email":")" + r.email + R"(","timestamp":)" + std::to_string(r.timestamp) +
-            R"(,"event":"delivered","sg_event_id":")" + r.sg_event_id +
-            R"(","sg_message_id":")" + r.sg_message_id +
+            R"(,"event":"delivered","sg_event_id":")" + r.sg_event_id + R"(","sg_message_id":")" +
+            r.sg_message_id +
             R"(","smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","category":["newsletter"],)"
             R"("response":"250 OK","ip":"168.1.1.1","tls":1,"userid":"1123",)"
             R"("template":"welcome","tenant_id":"t-42","order_id":"o-991"})";
@@ -115,8 +115,7 @@ int main(int argc, char** argv) {
   const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1000000;
   const auto rows = make_rows(n);
   std::printf("# SQLite %s, %zu rows of ~%zu bytes, synchronous=FULL, WAL, %s\n",
-              sqlite3_libversion(), n, rows.empty() ? 0 : rows[0].raw.size() + 80,
-              argv[1]);
+              sqlite3_libversion(), n, rows.empty() ? 0 : rows[0].raw.size() + 80, argv[1]);
   std::printf("sqlite_insert one_txn no_index rows_per_s=%.0f\n", measure(file, rows, false, 0));
   std::printf("sqlite_insert one_txn sg_event_id_primary_key rows_per_s=%.0f\n",
               measure(file, rows, true, 0));
