@@ -5,11 +5,13 @@ Usage: crash_test.py PATH_TO_BINARY [ROUNDS=5]
 
 Several clients post distinct batches (1 to 3000 events, so both the pending_bodies journal and
 the direct-insert path are used) over keep-alive connections and record the sg_event_ids of
-every 2xx. The daemon is killed with SIGKILL at a random moment of each round and restarted; a
-batch that got no 2xx is either re-sent after the restart (as SendGrid retries) or abandoned.
-After the last round every batch still unanswered is re-sent, the daemon is stopped cleanly,
-and the database must hold every acknowledged event exactly once, no event twice, nothing in
-pending_bodies, and pass PRAGMA integrity_check. Bounded: rounds of at most 3 s of load.
+every 2xx. The daemon is killed with SIGKILL at a random moment of each round (in round 3 right
+after the start, while the bodies the previous kill left pending are being merged) and
+restarted. A batch that got no 2xx is either re-sent after the restart (as SendGrid retries)
+or abandoned. After the last restart a sample of acknowledged events is re-sent in new bodies
+(all must be duplicates), the daemon is stopped cleanly, and the database must hold every
+acknowledged event exactly once, no event twice, nothing in pending_bodies, and pass
+PRAGMA integrity_check. Bounded: rounds of at most 2.5 s of load after the first 2xx.
 """
 import http.client
 import os
@@ -101,10 +103,15 @@ def main():
             if r == 1:
                 for t in threads:
                     t.start()
-            # Kill at a random moment once load is under way.
-            h.wait_until(lambda: shared.acked_in_round.get(daemon.starts, 0) > 0, 30,
-                         f"a 2xx in round {r}")
-            time.sleep(rng.uniform(0.05, 2.5))
+            if r == 3:
+                # Right after the start: while the bodies the last kill left pending are being
+                # merged (recovery itself is interrupted).
+                time.sleep(rng.uniform(0.0, 0.1))
+            else:
+                # At a random moment once load is under way.
+                h.wait_until(lambda: shared.acked_in_round.get(daemon.starts, 0) > 0, 30,
+                             f"a 2xx in round {r}")
+                time.sleep(rng.uniform(0.05, 2.5))
             with shared.lock:
                 shared.port = None
             daemon.kill9()
