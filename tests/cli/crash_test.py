@@ -92,7 +92,9 @@ def main():
     try:
         daemon = h.Daemon(binary, work, source="crash", storage={"synchronous": "full"})
         shared = Shared()
-        rng = random.Random(os.environ.get("SGS_CRASH_SEED", str(time.time_ns())))
+        seed = os.environ.get("SGS_CRASH_SEED", str(time.time_ns()))
+        print(f"seed {seed} (SGS_CRASH_SEED={seed} repeats the kill moments)", flush=True)
+        rng = random.Random(seed)
         threads = [threading.Thread(target=client, args=(shared, daemon, i, rng.random()))
                    for i in range(CLIENTS)]
         pending_at_kill = []
