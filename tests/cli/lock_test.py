@@ -3,13 +3,17 @@
 
 Usage: lock_test.py PATH_TO_BINARY
 
-1. A reader holding a long read transaction (BEGIN; SELECT ...; held) never blocks ingestion:
-   small (journaled) and large (direct-insert) batches are acknowledged promptly and pending
-   bodies are merged meanwhile (WAL); the reader's snapshot stays where it began.
-2. A writer holding the write lock (BEGIN IMMEDIATE) longer than storage.busy_timeout_ms:
-   concurrent POSTs answer 503 within about the busy timeout (not a hang, never a 200),
-   /healthz is 503 and says the database is locked; once the lock is released ingestion
-   resumes by itself and the refused batches, re-sent as SendGrid would, are stored in full.
+1. A reader holding a long read transaction on <name>.db (BEGIN; SELECT ...; held) never
+   blocks ingestion: batches are acknowledged promptly and merged into the tables meanwhile
+   (WAL); the reader's snapshot stays where it began.
+2. A writer holding the write lock (BEGIN IMMEDIATE) of <name>.pending.db, where
+   acknowledgements are committed, longer than storage.busy_timeout_ms: concurrent POSTs
+   answer 503 within about the busy timeout (not a hang, never a 200), /healthz is 503 and
+   says the database is locked; once the lock is released ingestion resumes by itself and the
+   refused batches, re-sent as SendGrid would, are stored in full.
+3. A writer holding the write lock of <name>.db (the tables) for as long: POSTs are still
+   acknowledged (durable in the pending file, below the high-water mark) and merged into the
+   tables once the lock is released.
 At the end every acknowledged event is stored exactly once and integrity_check is ok.
 """
 import os
@@ -80,8 +84,8 @@ def main():
         print(f"reader held a snapshot of {before} rows; meanwhile 8 POSTs answered 200, "
               f"slowest {slowest:.2f} s, and were merged", flush=True)
 
-        # 2. An outside writer holds the write lock beyond the busy timeout.
-        writer = h.connect(daemon.db_file, timeout=5)
+        # 2. An outside writer holds the pending file's write lock beyond the busy timeout.
+        writer = h.connect(daemon.pending_file, timeout=5)
         writer.execute("BEGIN IMMEDIATE")
         locked_at = time.monotonic()
         refused, results = [], []
@@ -126,6 +130,29 @@ def main():
                     f"re-sent batch after the lock was released: {status} {text}")
         h.wait_until(lambda: daemon.healthz()[0] == 200, 10, "/healthz to be 200 again")
         daemon.wait_idle()
+
+        # 3. An outside writer holds the tables' write lock: acknowledging goes on.
+        in_tables = h.scalar(daemon.db_file, "SELECT count(*) FROM activity")
+        writer = h.connect(daemon.db_file, timeout=5)
+        writer.execute("BEGIN IMMEDIATE")
+        answers = [send(*new_batch(size)) for size in (50, 500, 20, 1000, 5)]
+        _, src, body = daemon.healthz()
+        time.sleep(max(0.0, HOLD_SECONDS - sum(s for _, _, s in answers)))
+        writer.execute("ROLLBACK")
+        writer.close()
+        for status, text, seconds in answers:
+            h.check(status == 200, f"POST while the tables were locked answered {status}: {text}")
+            h.check(seconds < 2.0 * h.SLOWDOWN,
+                    f"POST while the tables were locked took {seconds:.2f} s")
+        h.check(src and src["pending_events"] >= 1575,
+                f"acknowledged events were not waiting in the pending file: {body}")
+        daemon.wait_idle(timeout=30)
+        now = h.scalar(daemon.db_file, "SELECT count(*) FROM activity")
+        h.check(now == in_tables + 1575, f"after the tables' lock: {now - in_tables} of 1575 "
+                "acknowledged events merged")
+        print(f"tables locked for {HOLD_SECONDS:.0f} s: 5 POSTs answered 200 (slowest "
+              f"{max(s for _, _, s in answers):.2f} s), {src['pending_events']} events waited "
+              "in the pending file and were merged after the release", flush=True)
         rc = daemon.stop()
         h.check(rc == 0, f"SIGTERM exit code {rc}:\n{daemon.log_tail()}")
         counts = h.check_exactly_once(daemon.db_file, acked, sent)

@@ -120,7 +120,10 @@ def main():
         print(f"{CLIENTS} clients x {REQUESTS} POSTs of {EVENTS_PER_BODY} events "
               f"({body_mb:.1f} MiB), max_connections={MAX_CONNECTIONS}: {elapsed:.1f} s; "
               f"answers (count, slowest s): {summary}; peak RSS {hwm_mb:.0f} MiB", flush=True)
-        unexpected = [k for k in by_kind if not (k == "200" or k.startswith("503 "))]
+        # Nothing is locked and the disk has room: a refusal may only say why it sheds (the
+        # connection cap, a full queue), never that storage is unavailable.
+        unexpected = [k for k in by_kind if k not in ("200", "503 connection cap",
+                                                      "503 writer overloaded")]
         h.check(not unexpected, f"unexpected answers: {unexpected}")
         h.check("200" in by_kind, "no request was accepted")
         h.check("503 connection cap" in by_kind, "no connection over the cap was refused")
