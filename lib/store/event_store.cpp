@@ -761,7 +761,10 @@ double event_store::admission_budget() {
   last_admission_refill_ = now;
   // At most a few milliseconds' worth at once, so admissions stay evenly spread.
   admission_tokens_ = std::min(admission_tokens_ + pace * elapsed, pace * 0.005);
-  return admission_tokens_;
+  // A group may take more than the tokens (a batch is admitted whole), leaving a debt that
+  // later refills repay: wait for it, never report it as `refuse` (a negative budget), which
+  // would turn the queue away as "the event tables cannot be written".
+  return std::max(admission_tokens_, 0.0);
 }
 
 void event_store::write_group(std::vector<pending>& group) {
