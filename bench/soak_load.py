@@ -13,7 +13,8 @@ events (mean ~146), every event type, ~2% of requests re-send an earlier body ve
 
 Every --sample-seconds the sampler appends a CSV row: elapsed s, offered and stored events/s,
 p50/p99 latency (ms) of the requests finished in the window, non-2xx answers, RSS and peak RSS
-(MiB, /proc/PID/status), WAL and database size (MiB), WAL restart checkpoints and WAL resets
+(MiB, /proc/PID/status), WAL and database size (MiB) of <name>.db and the WAL of
+<name>.pending.db (where acknowledged bodies wait), WAL restart checkpoints and WAL resets
 (/metrics), pending and queued events (/healthz), succeeded sync runs (sync_runs).
 At the end it waits until nothing is pending and checks the stored rows against the 2xx count.
 Python 3 standard library only; bounded by --seconds plus a 120 s drain.
@@ -186,7 +187,8 @@ def main():
     sizes = [n for n, w in SIZES for _ in range(w)]
     recent = []  # recent bodies, re-sent as retries
     fields = ["elapsed_s", "offered_events_per_s", "stored_events_per_s", "p50_ms", "p99_ms",
-              "non_2xx", "rss_mb", "peak_rss_mb", "wal_mb", "db_mb", "wal_restart_checkpoints",
+              "non_2xx", "rss_mb", "peak_rss_mb", "wal_mb", "db_mb", "pending_wal_mb",
+              "wal_restart_checkpoints",
               "wal_resets", "pending_events", "queued_events", "syncs_succeeded"]
     out = open(args.csv, "w", newline="")
     writer = csv.writer(out)
@@ -220,6 +222,7 @@ def main():
                    round(percentile(window, 50) * 1000, 1), round(percentile(window, 99) * 1000, 1),
                    non_2xx, round(ps.get("VmRSS", 0), 1), round(ps.get("VmHWM", 0), 1),
                    round(size_mb(args.db + "-wal"), 2), round(size_mb(args.db), 2),
+                   round(size_mb(args.db[:-len(".db")] + ".pending.db-wal"), 2),
                    int(metric(text, "sendgrid_source_wal_restart_checkpoints_total") or 0),
                    int(metric(text, "sendgrid_source_wal_resets_total") or 0),
                    src.get("pending_events", ""), src.get("queued_events", ""),

@@ -34,7 +34,7 @@ def verdict(c):
     third = max(1, len(rss) // 3)
     middle = statistics.median(rss[third:2 * third])
     last = statistics.median(rss[-third:])
-    wal_max = max(c["wal_mb"])
+    wal_max = max(c["wal_mb"] + c.get("pending_wal_mb", []))
     rss_ok = last <= middle * 1.15 + 16
     wal_ok = wal_max <= 160
     return (f"rss_middle_mb={middle:.0f} rss_last_mb={last:.0f} rss={'FLAT' if rss_ok else 'GROWING'}"
@@ -68,6 +68,8 @@ def main():
     a = ax[0][1]
     a.plot(t, c["wal_mb"], label="WAL file")
     a.plot(t, c["db_mb"], label="database file")
+    if "pending_wal_mb" in c:
+        a.plot(t, c["pending_wal_mb"], label="WAL of the pending file")
     a.set_ylabel("MiB")
     a.set_title("WAL and database size")
     a.set_ylim(bottom=0)
