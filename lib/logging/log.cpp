@@ -12,6 +12,7 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
@@ -28,6 +29,10 @@ constexpr const char* logger_name = "sendgrid-source";
 
 // The fields of the log() call in progress on this thread (empty for plain spdlog calls).
 thread_local std::span<const field> current_fields;
+
+// Whether install() put our field-aware sinks in place; before that (or in a program that
+// never calls it) log() folds the fields into the message text.
+std::atomic<bool> installed{false};
 
 std::string_view payload_of(const spdlog::details::log_msg& msg) {
   return {msg.payload.data(), msg.payload.size()};
@@ -183,6 +188,7 @@ void install(target t, std::string_view level, std::FILE* out) {
   auto logger = std::make_shared<spdlog::logger>(logger_name, std::move(sink));
   spdlog::set_default_logger(logger);
   set_level(level);
+  installed = true;
 }
 
 bool set_level(std::string_view level) {
@@ -204,6 +210,10 @@ void log(spdlog::level::level_enum level, std::string_view message,
          std::initializer_list<field> fields) {
   auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level)) return;
+  if (!installed) {
+    logger->log(level, "{}", text_line(message, {fields.begin(), fields.size()}));
+    return;
+  }
   current_fields = std::span<const field>(fields.begin(), fields.size());
   try {
     logger->log(level, "{}", message);
