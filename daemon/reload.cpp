@@ -55,8 +55,10 @@ bool reload(reload_context& ctx) {
   text << in.rdbuf();
   auto parsed = config::parse_config(text.str(), ctx.config_path);
   if (auto* errors = std::get_if<std::vector<config::config_error>>(&parsed)) {
+    std::string text = config::format_errors(*errors, ctx.config_path);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
     spdlog::error("reload refused: {} is invalid; the running configuration stays:\n{}",
-                  ctx.config_path, config::format_errors(*errors, ctx.config_path));
+                  ctx.config_path, text);
     return false;
   }
   const config::config& fresh = std::get<config::config>(parsed);
