@@ -181,8 +181,7 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
   s.interval = src.sync_interval;
   auto request = sgs::daemon::make_sync_request(cfg, src, api_key);
   request.options.metrics = &metrics;
-  s.last_success = [request,
-                    &metrics]() -> std::optional<sgs::scheduler::clock::time_point> {
+  s.last_success = [request, &metrics]() -> std::optional<sgs::scheduler::clock::time_point> {
     try {
       auto store = sgs::store::object_store::open(request.store);
       std::optional<sgs::scheduler::clock::time_point> oldest;
@@ -213,7 +212,8 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
     r.options.stop = stop;
     const auto result = sgs::sync::run_source_sync(r);
     if (!result.fatal_error.empty())
-      sgs::logging::error("sync failed", {{"source", result.source}, {"error", result.fatal_error}});
+      sgs::logging::error("sync failed",
+                          {{"source", result.source}, {"error", result.fatal_error}});
   };
   return s;
 }
@@ -349,9 +349,10 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     sigemptyset(&second.sa_mask);
     sigaction(SIGTERM, &second, nullptr);
     sigaction(SIGINT, &second, nullptr);
-    spdlog::info("signal {}: finishing requests in flight, then exiting (a second signal exits "
-                 "at once)",
-                 signo);
+    spdlog::info(
+        "signal {}: finishing requests in flight, then exiting (a second signal exits "
+        "at once)",
+        signo);
     sd_notify(0, "STOPPING=1");
     watchdog.cancel();
     hangup.cancel(ignored);

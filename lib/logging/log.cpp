@@ -131,8 +131,7 @@ std::string_view target_name(target t) {
   return "plain";
 }
 
-bool journal_stream_matches(std::string_view journal_stream, std::uint64_t dev,
-                            std::uint64_t ino) {
+bool journal_stream_matches(std::string_view journal_stream, std::uint64_t dev, std::uint64_t ino) {
   const auto colon = journal_stream.find(':');
   if (colon == std::string_view::npos) return false;
   std::uint64_t want_dev = 0;

@@ -29,9 +29,8 @@ class repeat_limiter {
   };
 
   explicit repeat_limiter(
-      std::chrono::seconds interval, std::function<clock::time_point()> now = [] {
-        return clock::now();
-      },
+      std::chrono::seconds interval,
+      std::function<clock::time_point()> now = [] { return clock::now(); },
       std::size_t max_keys = 1024);
 
   verdict allow(std::string_view key);

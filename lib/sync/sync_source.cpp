@@ -689,8 +689,7 @@ source_result run_source_sync(const source_sync_request& request) {
       const auto what = text.substr(0, cut);
       const auto v = limiter.allow(name + "\n" + std::string(what));
       if (!v.log) return;
-      logging::info(std::string(text) + logging::repeat_limiter::suffix(v),
-                    {{"source", name}});
+      logging::info(std::string(text) + logging::repeat_limiter::suffix(v), {{"source", name}});
     };
     sendgrid::api_session session(client, request.retry, std::move(env));
     return sync_source(session, *store, options);

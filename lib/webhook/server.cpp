@@ -140,14 +140,14 @@ void server::state::log_refusal(std::string_view source, std::string_view path,
   const std::string suffix = logging::repeat_limiter::suffix(v);
   if (answer.status >= 500) {
     logging::error("webhook request not stored" + suffix, {{"source", source},
-                                                            {"path", path},
-                                                            {"status", answer.status},
-                                                            {"reason", error_text(answer)}});
+                                                           {"path", path},
+                                                           {"status", answer.status},
+                                                           {"reason", error_text(answer)}});
   } else {
     logging::warn("webhook request refused" + suffix, {{"source", source},
-                                                        {"path", path},
-                                                        {"status", answer.status},
-                                                        {"reason", error_text(answer)}});
+                                                       {"path", path},
+                                                       {"status", answer.status},
+                                                       {"reason", error_text(answer)}});
   }
 }
 
@@ -308,10 +308,10 @@ asio::awaitable<reply> server::state::handle_webhook(
   }
   const auto received_at = std::chrono::system_clock::now();
   // The signature covers the raw bytes as received: verify before anything is parsed.
-  if (auto refused = check_signature(
-          required, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]), req.body(),
-          received_at)) {
+  if (auto refused =
+          check_signature(required, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+                          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]),
+                          req.body(), received_at)) {
     co_return *refused;
   }
   auto parsed = events::parse_owned_batch(std::move(req.body()));

@@ -1,8 +1,7 @@
 // /metrics and /healthz over 127.0.0.1 after a real sync against the fake SendGrid API and
 // real posts; refused requests logged once per interval; webhook credentials swapped live.
-#include <gtest/gtest.h>
-
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
@@ -160,9 +159,19 @@ TEST_F(ObservabilityTest, MetricsCountASyncAndPostsAsTheDatabaseRecordsThem) {
     EXPECT_EQ(metric(m, "sendgrid_source_sync_last_success_timestamp_seconds{" + l + "}"),
               std::stod(fixed_unix));
   }
-  EXPECT_EQ(metric(m, R"(sendgrid_source_sync_rate_limit_waits_total{source="default",collection="lists"})"), 1);
-  EXPECT_EQ(metric(m, R"(sendgrid_source_sync_rate_limit_wait_seconds_total{source="default",collection="lists"})"), 3);
-  EXPECT_EQ(metric(m, R"(sendgrid_source_sync_http_retries_total{source="default",collection="campaigns"})"), 1);
+  EXPECT_EQ(
+      metric(m,
+             R"(sendgrid_source_sync_rate_limit_waits_total{source="default",collection="lists"})"),
+      1);
+  EXPECT_EQ(
+      metric(
+          m,
+          R"(sendgrid_source_sync_rate_limit_wait_seconds_total{source="default",collection="lists"})"),
+      3);
+  EXPECT_EQ(
+      metric(m,
+             R"(sendgrid_source_sync_http_retries_total{source="default",collection="campaigns"})"),
+      1);
 
   // The posts: per table, received = stored + duplicate, and stored = the table's rows.
   double received_total = 0;
@@ -178,8 +187,10 @@ TEST_F(ObservabilityTest, MetricsCountASyncAndPostsAsTheDatabaseRecordsThem) {
     received_total += r;
   }
   EXPECT_GT(received_total, 0);
-  EXPECT_EQ(metric(m, R"(sendgrid_source_webhook_responses_total{source="default",code="200"})"), 2);
-  EXPECT_EQ(metric(m, R"(sendgrid_source_webhook_responses_total{source="default",code="400"})"), 1);
+  EXPECT_EQ(metric(m, R"(sendgrid_source_webhook_responses_total{source="default",code="200"})"),
+            2);
+  EXPECT_EQ(metric(m, R"(sendgrid_source_webhook_responses_total{source="default",code="400"})"),
+            1);
   EXPECT_EQ(metric(m, R"(sendgrid_source_bad_bodies_total{source="default"})"), 1);
   EXPECT_EQ(metric(m, R"(sendgrid_source_http_responses_total{code="404"})"), 1);
   // Four requests were answered before this one: the latency histogram counted them.
@@ -190,8 +201,10 @@ TEST_F(ObservabilityTest, MetricsCountASyncAndPostsAsTheDatabaseRecordsThem) {
   const auto health = client.request("GET", "/healthz");
   EXPECT_EQ(health.status, 200) << health.body;
   EXPECT_NE(health.body.find(R"("last_event_at":")"), std::string::npos) << health.body;
-  EXPECT_NE(health.body.find(R"("lists":{"result":"succeeded","finished_at":"2026-01-01T00:00:00.000Z","last_success_at":"2026-01-01T00:00:00.000Z"})"),
-            std::string::npos)
+  EXPECT_NE(
+      health.body.find(
+          R"("lists":{"result":"succeeded","finished_at":"2026-01-01T00:00:00.000Z","last_success_at":"2026-01-01T00:00:00.000Z"})"),
+      std::string::npos)
       << health.body;
 }
 
@@ -211,14 +224,16 @@ TEST_F(ObservabilityTest, HealthzWithoutSyncSaysNullAndIs503WithTheReasonWhenThe
     EXPECT_EQ(client.post(url, read_data("webhook/all_types.json")).status, 503);
     health = client.request("GET", "/healthz");
     EXPECT_EQ(health.status, 503);
-    EXPECT_NE(health.body.find(R"("status":"unavailable","reason":"source default is not writable: )"),
-              std::string::npos)
+    EXPECT_NE(
+        health.body.find(R"("status":"unavailable","reason":"source default is not writable: )"),
+        std::string::npos)
         << health.body;
     EXPECT_NE(health.body.find("locked"), std::string::npos) << health.body;
     other.exec("ROLLBACK");
   }
   const auto m = parse_metrics(client.request("GET", "/metrics").body);
-  EXPECT_EQ(metric(m, R"(sendgrid_source_webhook_responses_total{source="default",code="503"})"), 1);
+  EXPECT_EQ(metric(m, R"(sendgrid_source_webhook_responses_total{source="default",code="503"})"),
+            1);
 }
 
 std::string read_all(std::FILE* f) {
@@ -247,8 +262,9 @@ TEST(WebhookLogs, ARepeatedRefusalIsLoggedOnceWithItsSourceStatusAndReasonButNoB
   http_client client(server.port());
   const std::string body = R"([{"email":"secret-body@example.com","event":"delivered"}])";
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(client.request("POST", url, body,
-                             {{"Authorization", sgs::webhook::basic_auth_header("user:wrong")}})
+    ASSERT_EQ(client
+                  .request("POST", url, body,
+                           {{"Authorization", sgs::webhook::basic_auth_header("user:wrong")}})
                   .status,
               401);
   }

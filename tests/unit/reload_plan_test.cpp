@@ -1,9 +1,9 @@
 // Unit tests for config/reload: what a SIGHUP applies and what needs a restart.
-#include "config/reload.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+
+#include "config/reload.hpp"
 
 namespace sgs::config {
 namespace {
