@@ -197,14 +197,17 @@ grep -q "needs a restart" "$WORK/log" || fail "no 'needs a restart' in the log"
 
 # A second SIGTERM exits at once (exit 1) while the first is still draining: a client that
 # sent its headers and part of its body keeps the first one waiting (body_timeout 20 s).
-python3 - "$PORT" <<'PY' &
+python3 - "$PORT" "$WORK/slow.sent" <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"POST /webhooks/sendgrid/shop HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n[{")
+open(sys.argv[2], "w").close()
 time.sleep(30)
 PY
 SLOW=$!
-sleep 0.5
+for _ in $(seq 200); do [ -e "$WORK/slow.sent" ] && break; sleep 0.05; done
+[ -e "$WORK/slow.sent" ] || fail "the slow client did not connect"
+sleep 0.5  # the daemon reads the headers: the request is now in flight
 kill -TERM $PID
 sleep 1
 kill -0 $PID 2>/dev/null || fail "the first SIGTERM did not wait for the request in flight"
