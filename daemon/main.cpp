@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -328,7 +329,12 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   std::function<void()> await_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      sd_notify(0, "RELOADING=1");
+      // MONOTONIC_USEC lets systemd (253+) match the READY=1 below to this reload.
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                 static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
+                     static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
       spdlog::info("signal SIGHUP: reloading {}", lc.origin);
       sgs::daemon::reload(reload_ctx);
       sd_notify(0, "READY=1");

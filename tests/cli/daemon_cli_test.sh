@@ -132,6 +132,7 @@ contacts=$(sqlite3 "$WORK/data/crm.db" "SELECT count(*) FROM recipients")
 [ "$contacts" = 1000 ] || fail "expected 1000 synced contacts, got $contacts"
 "$BIN" --config "$WORK/sync.toml" status >"$WORK/status2" || fail "status after sync"
 grep -Eq "recipients +succeeded .* 1000 " "$WORK/status2" || fail "status does not show the sync run: $(cat "$WORK/status2")"
+grep -Eq "recipients +succeeded .* 1000 +[0-9]+ +20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T" "$WORK/status2" || fail "status does not show the last success: $(cat "$WORK/status2")"
 
 
 # SIGHUP: a new webhook verification key is taken live, the old one is refused; an invalid
