@@ -271,8 +271,8 @@ TEST(WebhookLogs, ARepeatedRefusalIsLoggedOnceWithItsSourceStatusAndReasonButNoB
   for (int i = 0; i < 5; ++i) ASSERT_EQ(client.post("/webhooks/sendgrid/typo", body).status, 404);
   spdlog::default_logger()->flush();
   const std::string text = read_all(log);
+  sgs::logging::install(sgs::logging::target::plain, "info");  // before the file goes away
   std::fclose(log);
-  sgs::logging::install(sgs::logging::target::plain, "info");
   EXPECT_EQ(occurrences(text, "webhook request refused source=default status=401"), 1u) << text;
   EXPECT_NE(text.find("reason=\"wrong basic auth credentials"), std::string::npos) << text;
   EXPECT_EQ(occurrences(text, "webhook request refused path=/webhooks/sendgrid/typo status=404"),

@@ -144,8 +144,8 @@ TEST(LogSinks, JsonSinkWritesOneObjectPerLineWithTheFieldsAndHonoursTheLevel) {
   EXPECT_FALSE(set_level("loud"));
   spdlog::default_logger()->flush();
   const std::string text = read_all(f);
-  std::fclose(f);
   install(target::plain, "info");  // later tests log to stderr again
+  std::fclose(f);
 
   std::vector<std::string> lines;
   for (std::size_t start = 0, nl; (nl = text.find('\n', start)) != std::string::npos;
@@ -171,8 +171,8 @@ TEST(LogSinks, PlainTextSinkAppendsFieldsToTheMessage) {
   info("sync", {{"source", "crm"}, {"collection", "lists"}, {"upserted", 3}});
   spdlog::default_logger()->flush();
   const std::string text = read_all(f);
-  std::fclose(f);
   install(target::plain, "info");
+  std::fclose(f);
   EXPECT_EQ(text, "info: sync source=crm collection=lists upserted=3\n");
 }
 
