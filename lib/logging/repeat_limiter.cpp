@@ -18,10 +18,17 @@ repeat_limiter::verdict repeat_limiter::allow(std::string_view key) {
       std::erase_if(entries_, [&](const auto& kv) {
         return kv.second.suppressed == 0 && now - kv.second.last_logged >= interval_;
       });
-      if (entries_.size() >= max_keys_) return {true, 0, {}};  // untracked: logged every time
+      // Still full: counted under one shared key, so endless new keys cannot flood the log.
+      if (entries_.size() >= max_keys_) {
+        auto [at, inserted] = entries_.try_emplace(std::string(overflow_key), entry{now, 0});
+        if (inserted) return {true, 0, {}};
+        it = at;
+      }
     }
-    entries_.emplace(std::string(key), entry{now, 0});
-    return {true, 0, {}};
+    if (it == entries_.end()) {
+      entries_.emplace(std::string(key), entry{now, 0});
+      return {true, 0, {}};
+    }
   }
   entry& e = it->second;
   if (now - e.last_logged < interval_) {

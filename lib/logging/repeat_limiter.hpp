@@ -38,6 +38,10 @@ class repeat_limiter {
   // " (repeated 532 times in the last 60 s)" when repeats > 0, else "".
   static std::string suffix(const verdict& v);
 
+  // Where occurrences of new keys are counted while the table is full (max_keys distinct keys
+  // within one interval): they share one line per interval.
+  static constexpr std::string_view overflow_key = "\x01(too many distinct keys)";
+
  private:
   struct entry {
     clock::time_point last_logged;

@@ -134,9 +134,11 @@ struct server::state : std::enable_shared_from_this<server::state> {
 
 void server::state::log_refusal(std::string_view source, std::string_view path,
                                 const reply& answer) {
-  const auto v = refusal_log.allow(std::string(source.empty() ? path : source) + " " +
+  // Keyed by configured source; refused paths (chosen by the client) all share one key.
+  const auto v = refusal_log.allow(std::string(source.empty() ? "(no source)" : source) + " " +
                                    std::to_string(answer.status));
   if (!v.log) return;
+  if (path.size() > 200) path = path.substr(0, 200);
   const std::string suffix = logging::repeat_limiter::suffix(v);
   if (answer.status >= 500) {
     logging::error("webhook request not stored" + suffix, {{"source", source},

@@ -72,10 +72,12 @@ TEST(RepeatLimiter, StaysBoundedWhenKeysKeepChanging) {
   fake_clock clock;
   repeat_limiter limiter(60s, clock.fn(), 4);
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(limiter.allow("k" + std::to_string(i)).log);
-  // Full: a new key is logged (untracked) rather than growing the map.
+  // Full: new keys share one overflow entry (logged once per interval) instead of growing
+  // the map or being logged every time.
   EXPECT_TRUE(limiter.allow("new").log);
-  EXPECT_TRUE(limiter.allow("new").log);
-  // Once the old keys' interval is over they are forgotten and the new key is tracked.
+  EXPECT_FALSE(limiter.allow("newer").log);
+  EXPECT_FALSE(limiter.allow("newest").log);
+  // Once the old keys' interval is over they are forgotten and a new key is tracked again.
   clock.now += 61s;
   EXPECT_TRUE(limiter.allow("new").log);
   EXPECT_FALSE(limiter.allow("new").log);
