@@ -68,16 +68,9 @@ class journald_sink final : public spdlog::sinks::systemd_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     if (current_fields.empty()) return systemd_sink::sink_it_(msg);
-    std::vector<std::string> items;
-    items.reserve(current_fields.size() + 3);
-    items.push_back("MESSAGE=" + text_line(payload_of(msg), current_fields));
-    items.push_back("PRIORITY=" +
-                    std::to_string(syslog_levels_.at(static_cast<std::size_t>(msg.level))));
-    items.push_back("SYSLOG_IDENTIFIER=" + ident_);
-    for (const auto& f : current_fields) {
-      if (f.value.empty()) continue;
-      items.push_back(journal_field_name(f.key) + "=" + f.value);
-    }
+    auto items =
+        journal_record(payload_of(msg), syslog_levels_.at(static_cast<std::size_t>(msg.level)),
+                       ident_, current_fields);
     std::vector<iovec> iov;
     iov.reserve(items.size());
     for (auto& s : items) iov.push_back({s.data(), s.size()});
@@ -266,6 +259,21 @@ std::string json_line(std::string_view time, std::string_view level, std::string
   }
   out += '}';
   return out;
+}
+
+std::vector<std::string> journal_record(std::string_view message, int priority,
+                                        std::string_view identifier,
+                                        std::span<const field> fields) {
+  std::vector<std::string> items;
+  items.reserve(fields.size() + 3);
+  items.push_back("MESSAGE=" + text_line(message, fields));
+  items.push_back("PRIORITY=" + std::to_string(priority));
+  items.push_back("SYSLOG_IDENTIFIER=" + std::string(identifier));
+  for (const auto& f : fields) {
+    if (f.value.empty()) continue;
+    items.push_back(journal_field_name(f.key) + "=" + f.value);
+  }
+  return items;
 }
 
 std::string journal_field_name(std::string_view key) {

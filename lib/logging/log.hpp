@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -80,5 +81,9 @@ std::string json_line(std::string_view time, std::string_view level, std::string
                       std::span<const field> fields);
 // "SOURCE" for "source": journald field names are upper-case letters, digits and '_'.
 std::string journal_field_name(std::string_view key);
+// The journal entry for one line: MESSAGE (the text line, so `journalctl` reads like a
+// terminal), PRIORITY (syslog), SYSLOG_IDENTIFIER, then one NAME=value per non-empty field.
+std::vector<std::string> journal_record(std::string_view message, int priority,
+                                        std::string_view identifier, std::span<const field> fields);
 
 }  // namespace sgs::logging

@@ -107,6 +107,15 @@ TEST(LogRendering, JournalFieldNamesAreUpperCase) {
   EXPECT_EQ(journal_field_name("_private"), "F_PRIVATE");  // '_' first is journald's own
 }
 
+TEST(LogRendering, JournalRecordHasTheTextMessageSyslogPriorityAndOneFieldPerValue) {
+  const std::vector<field> fields = {
+      {"source", "crm"}, {"collection", "lists"}, {"upserted", 3}, {"error", ""}};
+  EXPECT_EQ(journal_record("sync", 6, "sendgrid-source", fields),
+            (std::vector<std::string>{"MESSAGE=sync source=crm collection=lists upserted=3",
+                                      "PRIORITY=6", "SYSLOG_IDENTIFIER=sendgrid-source",
+                                      "SOURCE=crm", "COLLECTION=lists", "UPSERTED=3"}));
+}
+
 TEST(LogTarget, JournalStreamMustMatchStderrDeviceAndInode) {
   EXPECT_TRUE(journal_stream_matches("8:12345", 8, 12345));
   EXPECT_FALSE(journal_stream_matches("8:12345", 8, 12346));  // stderr was redirected
