@@ -1,6 +1,5 @@
 // sendgrid-source: the command line and the wiring of config, stores and the webhook server.
 #include <malloc.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -20,7 +20,9 @@
 
 #include "config/config.hpp"
 #include "config/secrets.hpp"
-#include "events/signature.hpp"
+#include "logging/log.hpp"
+#include "metrics/sync_metrics.hpp"
+#include "reload.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
@@ -49,6 +51,7 @@ struct usage_error : std::runtime_error {
 struct loaded_config {
   config cfg;
   std::string origin;  // the file it came from, or "built-in defaults"
+  std::string path;    // the file it came from; "" for the built-in defaults
 };
 
 // --config PATH, else /etc/sendgrid-source/config.toml, else ./config.toml, else the built-in
@@ -75,24 +78,15 @@ loaded_config load_config(const std::string& explicit_path) {
     if (auto* errors = std::get_if<std::vector<sgs::config::config_error>>(&parsed)) {
       throw usage_error("invalid configuration:\n" + sgs::config::format_errors(*errors, path));
     }
-    return {std::get<config>(std::move(parsed)), path};
+    return {std::get<config>(std::move(parsed)), path, path};
   }
-  return {sgs::config::default_config(), "built-in defaults"};
+  return {sgs::config::default_config(), "built-in defaults", ""};
 }
 
+// Under systemd the journal (with fields: SOURCE=, COLLECTION=, ...), on a terminal readable
+// text, with log.format = "json" one object per line.
 void setup_logging(const sgs::config::log_config& log) {
-  auto logger = spdlog::stderr_color_mt("sendgrid-source");
-  spdlog::set_default_logger(logger);
-  if (log.format == sgs::config::log_format::json) {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
-                        spdlog::pattern_time_type::utc);
-  } else if (isatty(STDERR_FILENO)) {
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-  } else {
-    // Under systemd the journal adds its own time stamp.
-    spdlog::set_pattern("%l: %v");
-  }
-  spdlog::set_level(spdlog::level::from_str(log.level));
+  sgs::logging::install(sgs::logging::detect_target(log.format), log.level);
 }
 
 std::filesystem::path store_file(const config& cfg, const std::string& source) {
@@ -157,14 +151,15 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
         std::printf("  last sync        %s\n",
                     src->api_key.empty() ? "never (no API key: sync is off)" : "never");
       } else {
-        std::printf("  last sync        %-11s %-10s %-24s %9s %10s %10s\n", "collection", "status",
-                    "finished", "objects", "upserted", "tombstoned");
+        std::printf("  last sync        %-11s %-10s %-24s %9s %10s %10s  %s\n", "collection",
+                    "status", "finished", "objects", "upserted", "tombstoned", "last success");
         for (const auto& r : s.last_syncs) {
-          std::printf("                   %-11s %-10s %-24s %9lld %10lld %10lld\n",
+          std::printf("                   %-11s %-10s %-24s %9lld %10lld %10lld  %s\n",
                       r.collection.c_str(), r.status.c_str(),
                       r.finished_at.empty() ? "(running)" : r.finished_at.c_str(),
                       static_cast<long long>(r.objects), static_cast<long long>(r.rows_upserted),
-                      static_cast<long long>(r.rows_tombstoned));
+                      static_cast<long long>(r.rows_tombstoned),
+                      r.last_success_at.empty() ? "never" : r.last_success_at.c_str());
           if (!r.error.empty()) std::printf("                     error: %s\n", r.error.c_str());
         }
       }
@@ -176,28 +171,37 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
   return rc;
 }
 
-// The scheduler's view of one source: when it last succeeded, and how to run it (logging one
-// line per collection, never throwing).
+// The scheduler's view of one source: when it last succeeded, and how to run it (the sync
+// logs one line per collection and reports into `metrics`; never throws).
 sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
                                                 const sgs::config::source_config& src,
-                                                const std::string& api_key) {
+                                                const std::string& api_key,
+                                                sgs::metrics::sync_metrics& metrics) {
   sgs::scheduler::scheduled_source s;
   s.name = src.name;
   s.interval = src.sync_interval;
   auto request = sgs::daemon::make_sync_request(cfg, src, api_key);
-  s.last_success = [request]() -> std::optional<sgs::scheduler::clock::time_point> {
+  request.options.metrics = &metrics;
+  s.last_success = [request, &metrics]() -> std::optional<sgs::scheduler::clock::time_point> {
     try {
       auto store = sgs::store::object_store::open(request.store);
       std::optional<sgs::scheduler::clock::time_point> oldest;
+      bool every_collection = true;
       for (auto c : request.options.collections) {
         const std::string at = store->last_success(c);
-        if (at.empty()) return std::nullopt;
         std::tm tm{};
-        if (!strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
-        const auto t = sgs::scheduler::clock::from_time_t(timegm(&tm));
+        if (at.empty() || !strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
+          every_collection = false;
+          continue;
+        }
+        const auto unix_seconds = timegm(&tm);
+        // /metrics and /healthz know the last success from before this start.
+        metrics.last_success_known(request.source.name, sgs::store::collection_name(c),
+                                   unix_seconds, at);
+        const auto t = sgs::scheduler::clock::from_time_t(unix_seconds);
         if (!oldest || t < *oldest) oldest = t;
       }
-      return oldest;
+      return every_collection ? oldest : std::nullopt;
     } catch (const std::exception& e) {
       spdlog::warn("source {}: cannot read the last sync time ({}): syncing now",
                    request.source.name, e.what());
@@ -209,22 +213,21 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
     r.options.stop = stop;
     const auto result = sgs::sync::run_source_sync(r);
     if (!result.fatal_error.empty())
-      spdlog::error("sync source={} failed: {}", result.source, result.fatal_error);
-    for (const auto& c : result.collections) {
-      const auto status = sgs::store::run_status_name(c.status);
-      if (c.status == sgs::store::run_status::succeeded) {
-        spdlog::info(
-            "sync source={} collection={} status={} api={} pages={} upserted={} tombstoned={} "
-            "ms={}",
-            result.source, sgs::store::collection_name(c.collection), status, c.source_api,
-            c.counts.pages, c.counts.rows_upserted, c.counts.rows_tombstoned, c.duration.count());
-      } else {
-        spdlog::warn("sync source={} collection={} status={} error={}", result.source,
-                     sgs::store::collection_name(c.collection), status, c.error);
-      }
-    }
+      sgs::logging::error("sync failed",
+                          {{"source", result.source}, {"error", result.fatal_error}});
   };
   return s;
+}
+
+// Ends the process at once: the second SIGTERM/SIGINT, while the first one is draining.
+// Only async-signal-safe calls. Acknowledged events are already durable (2xx only after the
+// commit); requests in flight get no answer and are retried by SendGrid.
+extern "C" void exit_on_second_signal(int) {
+  static const char message[] =
+      "sendgrid-source: second signal: exiting at once, without finishing the requests in "
+      "flight\n";
+  [[maybe_unused]] auto n = write(STDERR_FILENO, message, sizeof message - 1);
+  _exit(exit_runtime);
 }
 
 int cmd_run(const loaded_config& lc, unsigned io_threads) {
@@ -232,30 +235,26 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin,
                cfg.storage.dir.string());
 
+  sgs::metrics::sync_metrics sync_metrics;
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
-  std::vector<std::unique_ptr<sgs::events::signature_verifier>> verifiers;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
+  // Own the verifiers that the endpoints' source_auth point at, until the server is gone.
+  std::vector<std::shared_ptr<const sgs::webhook::source_auth>> initial_auth;
   for (const auto& src : cfg.sources) {
-    sgs::webhook::source_auth auth;
-    if (!src.webhook_verification_keys.empty()) {
-      auto v = sgs::events::signature_verifier::from_base64_keys(src.webhook_verification_keys);
-      if (auto* err = std::get_if<std::string>(&v))
-        throw usage_error("source '" + src.name + "': " + *err);
-      verifiers.push_back(std::make_unique<sgs::events::signature_verifier>(
-          std::get<sgs::events::signature_verifier>(std::move(v))));
-      auth.verifier = verifiers.back().get();
-      auth.max_age_seconds = src.webhook_max_age_seconds;
+    auto made = sgs::daemon::make_source_auth(src);
+    if (auto* err = std::get_if<std::string>(&made)) throw usage_error(*err);
+    initial_auth.push_back(std::get<std::shared_ptr<const sgs::webhook::source_auth>>(made));
+    const sgs::webhook::source_auth& auth = *initial_auth.back();
+    if (auth.verifier != nullptr) {
       spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name,
-                   verifiers.back()->key_count());
+                   auth.verifier->key_count());
     } else {
       spdlog::warn(
           "source {} accepts unsigned webhooks: set webhook_verification_key to refuse forged "
           "posts",
           src.name);
     }
-    if (src.webhook_basic_auth)
-      auth.basic_auth_header = sgs::webhook::basic_auth_header(*src.webhook_basic_auth);
     auto key = sgs::config::resolve_api_key(src.api_key, src.name);
     if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
     if (auto& api_key = std::get<std::optional<std::string>>(key)) {
@@ -265,7 +264,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
                      src.name, sgs::config::resolve_api_key_path(*src.api_key.file).string());
       }
       if (!src.collections.empty()) {
-        scheduled.push_back(scheduled_sync(cfg, src, *api_key));
+        scheduled.push_back(scheduled_sync(cfg, src, *api_key, sync_metrics));
         spdlog::info("source {} syncs {} collection(s) every {}s", src.name, src.collections.size(),
                      src.sync_interval.count());
       }
@@ -297,6 +296,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   so.idle_timeout = cfg.server.idle_timeout;
   so.max_connections = cfg.server.max_connections;
   so.max_events_per_request = cfg.server.max_events_per_request;
+  so.sync_metrics = &sync_metrics;
   sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
   server.start();
   for (const auto& src : cfg.sources) {
@@ -304,9 +304,6 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
                  src.name);
   }
 
-  // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
-  // commits). The signals are then handed back to their default action, so a second one
-  // ends the process at once.
   // systemd (Type=notify): ready once the stores are open and the listener is bound; the
   // watchdog is fed from the I/O loop, so a wedged loop gets the service restarted.
   sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", so.host.c_str(),
@@ -326,16 +323,47 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   sgs::scheduler::scheduler sync_scheduler(std::move(scheduled));
   sync_scheduler.start();
 
+  // SIGHUP: re-read the config and apply what is safe (daemon/reload.hpp), on an I/O thread.
+  sgs::daemon::reload_context reload_ctx{lc.path, cfg, &server};
+  boost::asio::signal_set hangup(ioc, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      // MONOTONIC_USEC lets systemd (253+) match the READY=1 below to this reload.
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                 static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
+                     static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
+      spdlog::info("signal SIGHUP: reloading {}", lc.origin);
+      sgs::daemon::reload(reload_ctx);
+      sd_notify(0, "READY=1");
+      await_hangup();
+    });
+  };
+  await_hangup();
+
+  // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
+  // commits, stop a running sync between transactions). A second one exits at once, with 1.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
-    spdlog::info("signal {}: finishing requests in flight, then exiting", signo);
-    sd_notify(0, "STOPPING=1");
-    watchdog.cancel();
-    server.stop();
-    sync_scheduler.stop();  // a running sync stops between transactions
     boost::system::error_code ignored;
     signals.clear(ignored);
+    struct sigaction second {};
+    second.sa_handler = exit_on_second_signal;
+    sigemptyset(&second.sa_mask);
+    sigaction(SIGTERM, &second, nullptr);
+    sigaction(SIGINT, &second, nullptr);
+    spdlog::info(
+        "signal {}: finishing requests in flight, then exiting (a second signal exits "
+        "at once)",
+        signo);
+    sd_notify(0, "STOPPING=1");
+    watchdog.cancel();
+    hangup.cancel(ignored);
+    server.stop();
+    sync_scheduler.stop();  // a running sync stops between transactions
   });
   std::vector<std::thread> threads;
   for (unsigned i = 1; i < io_threads; ++i) threads.emplace_back([&] { ioc.run(); });

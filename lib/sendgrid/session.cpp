@@ -98,6 +98,7 @@ call_result api_session::call(std::string_view method, std::string_view url,
         if (!wait)
           wait = backoff_delay(rate_limit_waits, policy_.backoff_base, policy_.backoff_cap,
                                env_.random01());
+        stats_.rate_limit_waited += *wait;
         notice("rate limited on " + path_of(url) + ": waiting " + seconds_text(*wait));
         if (!env_.sleep(*wait)) {
           r.kind = failure_kind::aborted;

@@ -27,6 +27,7 @@ struct session_env {
 struct call_stats {
   std::int64_t http_retries = 0;
   std::int64_t rate_limit_waits = 0;
+  std::chrono::milliseconds rate_limit_waited{0};  // the time those waits took, as planned
 };
 
 struct call_result {

@@ -58,7 +58,9 @@ store_summary read_summary(const std::filesystem::path& file) {
       SQLite::Statement runs(
           db,
           "SELECT r.collection, r.status, r.started_at, coalesce(r.finished_at, ''), "
-          "r.rows_upserted, r.rows_tombstoned, coalesce(r.error, '') FROM sync_runs r "
+          "r.rows_upserted, r.rows_tombstoned, coalesce(r.error, ''), "
+          "coalesce((SELECT max(finished_at) FROM sync_runs s WHERE s.collection = r.collection "
+          "AND s.status = 'succeeded'), '') FROM sync_runs r "
           "WHERE r.id = (SELECT max(id) FROM sync_runs WHERE collection = r.collection) "
           "ORDER BY r.collection");
       while (runs.executeStep()) {
@@ -69,7 +71,8 @@ store_summary read_summary(const std::filesystem::path& file) {
                           runs.getColumn(4).getInt64(),
                           runs.getColumn(5).getInt64(),
                           0,
-                          runs.getColumn(6).getString()};
+                          runs.getColumn(6).getString(),
+                          runs.getColumn(7).getString()};
         // Collection names are the object tables' names; anything else is not queried.
         if (run.collection == "lists" || run.collection == "segments" ||
             run.collection == "campaigns" || run.collection == "recipients") {

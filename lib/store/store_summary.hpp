@@ -24,6 +24,7 @@ struct last_sync_run {
   std::int64_t rows_tombstoned = 0;
   std::int64_t objects = 0;  // rows of the object table not tombstoned
   std::string error;
+  std::string last_success_at;  // when a run of this collection last succeeded; "" = never
 };
 
 struct store_summary {

@@ -24,6 +24,8 @@
 #include <optional>
 #include <random>
 
+#include "logging/log.hpp"
+#include "logging/repeat_limiter.hpp"
 #include "sendgrid/errors.hpp"
 #include "sendgrid/paging.hpp"
 #include "store/event_store.hpp"
@@ -96,6 +98,8 @@ class source_run {
   bool stage_page(collection c, api_kind api, const call_result& r, store::run_counts& counts,
                   page& p);
   bool stopping() const { return options_.stop.stop_requested(); }
+  void report_metrics(const collection_result& r, std::chrono::milliseconds rate_limit_waited,
+                      std::chrono::system_clock::time_point finished) const;
   void report(collection c, std::string_view state, const store::run_counts& counts) const {
     if (options_.on_progress)
       options_.on_progress({options_.source_name, c, state, counts.pages, counts.rows_seen});
@@ -134,6 +138,7 @@ source_result source_run::run() {
       } catch (const store::object_store_error& e) {
         skipped.error += "; " + std::string(e.what());
       }
+      report_metrics(skipped, {}, options_.now());
       out.collections.push_back(std::move(skipped));
       continue;
     }
@@ -256,18 +261,43 @@ collection_result source_run::run_collection(collection c) {
     }
   }
   report(c, run_status_name(result.status), counts);
-  auto level =
-      result.status == store::run_status::succeeded ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(
-      level,
-      "sync source={} collection={} api={} status={} pages={} rows={} upserted={} tombstoned={} "
-      "retries={} rate_limit_waits={} seconds={:.1f}{}{}",
-      options_.source_name, collection_name(c), result.source_api.empty() ? "-" : result.source_api,
-      run_status_name(result.status), counts.pages, counts.rows_seen, counts.rows_upserted,
-      counts.rows_tombstoned, counts.http_retries, counts.rate_limit_waits,
-      static_cast<double>(result.duration.count()) / 1000.0,
-      result.error.empty() ? "" : " error=", result.error);
+  report_metrics(result, stats.rate_limit_waited, options_.now());
+  // One line per collection run, with journald fields SOURCE=, COLLECTION=, STATUS=, ...
+  logging::log(
+      result.status == store::run_status::succeeded ? spdlog::level::info : spdlog::level::warn,
+      "sync",
+      {{"source", options_.source_name},
+       {"collection", collection_name(c)},
+       {"status", run_status_name(result.status)},
+       {"api", result.source_api.empty() ? "-" : result.source_api},
+       {"pages", counts.pages},
+       {"rows", counts.rows_seen},
+       {"upserted", counts.rows_upserted},
+       {"tombstoned", counts.rows_tombstoned},
+       {"retries", counts.http_retries},
+       {"rate_limit_waits", counts.rate_limit_waits},
+       {"ms", result.duration.count()},
+       {"error", result.error}});
   return result;
+}
+
+void source_run::report_metrics(const collection_result& r,
+                                std::chrono::milliseconds rate_limit_waited,
+                                std::chrono::system_clock::time_point finished) const {
+  if (options_.metrics == nullptr) return;
+  metrics::sync_run_report m;
+  m.source = options_.source_name;
+  m.collection = std::string(collection_name(r.collection));
+  m.result = std::string(run_status_name(r.status));
+  m.rows_upserted = r.counts.rows_upserted;
+  m.rows_tombstoned = r.counts.rows_tombstoned;
+  m.http_retries = r.counts.http_retries;
+  m.rate_limit_waits = r.counts.rate_limit_waits;
+  m.rate_limit_wait_seconds = std::chrono::duration<double>(rate_limit_waited).count();
+  m.finished_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(finished.time_since_epoch()).count();
+  m.finished_at = iso8601(finished);
+  options_.metrics->run_finished(m);
 }
 
 outcome source_run::fetch(collection c, api_kind api, store::run_counts& counts) {
@@ -649,8 +679,17 @@ source_result run_source_sync(const source_sync_request& request) {
     co.on_behalf_of = request.source.on_behalf_of;
     sendgrid::api_client client(co);
     auto env = real_session_env(options.stop);
+    // Retries and rate-limit waits can come by the hundred on a bad day: one line per kind
+    // of wait and source per minute, with the count of those not logged.
     env.notice = [name = request.source.name](std::string_view text) {
-      spdlog::info("sync source={}: {}", name, text);
+      static logging::repeat_limiter limiter(std::chrono::seconds(60));
+      // "rate limited on /v3/x: waiting 7.0s", "timed out on GET /v3/x: ...: retrying in 2s":
+      // the part before the last ": " says what happened and where.
+      const auto cut = text.rfind(": ");
+      const auto what = text.substr(0, cut);
+      const auto v = limiter.allow(name + "\n" + std::string(what));
+      if (!v.log) return;
+      logging::info(std::string(text) + logging::repeat_limiter::suffix(v), {{"source", name}});
     };
     sendgrid::api_session session(client, request.retry, std::move(env));
     return sync_source(session, *store, options);
@@ -659,6 +698,20 @@ source_result run_source_sync(const source_sync_request& request) {
   } catch (const std::exception& e) {
     failed.fatal_error =
         std::string("sync of source '") + request.source.name + "' failed: " + e.what();
+  }
+  // Nothing ran: each requested collection counts as a failed run.
+  if (options.metrics != nullptr) {
+    const auto now = options.now();
+    for (auto c : options.collections) {
+      metrics::sync_run_report m;
+      m.source = request.source.name;
+      m.collection = std::string(store::collection_name(c));
+      m.result = std::string(store::run_status_name(store::run_status::failed));
+      m.finished_unix =
+          std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+      m.finished_at = iso8601(now);
+      options.metrics->run_finished(m);
+    }
   }
   return failed;
 }

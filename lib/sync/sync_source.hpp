@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "metrics/sync_metrics.hpp"
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/object_store.hpp"
@@ -49,6 +50,9 @@ struct sync_options {
   int max_empty_legacy_pages = 100;
   std::int64_t max_pages = 100000;  // per collection: a guard against endless paging
   std::function<void(const progress&)> on_progress;  // may be empty
+  // Told about every collection's run as it ends (counters for /metrics); may be null.
+  // Must outlive the run.
+  metrics::sync_sink* metrics = nullptr;
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };

@@ -20,11 +20,15 @@ void request_metrics::observe_latency(std::chrono::steady_clock::duration d) {
   latency_sum_ += seconds;
 }
 
-void request_metrics::count_received(std::string_view source, std::uint64_t events) {
+void request_metrics::count_received(std::string_view source, std::string_view table,
+                                     std::uint64_t events) {
   std::lock_guard lock(mutex_);
-  auto it = received_.find(source);
-  if (it == received_.end()) it = received_.emplace(std::string(source), 0).first;
-  it->second += events;
+  received_[{std::string(source), std::string(table)}] += events;
+}
+
+void request_metrics::count_webhook_response(std::string_view source, int status) {
+  std::lock_guard lock(mutex_);
+  ++webhook_responses_[{std::string(source), status}];
 }
 
 void request_metrics::count_bad_body(std::string_view source) {
@@ -41,8 +45,9 @@ request_metrics::snapshot request_metrics::read() const {
   s.latency_le = latency_le_;
   s.latency_count = latency_count_;
   s.latency_sum_seconds = latency_sum_;
-  s.received_by_source.insert(received_.begin(), received_.end());
+  s.received = received_;
   s.bad_bodies_by_source.insert(bad_bodies_.begin(), bad_bodies_.end());
+  s.webhook_responses = webhook_responses_;
   return s;
 }
 
@@ -69,14 +74,16 @@ std::string num(double v) {
 }  // namespace
 
 std::string render_metrics(const request_metrics& requests,
-                           const std::vector<metrics_source>& sources) {
+                           const std::vector<metrics_source>& sources,
+                           const metrics::sync_metrics* sync) {
   const auto s = requests.read();
   std::string out;
   header(out, "sendgrid_source_events_received_total", "counter",
-         "Events and rejected elements in webhook bodies that parsed as a JSON array.");
-  for (const auto& [src, n] : s.received_by_source) {
-    out +=
-        "sendgrid_source_events_received_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
+         "Elements of webhook bodies that parsed as a JSON array, by the table they are for "
+         "(rejected_events: not usable events), before deduplication.");
+  for (const auto& [key, n] : s.received) {
+    out += "sendgrid_source_events_received_total{source=\"" + key.first + "\",table=\"" +
+           key.second + "\"} " + std::to_string(n) + "\n";
   }
   header(out, "sendgrid_source_events_stored_total", "counter",
          "Events committed to the store, by type.");
@@ -175,6 +182,12 @@ std::string render_metrics(const request_metrics& requests,
     out += "sendgrid_source_dedup_bytes{source=\"" + src.name + "\"} " +
            std::to_string(src.store->dedup_bytes()) + "\n";
   }
+  header(out, "sendgrid_source_webhook_responses_total", "counter",
+         "Answers to webhook POSTs, by source and status code (4xx: refused, 503: not stored).");
+  for (const auto& [key, n] : s.webhook_responses) {
+    out += "sendgrid_source_webhook_responses_total{source=\"" + key.first + "\",code=\"" +
+           std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
+  }
   header(out, "sendgrid_source_http_responses_total", "counter", "HTTP responses, by status code.");
   for (const auto& [code, n] : s.responses_by_status) {
     out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
@@ -192,6 +205,7 @@ std::string render_metrics(const request_metrics& requests,
   out += "sendgrid_source_http_request_duration_seconds_sum " + num(s.latency_sum_seconds) + "\n";
   out += "sendgrid_source_http_request_duration_seconds_count " + std::to_string(s.latency_count) +
          "\n";
+  if (sync != nullptr) out += sync->prometheus_text();
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "metrics/sync_metrics.hpp"
 #include "store/event_store.hpp"
 
 namespace sgs::webhook {
@@ -22,16 +23,21 @@ class request_metrics {
                                                              0.5,   1.0,  2.5,   5.0,  10.0};
   void count_status(int status);
   void observe_latency(std::chrono::steady_clock::duration d);
-  void count_received(std::string_view source, std::uint64_t events);
+  // Elements of a parsed body, by the table they are for ("rejected_events" for elements
+  // that are not usable events).
+  void count_received(std::string_view source, std::string_view table, std::uint64_t events);
   void count_bad_body(std::string_view source);
+  // The answer to a POST /webhooks/sendgrid/{source} (known sources only).
+  void count_webhook_response(std::string_view source, int status);
 
   struct snapshot {
     std::map<int, std::uint64_t> responses_by_status;
     std::array<std::uint64_t, latency_buckets.size()> latency_le{};  // cumulative
     std::uint64_t latency_count = 0;
     double latency_sum_seconds = 0;
-    std::map<std::string, std::uint64_t> received_by_source;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> received;  // source, table
     std::map<std::string, std::uint64_t> bad_bodies_by_source;
+    std::map<std::pair<std::string, int>, std::uint64_t> webhook_responses;  // source, status
   };
   snapshot read() const;
 
@@ -41,8 +47,9 @@ class request_metrics {
   std::array<std::uint64_t, latency_buckets.size()> latency_le_{};
   std::uint64_t latency_count_ = 0;
   double latency_sum_ = 0;
-  std::map<std::string, std::uint64_t, std::less<>> received_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> received_;
   std::map<std::string, std::uint64_t, std::less<>> bad_bodies_;
+  std::map<std::pair<std::string, int>, std::uint64_t> webhook_responses_;
 };
 
 struct metrics_source {
@@ -50,8 +57,9 @@ struct metrics_source {
   const store::event_store* store;
 };
 
-// Prometheus text exposition format 0.0.4.
+// Prometheus text exposition format 0.0.4. `sync` (may be null) adds the sync's families.
 std::string render_metrics(const request_metrics& requests,
-                           const std::vector<metrics_source>& sources);
+                           const std::vector<metrics_source>& sources,
+                           const metrics::sync_metrics* sync = nullptr);
 
 }  // namespace sgs::webhook

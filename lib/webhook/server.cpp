@@ -12,6 +12,8 @@
 #include <system_error>
 
 #include "events/parse.hpp"
+#include "logging/log.hpp"
+#include "logging/repeat_limiter.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/routes.hpp"
 
@@ -30,6 +32,34 @@ struct connection {
   beast::tcp_stream stream;
   bool busy = false;  // a request is being handled: touched only on the connection's strand
 };
+
+// A source's current authentication requirements, swapped whole on reload.
+class auth_slot {
+ public:
+  explicit auth_slot(std::shared_ptr<const source_auth> a) : current_(std::move(a)) {}
+  std::shared_ptr<const source_auth> load() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void store(std::shared_ptr<const source_auth> a) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(a);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const source_auth> current_;
+};
+
+// The reason inside one of our JSON error answers ({"error":"..."}), still JSON-escaped.
+std::string_view error_text(const reply& r) {
+  std::string_view b = r.body;
+  constexpr std::string_view prefix = "{\"error\":\"";
+  if (!b.starts_with(prefix) || !b.ends_with("\"}")) return {};
+  b.remove_prefix(prefix.size());
+  b.remove_suffix(2);
+  return b;
+}
 
 // Awaits the store's commit: the writer thread's callback is posted back to the
 // connection's strand. The work guard keeps the io_context running while it waits.
@@ -69,11 +99,19 @@ http::response<http::string_body> to_response(const reply& r, unsigned version, 
 struct server::state : std::enable_shared_from_this<server::state> {
   state(asio::any_io_executor ex, server_options opts,
         std::map<std::string, source_endpoint, std::less<>> srcs)
-      : executor(ex), options(std::move(opts)), sources(std::move(srcs)), acceptor(ex) {}
+      : executor(ex), options(std::move(opts)), sources(std::move(srcs)), acceptor(ex) {
+    for (const auto& [name, src] : sources) {
+      auth.emplace(name, std::make_unique<auth_slot>(std::make_shared<source_auth>(src.auth)));
+    }
+  }
 
   asio::any_io_executor executor;
   server_options options;
   std::map<std::string, source_endpoint, std::less<>> sources;
+  std::map<std::string, std::unique_ptr<auth_slot>, std::less<>> auth;  // same keys as sources
+  // Refused and failed requests are logged once a minute per source and status, with a count:
+  // a misconfigured sender or a full disk would otherwise write a line per request.
+  logging::repeat_limiter refusal_log{std::chrono::seconds(60)};
   tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
   std::atomic<std::uint32_t> active{0};
@@ -91,7 +129,29 @@ struct server::state : std::enable_shared_from_this<server::state> {
                                         const std::string& source);
   reply healthz() const;
   reply metrics_reply() const;
+  void log_refusal(std::string_view source, std::string_view path, const reply& answer);
 };
+
+void server::state::log_refusal(std::string_view source, std::string_view path,
+                                const reply& answer) {
+  // Keyed by configured source; refused paths (chosen by the client) all share one key.
+  const auto v = refusal_log.allow(std::string(source.empty() ? "(no source)" : source) + " " +
+                                   std::to_string(answer.status));
+  if (!v.log) return;
+  if (path.size() > 200) path = path.substr(0, 200);
+  const std::string suffix = logging::repeat_limiter::suffix(v);
+  if (answer.status >= 500) {
+    logging::error("webhook request not stored" + suffix, {{"source", source},
+                                                           {"path", path},
+                                                           {"status", answer.status},
+                                                           {"reason", error_text(answer)}});
+  } else {
+    logging::warn("webhook request refused" + suffix, {{"source", source},
+                                                       {"path", path},
+                                                       {"status", answer.status},
+                                                       {"reason", error_text(answer)}});
+  }
+}
 
 asio::awaitable<void> server::state::accept_loop() {
   auto self = shared_from_this();
@@ -166,8 +226,12 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
         route(std::string_view(req.method_string()), std::string_view(req.target()),
               [this](std::string_view name) { return sources.find(name) != sources.end(); });
     reply answer;
+    const std::string_view path =
+        std::string_view(req.target()).substr(0, std::string_view(req.target()).find('?'));
     if (routed.kind == route_kind::webhook_post) {
       answer = co_await handle_webhook(conn, buffer, parser, routed.source);
+      metrics.count_webhook_response(routed.source, answer.status);
+      if (answer.status >= 400) log_refusal(routed.source, {}, answer);
     } else {
       // Other routes take no body; one that comes anyway is read (small) or the connection closed.
       if (!parser.is_done()) {
@@ -183,6 +247,8 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
         answer = metrics_reply();
       } else {
         answer = std::move(routed.immediate);
+        // A wrong Post URL shows up here, as 404s to /webhooks/...: worth a line.
+        if (path.starts_with("/webhooks/")) log_refusal({}, path, answer);
       }
     }
     metrics.count_status(answer.status);
@@ -206,9 +272,12 @@ asio::awaitable<reply> server::state::handle_webhook(
     http::request_parser<http::string_body>& parser, const std::string& source) {
   auto& req = parser.get();
   const source_endpoint& endpoint = sources.find(source)->second;
+  // Taken once: a reload during this request does not change what it is checked against.
+  const std::shared_ptr<const source_auth> auth_now = auth.find(source)->second->load();
+  const source_auth& required = *auth_now;
   // Credentials are checked before the body is read: a client without them costs nothing.
   if (auto refused =
-          check_basic_auth(endpoint.auth, std::string_view(req[http::field::authorization]))) {
+          check_basic_auth(required, std::string_view(req[http::field::authorization]))) {
     refused->close = !parser.is_done();
     co_return *refused;
   }
@@ -241,10 +310,10 @@ asio::awaitable<reply> server::state::handle_webhook(
   }
   const auto received_at = std::chrono::system_clock::now();
   // The signature covers the raw bytes as received: verify before anything is parsed.
-  if (auto refused = check_signature(
-          endpoint.auth, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]), req.body(),
-          received_at)) {
+  if (auto refused =
+          check_signature(required, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+                          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]),
+                          req.body(), received_at)) {
     co_return *refused;
   }
   auto parsed = events::parse_owned_batch(std::move(req.body()));
@@ -264,14 +333,49 @@ asio::awaitable<reply> server::state::handle_webhook(
         "}";
     co_return r;
   }
-  metrics.count_received(source, batch.events.size() + batch.rejected.size());
+  {
+    std::array<std::uint64_t, events::event_type_count> by_type{};
+    for (const auto& e : batch.events) ++by_type[static_cast<std::size_t>(e.kind)];
+    for (auto t : events::all_event_types) {
+      if (by_type[static_cast<std::size_t>(t)] > 0)
+        metrics.count_received(source, events::table_name(t), by_type[static_cast<std::size_t>(t)]);
+    }
+    if (!batch.rejected.empty())
+      metrics.count_received(source, "rejected_events", batch.rejected.size());
+  }
   store::event_store& st = *endpoint.store;
   store::write_result result =
       co_await async_store(st, std::move(batch), received_at, asio::use_awaitable);
   co_return reply_for(result);
 }
 
+namespace {
+
+// {"lists":{"result":"succeeded","finished_at":"...","last_success_at":"..."},...}, or null
+// when the sync of this source reported nothing (no API key, or no run since start and none
+// recorded before).
+std::string last_sync_json(const metrics::sync_metrics* sync, std::string_view source) {
+  if (sync == nullptr) return "null";
+  const auto collections = sync->collections_of(source);
+  if (collections.empty()) return "null";
+  std::string out = "{";
+  for (const auto& [name, st] : collections) {
+    if (out.size() > 1) out += ",";
+    out += json_quote(name) + ":{\"result\":" +
+           (st.last_result.empty() ? std::string("null") : json_quote(st.last_result)) +
+           ",\"finished_at\":" +
+           (st.last_finished_at.empty() ? std::string("null") : json_quote(st.last_finished_at)) +
+           ",\"last_success_at\":" +
+           (st.last_success_at.empty() ? std::string("null") : json_quote(st.last_success_at)) +
+           "}";
+  }
+  return out + "}";
+}
+
+}  // namespace
+
 reply server::state::healthz() const {
+  std::string reasons;
   bool all_ok = true;
   std::string body = "{\"sources\":{";
   bool first = true;
@@ -291,10 +395,16 @@ reply server::state::healthz() const {
                      : std::string("null")) +
             ",\"queued_events\":" + std::to_string(c.queued_events.load()) +
             ",\"pending_events\":" + std::to_string(c.pending_events.load()) +
+            ",\"last_sync\":" + last_sync_json(options.sync_metrics, name) +
             (ok ? std::string() : ",\"error\":" + json_quote(src.store->last_error())) + "}";
+    if (!ok) {
+      reasons += (reasons.empty() ? "" : "; ") + std::string("source ") + name +
+                 " is not writable: " + src.store->last_error();
+    }
   }
   body += "},\"status\":";
-  body += all_ok ? "\"ok\"}" : "\"unavailable\"}";
+  body += all_ok ? "\"ok\"" : "\"unavailable\",\"reason\":" + json_quote(reasons);
+  body += "}";
   reply r;
   r.status = all_ok ? 200 : 503;
   r.body = std::move(body);
@@ -306,7 +416,7 @@ reply server::state::metrics_reply() const {
   for (const auto& [name, src] : sources) srcs.push_back({name, src.store});
   reply r;
   r.content_type = "text/plain; version=0.0.4";
-  r.body = render_metrics(metrics, srcs);
+  r.body = render_metrics(metrics, srcs, options.sync_metrics);
   return r;
 }
 
@@ -337,6 +447,13 @@ std::uint16_t server::port() const {
   beast::error_code ec;
   auto ep = state_->acceptor.local_endpoint(ec);
   return ec ? 0 : ep.port();
+}
+
+bool server::set_auth(std::string_view source, std::shared_ptr<const source_auth> auth) {
+  auto it = state_->auth.find(source);
+  if (it == state_->auth.end() || !auth) return false;
+  it->second->store(std::move(auth));
+  return true;
 }
 
 void server::stop() {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "metrics/sync_metrics.hpp"
 #include "store/event_store.hpp"
 #include "webhook/auth.hpp"
 
@@ -24,6 +25,9 @@ struct server_options {
   std::chrono::seconds idle_timeout{60};
   std::uint32_t max_connections = 512;
   std::uint32_t max_events_per_request = 50000;
+  // The sync's figures, added to /metrics and to each source in /healthz; may be null. Must
+  // outlive the server.
+  const metrics::sync_metrics* sync_metrics = nullptr;
 };
 
 // A configured source as the server sees it. The store is owned elsewhere and must outlive
@@ -51,6 +55,11 @@ class server {
   // Stops accepting and closes idle connections; requests in flight finish (their commit
   // and their answer) before their connection closes. Thread-safe, idempotent.
   void stop();
+  // Replaces a source's authentication requirements (SIGHUP reload). Requests that already
+  // passed the check keep the old ones; every later request uses the new ones. The pointer
+  // keeps alive whatever `auth` refers to (the verifier: use the aliasing constructor).
+  // Thread-safe; false when no such source is configured.
+  bool set_auth(std::string_view source, std::shared_ptr<const source_auth> auth);
 
   struct state;
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end test of the binary as an operator runs it: --help, --version, a bad config
 # (exit 2 with the key), run + POST + SIGTERM during load (exit 0, every 2xx stored), status,
-# migrate. Usage: daemon_cli_test.sh PATH_TO_BINARY DATA_DIR
+# migrate, SIGHUP reloads (new verification key, refused bad config, restart-only keys), a
+# second SIGTERM exiting at once. Usage: daemon_cli_test.sh PATH_TO_BINARY DATA_DIR
 set -uo pipefail
 BIN=$1 DATA=$2
 WORK=$(mktemp -d /tmp/sgs-cli.XXXXXX)
-trap 'kill -9 $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-PID=
+trap 'kill -9 $PID $SLOW 2>/dev/null; rm -rf "$WORK"' EXIT
+PID= SLOW=
 fail() { echo "FAIL: $*"; [ -f "$WORK/log" ] && tail -20 "$WORK/log"; exit 1; }
 
 "$BIN" --help >"$WORK/help" 2>&1 || fail "--help exited non-zero"
@@ -132,5 +133,119 @@ contacts=$(sqlite3 "$WORK/data/crm.db" "SELECT count(*) FROM recipients")
 [ "$contacts" = 1000 ] || fail "expected 1000 synced contacts, got $contacts"
 "$BIN" --config "$WORK/sync.toml" status >"$WORK/status2" || fail "status after sync"
 grep -Eq "recipients +succeeded .* 1000 " "$WORK/status2" || fail "status does not show the sync run: $(cat "$WORK/status2")"
+grep -Eq "recipients +succeeded .* 1000 +[0-9]+ +20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T" "$WORK/status2" || fail "status does not show the last success: $(cat "$WORK/status2")"
 
-echo "daemon CLI test passed: acked=$acked stored=$stored contacts=$contacts"
+
+# SIGHUP: a new webhook verification key is taken live, the old one is refused; an invalid
+# config is refused and the daemon keeps its old one; restart-only keys are reported.
+for k in a b; do
+  openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/$k.pem" 2>/dev/null || fail "openssl ecparam"
+  openssl ec -in "$WORK/$k.pem" -pubout -outform DER 2>/dev/null | base64 -w0 >"$WORK/$k.pub"
+done
+reload_config() {  # KEY_FILE [LISTEN]
+  cat >"$WORK/reload.toml" <<TOML
+[server]
+listen = "${2:-127.0.0.1:0}"
+body_timeout_seconds = 20
+[storage]
+dir = "$WORK/data"
+[[source]]
+name = "shop"
+webhook_verification_key = "$(cat "$1")"
+TOML
+}
+printf '[{"email":"hup@example.com","timestamp":1700000000,"event":"delivered","sg_event_id":"hup-%s"}]' 1 >"$WORK/hup.json"
+post_signed() {  # PEM -> HTTP status of a POST signed with that key
+  local ts sig
+  ts=$(date +%s)
+  sig=$({ printf '%s' "$ts"; cat "$WORK/hup.json"; } | openssl dgst -sha256 -sign "$WORK/$1.pem" | base64 -w0)
+  curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$WORK/hup.json" \
+    -H "X-Twilio-Email-Event-Webhook-Signature: $sig" -H "X-Twilio-Email-Event-Webhook-Timestamp: $ts" \
+    "http://127.0.0.1:$PORT/webhooks/sendgrid/shop"
+}
+wait_log() {  # PATTERN: up to 10 s
+  for _ in $(seq 200); do grep -q "$1" "$WORK/log" && return 0; sleep 0.05; done
+  return 1
+}
+reload_config "$WORK/a.pub"
+"$BIN" --config "$WORK/reload.toml" run >"$WORK/log" 2>&1 &
+PID=$!
+PORT=
+for _ in $(seq 100); do
+  PORT=$(sed -n 's#.*listening: POST http://127.0.0.1:\([0-9]*\)/webhooks/sendgrid/shop.*#\1#p' "$WORK/log")
+  [ -n "$PORT" ] && break
+  sleep 0.05
+done
+[ -n "$PORT" ] || fail "daemon did not report its port"
+[ "$(post_signed a)" = 200 ] || fail "post signed with key a refused before the reload"
+[ "$(post_signed b)" = 403 ] || fail "post signed with key b accepted before the reload"
+reload_config "$WORK/b.pub"
+kill -HUP $PID
+wait_log "reloaded $WORK/reload.toml" || fail "no reload logged after SIGHUP"
+grep -q "webhook authentication replaced source=shop verification_keys=1" "$WORK/log" || fail "reload did not replace the key"
+[ "$(post_signed b)" = 200 ] || fail "post signed with the new key b refused after the reload"
+[ "$(post_signed a)" = 403 ] || fail "post signed with the old key a accepted after the reload"
+printf '[server]\nlisten = "127.0.0.1:0"\nbogus = 1\n' >"$WORK/reload.toml"
+kill -HUP $PID
+wait_log "reload refused" || fail "an invalid config on SIGHUP was not refused"
+grep -q "server.bogus" "$WORK/log" || fail "the refused reload does not name the bad key"
+kill -0 $PID 2>/dev/null || fail "the daemon died on a bad config reload"
+[ "$(post_signed b)" = 200 ] || fail "after a refused reload the running key b no longer works"
+reload_config "$WORK/b.pub" "127.0.0.1:1"
+kill -HUP $PID
+wait_log "key=server.listen" || fail "a changed listen address was not reported as needing a restart"
+grep -q "needs a restart" "$WORK/log" || fail "no 'needs a restart' in the log"
+[ "$(post_signed b)" = 200 ] || fail "the daemon stopped listening on its port after a restart-only change"
+
+# A second SIGTERM exits at once (exit 1) while the first is still draining: a client that
+# sent its headers and part of its body keeps the first one waiting (body_timeout 20 s).
+python3 - "$PORT" "$WORK/slow.sent" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /webhooks/sendgrid/shop HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n[{")
+open(sys.argv[2], "w").close()
+time.sleep(30)
+PY
+SLOW=$!
+for _ in $(seq 200); do [ -e "$WORK/slow.sent" ] && break; sleep 0.05; done
+[ -e "$WORK/slow.sent" ] || fail "the slow client did not connect"
+sleep 0.5  # the daemon reads the headers: the request is now in flight
+kill -TERM $PID
+sleep 1
+kill -0 $PID 2>/dev/null || fail "the first SIGTERM did not wait for the request in flight"
+grep -q "a second signal exits at once" "$WORK/log" || fail "the first SIGTERM was not logged"
+started=$(date +%s%N)
+kill -TERM $PID
+wait $PID; rc=$?
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+kill $SLOW 2>/dev/null
+[ $rc -eq 1 ] || fail "second SIGTERM: exit code $rc, expected 1"
+[ $elapsed_ms -lt 3000 ] || fail "second SIGTERM took $elapsed_ms ms to exit"
+grep -q "second signal: exiting at once" "$WORK/log" || fail "the second SIGTERM said nothing"
+PID=
+
+# log.format = "json": every line on stderr is one JSON object (for log shippers), with the
+# structured fields as keys. JOURNAL_STREAM naming another stream than stderr is ignored.
+reload_config "$WORK/b.pub"
+printf '[log]\nformat = "json"\n' >>"$WORK/reload.toml"
+JOURNAL_STREAM=1:1 "$BIN" --config "$WORK/reload.toml" run >"$WORK/log" 2>&1 &
+PID=$!
+wait_log '"msg":"listening: POST' || fail "no JSON listening line"
+PORT=$(sed -n 's#.*listening: POST http://127.0.0.1:\([0-9]*\)/webhooks/sendgrid/shop.*#\1#p' "$WORK/log")
+[ "$(post_signed a)" = 403 ] || fail "post signed with key a accepted"
+wait_log '"msg":"webhook request refused"' || fail "no JSON line for the refused request"
+kill -TERM $PID; wait $PID; rc=$?
+[ $rc -eq 0 ] || fail "SIGTERM exit code $rc with JSON logs"
+python3 - "$WORK/log" <<'PY' || fail "log.format=json wrote a line that is not a JSON object"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert lines, "no log lines"
+for line in lines:
+    obj = json.loads(line)
+    assert {"time", "level", "msg"} <= obj.keys(), line
+refused = [json.loads(l) for l in lines if '"webhook request refused"' in l]
+assert refused and refused[0]["source"] == "shop" and refused[0]["status"] == 403, refused
+PY
+PID=
+
+echo "daemon CLI test passed: acked=$acked stored=$stored contacts=$contacts second_sigterm_ms=$elapsed_ms"

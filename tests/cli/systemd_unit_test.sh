@@ -8,6 +8,7 @@ WORK=$(mktemp -d /tmp/sgs-unit.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 sed "s|ExecStart\(Pre\)\?=[^ ]*sendgrid-source|&|; s|=/[^ ]*/sendgrid-source |=$BIN |g" "$UNIT" >"$WORK/sendgrid-source.service"
 grep -q "Type=notify" "$WORK/sendgrid-source.service" || { echo "FAIL: unit is not Type=notify"; exit 1; }
+grep -q 'ExecReload=/bin/kill -HUP $MAINPID' "$WORK/sendgrid-source.service" || { echo "FAIL: no ExecReload sending SIGHUP"; exit 1; }
 out=$(systemd-analyze verify "$WORK/sendgrid-source.service" 2>&1)
 rc=$?
 [ $rc -eq 0 ] && [ -z "$out" ] || { echo "FAIL: systemd-analyze verify: $out"; exit 1; }

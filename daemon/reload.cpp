@@ -1,0 +1,106 @@
+// The SIGHUP reload: read, validate, compare (config/reload.hpp), apply.
+#include "reload.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "config/reload.hpp"
+#include "events/signature.hpp"
+#include "logging/log.hpp"
+
+namespace sgs::daemon {
+
+namespace {
+
+// A source_auth and the verifier it points at, kept alive together.
+struct owned_auth {
+  webhook::source_auth auth;
+  std::unique_ptr<events::signature_verifier> verifier;
+};
+
+}  // namespace
+
+std::variant<std::shared_ptr<const webhook::source_auth>, std::string> make_source_auth(
+    const config::source_config& src) {
+  auto owned = std::make_shared<owned_auth>();
+  if (!src.webhook_verification_keys.empty()) {
+    auto v = events::signature_verifier::from_base64_keys(src.webhook_verification_keys);
+    if (auto* err = std::get_if<std::string>(&v)) return "source '" + src.name + "': " + *err;
+    owned->verifier = std::make_unique<events::signature_verifier>(
+        std::get<events::signature_verifier>(std::move(v)));
+    owned->auth.verifier = owned->verifier.get();
+    owned->auth.max_age_seconds = src.webhook_max_age_seconds;
+  }
+  if (src.webhook_basic_auth)
+    owned->auth.basic_auth_header = webhook::basic_auth_header(*src.webhook_basic_auth);
+  return std::shared_ptr<const webhook::source_auth>(owned, &owned->auth);
+}
+
+bool reload(reload_context& ctx) {
+  if (ctx.config_path.empty()) {
+    spdlog::warn("reload: running on the built-in defaults, there is no config file to re-read");
+    return false;
+  }
+  std::ifstream in(ctx.config_path, std::ios::binary);
+  if (!in) {
+    spdlog::error("reload refused: cannot read {}: {}; the running configuration stays",
+                  ctx.config_path, std::strerror(errno));
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = config::parse_config(text.str(), ctx.config_path);
+  if (auto* errors = std::get_if<std::vector<config::config_error>>(&parsed)) {
+    std::string text = config::format_errors(*errors, ctx.config_path);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    spdlog::error("reload refused: {} is invalid; the running configuration stays:\n{}",
+                  ctx.config_path, text);
+    return false;
+  }
+  const config::config& fresh = std::get<config::config>(parsed);
+  const auto plan = config::plan_reload(ctx.running, fresh);
+
+  // Build every new authentication first: a bad key refuses the whole reload.
+  std::vector<std::pair<std::string, std::shared_ptr<const webhook::source_auth>>> auths;
+  for (const auto& name : plan.auth_changed) {
+    for (const auto& src : fresh.sources) {
+      if (src.name != name) continue;
+      auto a = make_source_auth(src);
+      if (auto* err = std::get_if<std::string>(&a)) {
+        spdlog::error("reload refused: {}; the running configuration stays", *err);
+        return false;
+      }
+      auths.emplace_back(name, std::get<std::shared_ptr<const webhook::source_auth>>(a));
+    }
+  }
+
+  if (plan.level_changed) {
+    logging::set_level(fresh.log.level);
+    logging::info("reload: log level changed", {{"level", fresh.log.level}});
+  }
+  for (auto& [name, auth] : auths) {
+    if (ctx.server != nullptr) ctx.server->set_auth(name, std::move(auth));
+    const auto* src = &fresh.sources.front();
+    for (const auto& s : fresh.sources) {
+      if (s.name == name) src = &s;
+    }
+    logging::info("reload: webhook authentication replaced",
+                  {{"source", name},
+                   {"verification_keys", src->webhook_verification_keys.size()},
+                   {"basic_auth", src->webhook_basic_auth ? "on" : "off"}});
+  }
+  for (const auto& key : plan.needs_restart) {
+    logging::warn("reload: this change needs a restart; the running value stays", {{"key", key}});
+  }
+  ctx.running = config::apply_reload(ctx.running, fresh);
+  logging::info("reloaded " + ctx.config_path,
+                {{"applied", plan.auth_changed.size() + (plan.level_changed ? 1u : 0u)},
+                 {"needs_restart", plan.needs_restart.size()}});
+  return true;
+}
+
+}  // namespace sgs::daemon
