@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "check_command.hpp"
 #include "config/config.hpp"
 #include "config/secrets.hpp"
 #include "events/signature.hpp"
@@ -28,6 +29,7 @@
 #include "store/store_summary.hpp"
 #include "sync_command.hpp"
 #include "webhook/server.hpp"
+#include "webhook_command.hpp"
 
 #ifndef SGS_VERSION
 #define SGS_VERSION "0.0.0"
@@ -235,6 +237,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
   std::vector<std::unique_ptr<sgs::events::signature_verifier>> verifiers;
+  std::vector<std::unique_ptr<sgs::webhook::stored_keys>> stored_keys;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   for (const auto& src : cfg.sources) {
     sgs::webhook::source_auth auth;
@@ -245,14 +248,21 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
       verifiers.push_back(std::make_unique<sgs::events::signature_verifier>(
           std::get<sgs::events::signature_verifier>(std::move(v))));
       auth.verifier = verifiers.back().get();
-      auth.max_age_seconds = src.webhook_max_age_seconds;
       spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name,
                    verifiers.back()->key_count());
-    } else {
+    }
+    auth.max_age_seconds = src.webhook_max_age_seconds;
+    // Keys stored by `webhook configure`, also picked up while running.
+    stored_keys.push_back(sgs::daemon::open_stored_keys(src.name, store_file(cfg, src.name)));
+    auth.stored = stored_keys.back().get();
+    if (stored_keys.back()->key_count() > 0) {
+      spdlog::info("source {} accepts only signed webhooks ({} key(s) stored by webhook configure)",
+                   src.name, stored_keys.back()->key_count());
+    } else if (!auth.verifier) {
       spdlog::warn(
-          "source {} accepts unsigned webhooks: set webhook_verification_key to refuse forged "
-          "posts",
-          src.name);
+          "source {} accepts unsigned webhooks: run `sendgrid-source webhook configure --source "
+          "{}` or set webhook_verification_key to refuse forged posts",
+          src.name, src.name);
     }
     if (src.webhook_basic_auth)
       auth.basic_auth_header = sgs::webhook::basic_auth_header(*src.webhook_basic_auth);
@@ -388,6 +398,10 @@ int main(int argc, char** argv) {
 
   sgs::daemon::sync_cli_options sync_options;
   auto* sync = sgs::daemon::add_sync_command(app, sync_options);
+  sgs::daemon::check_cli_options check_options;
+  auto* check = sgs::daemon::add_check_command(app, check_options);
+  sgs::daemon::webhook_cli_options webhook_options;
+  auto* webhook = sgs::daemon::add_webhook_command(app, webhook_options);
 
   try {
     app.parse(argc, argv);
@@ -402,6 +416,8 @@ int main(int argc, char** argv) {
     if (*migrate) return cmd_migrate(lc);
     if (*status) return cmd_status(lc, status_source);
     if (*sync) return sgs::daemon::run_sync_command(lc.cfg, sync_options);
+    if (*check) return sgs::daemon::run_check_command(lc.cfg, check_options);
+    if (*webhook) return sgs::daemon::run_webhook_command(lc.cfg, webhook_options);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
     return exit_usage;
