@@ -2,6 +2,7 @@
 // the fake SendGrid API on 127.0.0.1 (the source's api_base points at it), with `run` as a
 // child process receiving the signed test events.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
