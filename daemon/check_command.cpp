@@ -73,13 +73,19 @@ int check_source(const config::config& cfg, const config::source_config& src) {
 CLI::App* add_check_command(CLI::App& app, check_cli_options& out) {
   auto* cmd = app.add_subcommand(
       "check",
-      "Check each source's SendGrid account set-up and print a checklist: API key and its "
-      "scopes, authenticated domain, verified sender (from_email), unsubscribe group, Event "
-      "Webhook (URL = server.public_url + /webhooks/sendgrid/<source>, enabled, event types, "
-      "signed with a key this source holds), last event received. Each line is \u2713 ok, "
-      "\u2717 failed (with the fix) or \u2013 not checkable with this key (the permission to "
-      "add is named) or not configured. Exit 0 when nothing failed, 1 when a required item "
-      "failed, 2 for usage or config errors");
+      "Check each source's SendGrid account set-up and print a checklist; exit 1 if a required "
+      "item fails");
+  cmd->footer(
+      "Items: the API key is accepted and its scopes cover the configured collections; an "
+      "authenticated domain; a verified sender (and from_email among them); the configured "
+      "unsubscribe_group_id exists; the Event Webhook posting to server.public_url + "
+      "/webhooks/sendgrid/<source> exists, is enabled, posts every event type stored here and is "
+      "signed with a key this source holds (webhook_verification_key, or stored by `webhook "
+      "configure`); when the last event arrived (from the local database).\n"
+      "Each line is \u2713 ok, \u2717 failed (the fix follows on the next line), or \u2013 not "
+      "checkable with this key (the permission to add is named) or not configured.\n"
+      "Exit 0 when nothing failed, 1 when a required item failed, 2 for usage or config "
+      "errors.");
   cmd->add_option("--source", out.source, "Only this source (default: every source)");
   return cmd;
 }

@@ -18,17 +18,23 @@ namespace sgs::daemon {
 using namespace setup_cli;
 
 CLI::App* add_webhook_command(CLI::App& app, webhook_cli_options& out) {
-  auto* webhook = app.add_subcommand("webhook", "Manage the account's Event Webhook");
+  auto* webhook = app.add_subcommand(
+      "webhook",
+      "The account's Event Webhook: `webhook configure --source N [--url URL] [--test]`");
   webhook->require_subcommand(1);
   auto* cmd = webhook->add_subcommand(
       "configure",
-      "Point the account's Event Webhook at this source: finds the webhook posting to the URL "
-      "(updates it; never creates a duplicate) or creates one, enables it and every event "
-      "type stored here, turns signature verification on and stores SendGrid's public key in "
-      "the source's database, where a running daemon picks it up within a second (no config "
-      "edit, no restart); from then on unsigned posts to the source are refused. The API key "
-      "needs user.webhooks.event.settings.read and .update (and user.webhooks.event.test.create "
-      "for --test). Exit 0 done, 1 failed, 2 usage or config error");
+      "Point the account's Event Webhook at a source, turn signing on and store the key");
+  cmd->footer(
+      "Finds the account's Event Webhook whose Post URL is the URL and updates it (never creates "
+      "a duplicate), or creates one; enables it and every event type stored here; turns "
+      "signature verification on (if it is off) and stores SendGrid's public key in the "
+      "source's database, where a running daemon picks it up within a second (no config edit, "
+      "no restart): from then on unsigned posts to the source are refused.\n"
+      "The API key needs user.webhooks.event.settings.read and user.webhooks.event.settings."
+      "update (and user.webhooks.event.test.create for --test).\n"
+      "Exit 0 done, 1 failed (SendGrid refused, or no test event in time), 2 usage or config "
+      "error.");
   cmd->add_option("--source", out.source, "The source to configure")->required();
   cmd->add_option("--url", out.url,
                   "The HTTP Post URL (default: server.public_url + /webhooks/sendgrid/<source>)");
