@@ -16,10 +16,10 @@ namespace sgs::webhook {
 struct source_auth {
   std::optional<std::string> basic_auth_header;          // the exact Authorization value expected
   const events::signature_verifier* verifier = nullptr;  // signed webhooks when set
+  std::optional<std::int64_t> max_age_seconds;           // refuse older signature timestamps
   // Keys stored by `webhook configure` in the source's database (refreshed while running):
   // signed webhooks are required as soon as it holds one. Owned elsewhere; may be null.
   stored_keys* stored = nullptr;
-  std::optional<std::int64_t> max_age_seconds;  // refuse older signature timestamps
 };
 
 // "Basic " + base64("user:password").

@@ -1,8 +1,8 @@
 // The sendgrid-source binary as an operator runs it: `check` and `webhook configure` against
 // the fake SendGrid API on 127.0.0.1 (the source's api_base points at it), with `run` as a
 // child process receiving the signed test events.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
