@@ -32,7 +32,8 @@ std::vector<std::string> held_keys(const config::config& cfg, const config::sour
 // 0, 1 or 2 for one source.
 int check_source(const config::config& cfg, const config::source_config& src) {
   std::printf("source %s (%s)\n", src.name.c_str(), src.api_base.c_str());
-  const auto local = setup::read_local_state(database_of(cfg, src.name));
+  auto local = setup::read_local_state(database_of(cfg, src.name));
+  local.source = src.name;
   auto key = config::resolve_api_key(src.api_key, src.name);
   if (auto* err = std::get_if<std::string>(&key)) {
     std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());

@@ -76,6 +76,16 @@ configure_result configure_webhook(sendgrid::api_session& session,
   // are used to write: the legacy PATCH /settings (no id) rewrites the account's oldest
   // webhook, which may belong to another integration.
   auto listed = session.get(url_for(webhooks_all));
+  if (listed.res.transport == sendgrid::transport_status::ok && listed.res.status == 404) {
+    out.error =
+        "this account's API has no multiple-webhook endpoints (GET "
+        "/v3/user/webhooks/event/settings/all answered 404), and the legacy single-webhook "
+        "endpoint would overwrite whatever webhook the account has: set the Post URL " +
+        request.url +
+        " by hand under Settings > Mail Settings > Event Webhook, turn Signature Verification "
+        "on and put its key into webhook_verification_key";
+    return out;
+  }
   if (!listed.ok()) return fail("list the Event Webhooks", listed, 0);
   auto list = parse_webhook_list(listed.res.body);
   if (!list) {

@@ -339,8 +339,8 @@ check_item last_event_item(const local_state& local) {
                 "start the daemon (`sendgrid-source run`)");
   if (!local.last_event_at)
     return item(mark::not_checkable, title, "none received yet (normal for a new set-up)",
-                "send SendGrid's test events with `sendgrid-source webhook configure --source "
-                "<name> --test`");
+                "send SendGrid's test events with `sendgrid-source webhook configure --source " +
+                    (local.source.empty() ? std::string("<name>") : local.source) + " --test`");
   return item(mark::ok, title, "received at " + *local.last_event_at);
 }
 

@@ -59,6 +59,7 @@ struct check_context {
 
 // The local database's side (the last item: information, never a failure).
 struct local_state {
+  std::string source;  // named in the fix
   bool database_exists = false;
   std::optional<std::string> last_event_at;  // ISO-8601 UTC
   std::string error;                         // could not read it

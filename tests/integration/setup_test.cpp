@@ -404,3 +404,23 @@ TEST_F(SetupTest, WaitForArrivalGivesUpAfterTheTimeout) {
                                             {}));
   EXPECT_EQ(slept, 3);
 }
+
+TEST_F(SetupTest, ConfigureOnAnApiWithoutMultipleWebhooksRefusesToOverwriteTheLegacyOne) {
+  api.edit([&](fake_account& a) {
+    a.multi_webhook_api = false;
+    a.webhooks = {fake_webhook{"legacy", "https://other.example/x", true, {}, {}}};
+  });
+  auto r = configure(our_url());
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("no multiple-webhook endpoints"), std::string::npos) << r.error;
+  for (const auto& req : api.requests()) EXPECT_EQ(req.method, "GET");
+  api.edit([](fake_account& a) { EXPECT_EQ(a.webhooks[0].url, "https://other.example/x"); });
+}
+
+TEST_F(SetupTest, CheckReadsTheLegacySingleWebhookWhenThereIsNoList) {
+  fully_set_up();
+  api.edit([](fake_account& a) { a.multi_webhook_api = false; });
+  const auto items = check();
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << sgs::setup::render(items);
+  EXPECT_EQ(api.count("/v3/user/webhooks/event/settings/signed"), 1);
+}
