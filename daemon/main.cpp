@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "check_command.hpp"
 #include "config/config.hpp"
 #include "config/secrets.hpp"
 #include "logging/log.hpp"
@@ -30,6 +31,7 @@
 #include "store/store_summary.hpp"
 #include "sync_command.hpp"
 #include "webhook/server.hpp"
+#include "webhook_command.hpp"
 
 #ifndef SGS_VERSION
 #define SGS_VERSION "0.0.0"
@@ -238,22 +240,29 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   sgs::metrics::sync_metrics sync_metrics;
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
+  std::vector<std::unique_ptr<sgs::webhook::stored_keys>> stored_keys;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   // Own the verifiers that the endpoints' source_auth point at, until the server is gone.
   std::vector<std::shared_ptr<const sgs::webhook::source_auth>> initial_auth;
   for (const auto& src : cfg.sources) {
-    auto made = sgs::daemon::make_source_auth(src);
+    // Keys stored by `webhook configure`, also picked up while running.
+    stored_keys.push_back(sgs::daemon::open_stored_keys(src.name, store_file(cfg, src.name)));
+    auto made = sgs::daemon::make_source_auth(src, stored_keys.back().get());
     if (auto* err = std::get_if<std::string>(&made)) throw usage_error(*err);
     initial_auth.push_back(std::get<std::shared_ptr<const sgs::webhook::source_auth>>(made));
     const sgs::webhook::source_auth& auth = *initial_auth.back();
     if (auth.verifier != nullptr) {
       spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name,
                    auth.verifier->key_count());
-    } else {
+    }
+    if (stored_keys.back()->key_count() > 0) {
+      spdlog::info("source {} accepts only signed webhooks ({} key(s) stored by webhook configure)",
+                   src.name, stored_keys.back()->key_count());
+    } else if (!auth.verifier) {
       spdlog::warn(
-          "source {} accepts unsigned webhooks: set webhook_verification_key to refuse forged "
-          "posts",
-          src.name);
+          "source {} accepts unsigned webhooks: run `sendgrid-source webhook configure --source "
+          "{}` or set webhook_verification_key to refuse forged posts",
+          src.name, src.name);
     }
     auto key = sgs::config::resolve_api_key(src.api_key, src.name);
     if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
@@ -324,7 +333,9 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   sync_scheduler.start();
 
   // SIGHUP: re-read the config and apply what is safe (daemon/reload.hpp), on an I/O thread.
-  sgs::daemon::reload_context reload_ctx{lc.path, cfg, &server};
+  sgs::daemon::reload_context reload_ctx{lc.path, cfg, &server, {}};
+  for (std::size_t i = 0; i < cfg.sources.size(); ++i)
+    reload_ctx.stored_keys[cfg.sources[i].name] = stored_keys[i].get();
   boost::asio::signal_set hangup(ioc, SIGHUP);
   std::function<void()> await_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
@@ -416,6 +427,10 @@ int main(int argc, char** argv) {
 
   sgs::daemon::sync_cli_options sync_options;
   auto* sync = sgs::daemon::add_sync_command(app, sync_options);
+  sgs::daemon::check_cli_options check_options;
+  auto* check = sgs::daemon::add_check_command(app, check_options);
+  sgs::daemon::webhook_cli_options webhook_options;
+  auto* webhook = sgs::daemon::add_webhook_command(app, webhook_options);
 
   try {
     app.parse(argc, argv);
@@ -430,6 +445,8 @@ int main(int argc, char** argv) {
     if (*migrate) return cmd_migrate(lc);
     if (*status) return cmd_status(lc, status_source);
     if (*sync) return sgs::daemon::run_sync_command(lc.cfg, sync_options);
+    if (*check) return sgs::daemon::run_check_command(lc.cfg, check_options);
+    if (*webhook) return sgs::daemon::run_webhook_command(lc.cfg, webhook_options);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
     return exit_usage;

@@ -25,7 +25,7 @@ struct owned_auth {
 }  // namespace
 
 std::variant<std::shared_ptr<const webhook::source_auth>, std::string> make_source_auth(
-    const config::source_config& src) {
+    const config::source_config& src, webhook::stored_keys* stored) {
   auto owned = std::make_shared<owned_auth>();
   if (!src.webhook_verification_keys.empty()) {
     auto v = events::signature_verifier::from_base64_keys(src.webhook_verification_keys);
@@ -33,8 +33,10 @@ std::variant<std::shared_ptr<const webhook::source_auth>, std::string> make_sour
     owned->verifier = std::make_unique<events::signature_verifier>(
         std::get<events::signature_verifier>(std::move(v)));
     owned->auth.verifier = owned->verifier.get();
-    owned->auth.max_age_seconds = src.webhook_max_age_seconds;
   }
+  // Applies to stored keys too, so it is set even without configured ones.
+  owned->auth.max_age_seconds = src.webhook_max_age_seconds;
+  owned->auth.stored = stored;
   if (src.webhook_basic_auth)
     owned->auth.basic_auth_header = webhook::basic_auth_header(*src.webhook_basic_auth);
   return std::shared_ptr<const webhook::source_auth>(owned, &owned->auth);
@@ -69,7 +71,8 @@ bool reload(reload_context& ctx) {
   for (const auto& name : plan.auth_changed) {
     for (const auto& src : fresh.sources) {
       if (src.name != name) continue;
-      auto a = make_source_auth(src);
+      const auto stored = ctx.stored_keys.find(name);
+      auto a = make_source_auth(src, stored == ctx.stored_keys.end() ? nullptr : stored->second);
       if (auto* err = std::get_if<std::string>(&a)) {
         spdlog::error("reload refused: {}; the running configuration stays", *err);
         return false;

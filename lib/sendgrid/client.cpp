@@ -133,6 +133,10 @@ response api_client::post_json(std::string_view url, std::string_view body) {
   return perform(true, "POST", url, body, nullptr);
 }
 
+response api_client::patch_json(std::string_view url, std::string_view body) {
+  return perform(true, "PATCH", url, body, nullptr);
+}
+
 response api_client::download(std::string_view url,
                               const std::function<bool(std::string_view)>& sink) {
   return perform(false, "GET", url, {}, &sink);
@@ -185,9 +189,10 @@ response api_client::perform(bool api, std::string_view method, std::string_view
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    if (method == "POST") {
+    if (method == "POST" || method == "PATCH") {
       add_header("Content-Type: application/json");
       curl_easy_setopt(c, CURLOPT_POST, 1L);
+      if (method == "PATCH") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }

@@ -48,6 +48,7 @@ class api_client {
   // `url` is absolute (see paging.hpp); the API key and on-behalf-of are sent.
   response get(std::string_view url);
   response post_json(std::string_view url, std::string_view body);
+  response patch_json(std::string_view url, std::string_view body);
 
   // Streams a file (an export URL: a pre-signed storage URL) into `sink` WITHOUT the API key
   // or on-behalf-of: those must never leave for another host. The bytes are passed as

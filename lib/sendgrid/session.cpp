@@ -59,6 +59,10 @@ call_result api_session::post_json(std::string_view url, std::string_view body) 
   return call("POST", url, body);
 }
 
+call_result api_session::patch_json(std::string_view url, std::string_view body) {
+  return call("PATCH", url, body);
+}
+
 call_stats api_session::take_stats() {
   call_stats s = stats_;
   stats_ = {};
@@ -72,7 +76,9 @@ call_result api_session::call(std::string_view method, std::string_view url,
   while (true) {
     ++attempts;
     call_result r;
-    r.res = method == "POST" ? client_.post_json(url, body) : client_.get(url);
+    r.res = method == "POST"    ? client_.post_json(url, body)
+            : method == "PATCH" ? client_.patch_json(url, body)
+                                : client_.get(url);
     r.kind = classify(r.res.transport, r.res.status);
     const std::string what = r.res.transport == transport_status::ok
                                  ? http_failure_message(method, url, r.res.status, r.res.body)

@@ -43,6 +43,7 @@ class api_session {
   api_session(api_client& client, retry_policy policy, session_env env);
   call_result get(std::string_view url);
   call_result post_json(std::string_view url, std::string_view body);
+  call_result patch_json(std::string_view url, std::string_view body);
   // Counters since the last take_stats(), for the collection's sync_runs row.
   call_stats take_stats();
   // Waits with the session's sleeper (used between export polls); false when stopped.

@@ -89,4 +89,27 @@ store_summary read_summary(const std::filesystem::path& file) {
   }
 }
 
+std::optional<std::string> read_last_arrival(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) return std::nullopt;
+  try {
+    SQLite::Database db(file.string(), SQLite::OPEN_READONLY);
+    db.setBusyTimeout(5000);
+    if (db.execAndGet("PRAGMA user_version").getInt() == 0) return std::nullopt;
+    std::vector<std::string> tables{"rejected_events", "pending_bodies"};
+    for (events::event_type t : events::all_event_types) tables.emplace_back(events::table_name(t));
+    std::optional<std::string> newest;
+    for (const auto& table : tables) {
+      // rowid order is arrival order: the last row is the newest.
+      SQLite::Statement q(db, "SELECT received_at FROM " + table + " ORDER BY rowid DESC LIMIT 1");
+      if (q.executeStep()) {
+        std::string at = q.getColumn(0).getString();
+        if (!newest || at > *newest) newest = std::move(at);
+      }
+    }
+    return newest;
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error("cannot read " + file.string() + ": " + e.what());
+  }
+}
+
 }  // namespace sgs::store

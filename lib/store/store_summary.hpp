@@ -41,4 +41,10 @@ struct store_summary {
 // the writer) and counts rows. Throws std::runtime_error naming the file when it cannot.
 store_summary read_summary(const std::filesystem::path& file);
 
+// The newest received_at of anything stored: event rows, rejected elements and acknowledged
+// bodies not yet moved into the tables. Cheap on any size (the last rowid of each table), so
+// it can be polled. nullopt when nothing was received or the file does not exist. Throws
+// std::runtime_error naming the file when it cannot be read.
+std::optional<std::string> read_last_arrival(const std::filesystem::path& file);
+
 }  // namespace sgs::store

@@ -2,6 +2,7 @@
 // model and fault injection.
 #include "fake_sendgrid.hpp"
 
+#include <simdjson.h>
 #include <sys/socket.h>
 #include <zlib.h>
 
@@ -9,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <stdexcept>
+
+#include "http_client.hpp"
 
 namespace sgs::test {
 
@@ -85,6 +88,14 @@ fake_sendgrid::fake_sendgrid() : impl_(std::make_unique<impl>()) {
 
 fake_sendgrid::~fake_sendgrid() {
   impl_->stopping = true;
+  {
+    std::vector<std::thread> posting;
+    {
+      std::lock_guard lock(mutex_);
+      posting.swap(test_threads_);
+    }
+    for (auto& t : posting) t.join();
+  }
   // Unblock accept() and every read() by shutting the descriptors down under them.
   ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
   impl_->accept_thread.join();
@@ -110,6 +121,23 @@ void fake_sendgrid::inject(const std::string& path_prefix, fake_response respons
 void fake_sendgrid::override_path(const std::string& path_prefix, fake_response response) {
   std::lock_guard lock(mutex_);
   overrides_.emplace_back(path_prefix, std::move(response));
+}
+
+std::vector<int> fake_sendgrid::test_post_statuses() const {
+  std::lock_guard lock(mutex_);
+  return test_posts_;
+}
+
+bool fake_sendgrid::wait_test_posts(std::size_t n, std::chrono::milliseconds timeout) const {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    {
+      std::lock_guard lock(mutex_);
+      if (test_posts_.size() >= n) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 std::vector<fake_request> fake_sendgrid::requests() const {
@@ -216,6 +244,9 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
   if (auth == req.headers.end() || auth->second != "Bearer " + a.api_key) {
     return json(401, std::string(sendgrid_401_body));
   }
+  bool handled = false;
+  fake_response setup = serve_setup(req, handled);
+  if (handled) return setup;
   const bool marketing = req.path.rfind("/v3/marketing/", 0) == 0;
   const bool legacy_path =
       req.path.rfind("/v3/contactdb/", 0) == 0 || req.path.rfind("/v3/campaigns", 0) == 0;
@@ -303,6 +334,251 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
                          "}");
   }
   return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
+}
+
+namespace {
+
+constexpr const char* webhook_switches[] = {"processed",
+                                            "dropped",
+                                            "delivered",
+                                            "deferred",
+                                            "bounce",
+                                            "open",
+                                            "click",
+                                            "spam_report",
+                                            "unsubscribe",
+                                            "group_unsubscribe",
+                                            "group_resubscribe",
+                                            "account_status_change"};
+
+std::string json_str(const std::string& s) { return "\"" + s + "\""; }
+
+std::string webhook_json(const fake_webhook& w) {
+  std::string out = R"({"id":)" + json_str(w.id) + R"(,"url":)" + json_str(w.url) +
+                    R"(,"enabled":)" + (w.enabled ? "true" : "false");
+  for (const char* name : webhook_switches) {
+    auto it = w.events.find(name);
+    out +=
+        ",\"" + std::string(name) + "\":" + (it != w.events.end() && it->second ? "true" : "false");
+  }
+  out += R"(,"friendly_name":null,"oauth_client_id":null,"oauth_token_url":null)";
+  if (w.signer) out += R"(,"public_key":)" + json_str(w.signer->public_key());
+  return out + R"(,"created_date":"2026-01-01T00:00:00Z","updated_date":"2026-01-01T00:00:00Z"})";
+}
+
+// Applies the fields of an EventWebhookRequest body; false when it is not a JSON object.
+bool apply_settings(fake_webhook& w, const std::string& body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc) != simdjson::SUCCESS || !doc.is_object()) return false;
+  std::string_view url;
+  if (doc["url"].get_string().get(url) == simdjson::SUCCESS) w.url = std::string(url);
+  bool b = false;
+  if (doc["enabled"].get_bool().get(b) == simdjson::SUCCESS) w.enabled = b;
+  for (const char* name : webhook_switches) {
+    if (doc[name].get_bool().get(b) == simdjson::SUCCESS) w.events[name] = b;
+  }
+  return true;
+}
+
+std::string json_string_field(const std::string& body, const char* key) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view v;
+  if (parser.parse(body).get(doc) != simdjson::SUCCESS) return {};
+  if (doc[key].get_string().get(v) != simdjson::SUCCESS) return {};
+  return std::string(v);
+}
+
+}  // namespace
+
+fake_response fake_sendgrid::serve_setup(const fake_request& req, bool& handled) {
+  auto& a = account_;
+  handled = true;
+  const std::string& p = req.path;
+  auto allowed = [&](const char* scope) {
+    return std::find(a.scopes.begin(), a.scopes.end(), scope) != a.scopes.end();
+  };
+  auto forbidden = [] { return json(403, std::string(sendgrid_403_body)); };
+  if (req.method == "GET" && p == "/v3/scopes") {
+    std::string list;
+    for (const auto& sc : a.scopes) list += (list.empty() ? "" : ",") + json_str(sc);
+    return json(200, R"({"scopes":[)" + list + "]}");
+  }
+  if (req.method == "GET" && p == "/v3/whitelabel/domains") {
+    if (!allowed("whitelabel.read")) return forbidden();
+    std::string out = "[";
+    int id = 1;
+    for (const auto& [domain, valid] : a.domains) {
+      const int this_id = id++;
+      out +=
+          (this_id > 1 ? "," : "") + std::string(R"({"id":)") + std::to_string(this_id) +
+          R"(,"user_id":7,"subdomain":"em123","domain":)" + json_str(domain) +
+          R"(,"username":"acct","ips":[],"custom_spf":false,"default":true,"legacy":false,"automatic_security":true,"valid":)" +
+          (valid ? "true" : "false") + "}";
+    }
+    return json(200, out + "]");
+  }
+  if (req.method == "GET" && p == "/v3/verified_senders") {
+    if (a.senders_forbidden) return forbidden();
+    std::string out = R"({"results":[)";
+    int id = 1;
+    for (const auto& [email, verified] : a.senders) {
+      const int this_id = id++;
+      out += (this_id > 1 ? "," : "") + std::string(R"({"id":)") + std::to_string(this_id) +
+             R"(,"nickname":"n","from_email":)" + json_str(email) +
+             R"(,"from_name":"F","verified":)" + (verified ? "true" : "false") +
+             R"(,"locked":false})";
+    }
+    return json(200, out + "]}");
+  }
+  if (req.method == "GET" && p == "/v3/asm/groups") {
+    if (!allowed("asm.groups.read")) return forbidden();
+    std::string out = "[";
+    for (std::size_t i = 0; i < a.groups.size(); ++i) {
+      out += (i ? "," : "") + std::string(R"({"id":)") + std::to_string(a.groups[i].first) +
+             R"(,"name":)" + json_str(a.groups[i].second) +
+             R"(,"description":"d","is_default":false,"unsubscribes":0})";
+    }
+    return json(200, out + "]");
+  }
+  const std::string base = "/v3/user/webhooks/event/";
+  if (p.rfind(base, 0) != 0) {
+    handled = false;
+    return {};
+  }
+  const bool read = req.method == "GET";
+  if (!allowed(read ? "user.webhooks.event.settings.read"
+                    : "user.webhooks.event.settings.update") &&
+      p != base + "test")
+    return forbidden();
+  auto find = [&](const std::string& id) -> fake_webhook* {
+    for (auto& w : a.webhooks)
+      if (w.id == id) return &w;
+    return nullptr;
+  };
+  auto invalid_id = [] { return json(404, R"({"errors":[{"message":"Invalid id provided."}]})"); };
+  const std::string settings = base + "settings";
+  if (p == settings + "/all" && read) {
+    if (!a.multi_webhook_api)
+      return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
+    std::string out = R"({"max_allowed":)" + std::to_string(a.max_webhooks) + R"(,"webhooks":[)";
+    for (std::size_t i = 0; i < a.webhooks.size(); ++i)
+      out += (i ? "," : "") + webhook_json(a.webhooks[i]);
+    return json(200, out + "]}");
+  }
+  if (p == settings && read) {  // legacy: the oldest webhook
+    if (a.webhooks.empty()) return json(200, R"({"enabled":false,"url":""})");
+    return json(200, webhook_json(a.webhooks.front()));
+  }
+  if (p == settings + "/signed" && read) {
+    const bool on = !a.webhooks.empty() && a.webhooks.front().signer;
+    return json(200, R"({"public_key":)" +
+                         json_str(on ? a.webhooks.front().signer->public_key() : "") + "}");
+  }
+  if (p == settings && req.method == "POST") {
+    fake_webhook w;
+    if (!apply_settings(w, req.body) || w.url.empty())
+      return json(400, R"({"errors":[{"message":"url is required"}]})");
+    for (const auto& existing : a.webhooks) {
+      if (existing.url == w.url) {
+        return json(400, R"({"errors":[{"id":)" + json_str(existing.id) +
+                             R"(,"message":"Webhook at ')" + w.url +
+                             R"(' already exists. Please provide a unique URL.","url":)" +
+                             json_str(w.url) + "}]}");
+      }
+    }
+    if (static_cast<int>(a.webhooks.size()) >= a.max_webhooks) {
+      return json(
+          400,
+          R"({"errors":[{"message":"You have reached the maximum number of webhooks per your current billing plan."}]})");
+    }
+    w.id = "77d4a5da-7015-11ed-a1eb-0242ac12000" + std::to_string(++webhooks_created_);
+    a.webhooks.push_back(w);
+    return json(201, webhook_json(w));
+  }
+  const std::string signed_prefix = settings + "/signed/";
+  if (p.rfind(signed_prefix, 0) == 0) {
+    fake_webhook* w = find(p.substr(signed_prefix.size()));
+    if (!w) return invalid_id();
+    if (req.method == "PATCH") {
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      bool enabled = false;
+      if (parser.parse(req.body).get(doc) != simdjson::SUCCESS ||
+          doc["enabled"].get_bool().get(enabled) != simdjson::SUCCESS)
+        return json(400, R"({"errors":[{"message":"enabled is required"}]})");
+      // Enabling makes a new key pair (unless on already); disabling deletes it.
+      if (!enabled) w->signer.reset();
+      if (enabled && !w->signer) w->signer = std::make_shared<test_signer>();
+    }
+    return json(200, R"({"id":)" + json_str(w->id) + R"(,"public_key":)" +
+                         json_str(w->signer ? w->signer->public_key() : "") + "}");
+  }
+  const std::string id_prefix = settings + "/";
+  if (p.rfind(id_prefix, 0) == 0) {
+    fake_webhook* w = find(p.substr(id_prefix.size()));
+    if (!w) return invalid_id();
+    if (req.method == "PATCH" && !apply_settings(*w, req.body))
+      return json(400, R"({"errors":[{"message":"invalid body"}]})");
+    return json(200, webhook_json(*w));
+  }
+  if (p == base + "test" && req.method == "POST") {
+    if (!allowed("user.webhooks.event.test.create")) return forbidden();
+    const std::string url = json_string_field(req.body, "url");
+    if (url.empty()) return json(400, R"({"errors":[{"message":"url is required"}]})");
+    std::shared_ptr<test_signer> signer;
+    if (fake_webhook* w = find(json_string_field(req.body, "id"))) signer = w->signer;
+    // SendGrid posts the test batch on its own time, after answering.
+    test_threads_.emplace_back([this, url, signer] { post_test_events(url, signer); });
+    return json(204, "");
+  }
+  return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
+}
+
+void fake_sendgrid::post_test_events(std::string url, std::shared_ptr<test_signer> signer) {
+  // Only ever posts to 127.0.0.1: "http://127.0.0.1:PORT/path".
+  const std::string prefix = "http://127.0.0.1:";
+  int status = 0;
+  if (url.rfind(prefix, 0) == 0) {
+    const auto slash = url.find('/', prefix.size());
+    const int port = int_or(url.substr(prefix.size(), slash - prefix.size()), 0);
+    int batch;
+    {
+      std::lock_guard lock(mutex_);
+      batch = ++test_batches_;
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const std::string ts = std::to_string(now);
+    const std::string id = std::to_string(port) + "-" + std::to_string(batch) + "-" + ts;
+    // Shaped like SendGrid's test batch: events joined by ",\r\n", ending in "\r\n".
+    const std::string body =
+        R"([{"email":"example@test.com","timestamp":)" + ts +
+        R"(,"smtp-id":"\u003c14c5d75ce93.dfd.64b469@ismtpd-555\u003e","event":"processed","category":["cat facts"],"sg_event_id":"test-processed-)" +
+        id + R"(","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"},)" +
+        "\r\n" + R"({"email":"example@test.com","timestamp":)" + ts +
+        R"(,"event":"open","sg_event_id":"test-open-)" + id +
+        R"(","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","useragent":"Mozilla/4.0","ip":"255.255.255.255"}])" +
+        "\r\n";
+    std::map<std::string, std::string> headers{{"Content-Type", "application/json"}};
+    if (signer) {
+      headers["X-Twilio-Email-Event-Webhook-Timestamp"] = ts;
+      headers["X-Twilio-Email-Event-Webhook-Signature"] = signer->sign(ts, body);
+    }
+    try {
+      http_client client(static_cast<std::uint16_t>(port));
+      status =
+          client
+              .request("POST", slash == std::string::npos ? "/" : url.substr(slash), body, headers)
+              .status;
+    } catch (...) {
+      status = 0;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  test_posts_.push_back(status);
 }
 
 }  // namespace sgs::test

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gzip.hpp"
+#include "test_signer.hpp"
 
 namespace sgs::test {
 
@@ -35,6 +36,15 @@ struct fake_response {
   std::map<std::string, std::string> headers;
   std::string content_type = "application/json";
   std::chrono::milliseconds delay{0};  // before answering (slow server)
+};
+
+// An Event Webhook of the fake account (the multiple-webhook API, sendgrid-api.md §11).
+struct fake_webhook {
+  std::string id;
+  std::string url;
+  bool enabled = true;
+  std::map<std::string, bool> events;   // API switch names (open, spam_report, ...)
+  std::shared_ptr<test_signer> signer;  // signing on when set (its key is the public_key)
 };
 
 // The account the fake serves. Tests edit it between syncs through fake_sendgrid::account().
@@ -59,6 +69,22 @@ struct fake_account {
   // Page numbers of /v3/contactdb/recipients answered with an empty page (holes left by
   // deletions); pages are numbered over the recipients as if the holes were not there.
   std::vector<int> legacy_empty_pages;
+
+  // Account set-up (check, webhook configure). A request to one of these paths whose scope
+  // is not in `scopes` answers 403 (Marketing paths are not checked against scopes).
+  std::vector<std::string> scopes = {"marketing.read",
+                                     "whitelabel.read",
+                                     "asm.groups.read",
+                                     "user.webhooks.event.settings.read",
+                                     "user.webhooks.event.settings.update",
+                                     "user.webhooks.event.test.create"};
+  bool senders_forbidden = false;  // /v3/verified_senders has no read scope: a 403 switch
+  std::vector<std::pair<std::string, bool>> domains;  // domain, valid
+  std::vector<std::pair<std::string, bool>> senders;  // from_email, verified
+  std::vector<std::pair<std::int64_t, std::string>> groups;
+  std::vector<fake_webhook> webhooks;
+  int max_webhooks = 5;
+  bool multi_webhook_api = true;  // false: settings/all answers 404 (legacy single webhook)
 };
 
 class fake_sendgrid {
@@ -80,11 +106,18 @@ class fake_sendgrid {
   void override_path(const std::string& path_prefix, fake_response response);
 
   std::vector<fake_request> requests() const;
+  // Statuses of the test-event posts made for POST /v3/user/webhooks/event/test (in order,
+  // once each post is answered; 0 when it could not connect).
+  std::vector<int> test_post_statuses() const;
+  // Waits (up to `timeout`) until `n` test posts were answered.
+  bool wait_test_posts(std::size_t n, std::chrono::milliseconds timeout) const;
   int count(const std::string& path_prefix) const;
 
  private:
   fake_response handle(const fake_request& req);
   fake_response serve_account(const fake_request& req);
+  fake_response serve_setup(const fake_request& req, bool& handled);
+  void post_test_events(std::string url, std::shared_ptr<test_signer> signer);
   void accept_loop();
   void serve_connection(int slot);
 
@@ -96,6 +129,10 @@ class fake_sendgrid {
   std::vector<std::pair<std::string, fake_response>> injected_;
   std::vector<std::pair<std::string, fake_response>> overrides_;
   std::vector<fake_request> log_;
+  std::vector<int> test_posts_;
+  std::vector<std::thread> test_threads_;
+  int webhooks_created_ = 0;
+  int test_batches_ = 0;
   int export_polls_ = 0;
   int export_jobs_ = 0;
 };

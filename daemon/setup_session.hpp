@@ -1,0 +1,79 @@
+// What the set-up commands (check, webhook configure) share: where a source's database and
+// webhook URL are, and an API session for a short interactive command.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "config/config.hpp"
+#include "sendgrid/client.hpp"
+#include "sendgrid/session.hpp"
+#include "sync/sync_source.hpp"
+
+namespace sgs::daemon::setup_cli {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_runtime = 1;
+inline constexpr int exit_usage = 2;
+
+inline std::filesystem::path database_of(const config::config& cfg, const std::string& source) {
+  return cfg.storage.dir / (source + ".db");
+}
+
+inline std::string webhook_path(const std::string& source) {
+  return "/webhooks/sendgrid/" + source;
+}
+
+// The URL SendGrid should post to; "" when server.public_url is not set.
+inline std::string expected_url(const config::config& cfg, const std::string& source) {
+  return cfg.server.public_url.empty() ? "" : cfg.server.public_url + webhook_path(source);
+}
+
+// A short interactive command: fewer and shorter retries than the sync's.
+inline sendgrid::retry_policy interactive_policy() {
+  sendgrid::retry_policy p;
+  p.max_attempts = 3;
+  p.backoff_cap = std::chrono::seconds(5);
+  p.max_rate_limit_waits = 3;
+  p.max_rate_limit_wait = std::chrono::seconds(30);
+  return p;
+}
+
+struct api {
+  sendgrid::api_client client;
+  sendgrid::api_session session;
+  explicit api(sendgrid::client_options options)
+      : client(std::move(options)), session(client, interactive_policy(), env()) {}
+  static sendgrid::session_env env() {
+    auto e = sync::real_session_env(std::stop_token{});
+    e.notice = [](std::string_view text) {
+      std::fprintf(stderr, "  (%.*s)\n", static_cast<int>(text.size()), text.data());
+    };
+    return e;
+  }
+};
+
+inline sendgrid::client_options client_options_for(const config::source_config& src,
+                                                   std::string key) {
+  sendgrid::client_options o;
+  o.api_base = src.api_base;
+  o.api_key = std::move(key);
+  o.on_behalf_of = src.on_behalf_of;
+  o.request_timeout = std::chrono::seconds(30);
+  return o;
+}
+
+inline const config::source_config* find_source(const config::config& cfg,
+                                                const std::string& name) {
+  for (const auto& s : cfg.sources)
+    if (s.name == name) return &s;
+  std::string names;
+  for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
+  std::fprintf(stderr,
+               "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
+               name.c_str(), names.c_str());
+  return nullptr;
+}
+
+}  // namespace sgs::daemon::setup_cli

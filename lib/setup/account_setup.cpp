@@ -1,0 +1,227 @@
+// API calls for `check` and `webhook configure`, the key's storage, and the test-event wait.
+#include "setup/account_setup.hpp"
+
+#include "events/json_text.hpp"
+#include "sendgrid/paging.hpp"
+#include "store/store_summary.hpp"
+#include "store/webhook_keys.hpp"
+
+namespace sgs::setup {
+
+namespace {
+
+constexpr std::string_view webhooks_all =
+    "/v3/user/webhooks/event/settings/all?include=account_status_change";
+
+api_answer answer_of(const sendgrid::call_result& r) {
+  api_answer a;
+  a.status = r.res.transport == sendgrid::transport_status::ok ? r.res.status : 0;
+  a.body = r.res.body;
+  a.error = r.error;
+  return a;
+}
+
+}  // namespace
+
+account_answers fetch_account_answers(sendgrid::api_session& session, std::string_view api_base,
+                                      const check_context& ctx) {
+  auto get = [&](std::string_view path) {
+    return answer_of(session.get(sendgrid::api_url(api_base, path)));
+  };
+  account_answers a;
+  a.scopes = get("/v3/scopes");
+  if (!key_accepted(a.scopes)) return a;
+  a.domains = get("/v3/whitelabel/domains");
+  a.senders = get("/v3/verified_senders");
+  if (ctx.unsubscribe_group_id) a.groups = get("/v3/asm/groups");
+  a.webhooks = get(webhooks_all);
+  if (a.webhooks->status == 404) {
+    // An API without the multiple-webhook endpoints: read the single legacy webhook (these
+    // forms act on the account's oldest webhook).
+    a.legacy_webhook = get("/v3/user/webhooks/event/settings");
+    a.legacy_signed = get("/v3/user/webhooks/event/settings/signed");
+  }
+  return a;
+}
+
+local_state read_local_state(const std::filesystem::path& database) {
+  local_state s;
+  s.database_exists = std::filesystem::exists(database);
+  try {
+    s.last_event_at = store::read_last_arrival(database);
+  } catch (const std::exception& e) {
+    s.error = e.what();
+  }
+  return s;
+}
+
+std::optional<std::string> last_arrival(const std::filesystem::path& database) {
+  return store::read_last_arrival(database);
+}
+
+configure_result configure_webhook(sendgrid::api_session& session,
+                                   const configure_request& request) {
+  configure_result out;
+  auto url_for = [&](std::string_view path) { return sendgrid::api_url(request.api_base, path); };
+  auto fail = [&](std::string_view action, const sendgrid::call_result& r,
+                  std::int64_t max_allowed) {
+    out.error = r.res.transport == sendgrid::transport_status::ok
+                    ? webhook_failure_message(request.source, action, r.res.status, r.res.body,
+                                              request.on_behalf_of, max_allowed, request.send_test)
+                    : "could not " + std::string(action) + ": " + r.error;
+    return out;
+  };
+
+  // 1. Find the webhook that already posts to this URL. Only the multiple-webhook endpoints
+  // are used to write: the legacy PATCH /settings (no id) rewrites the account's oldest
+  // webhook, which may belong to another integration.
+  auto listed = session.get(url_for(webhooks_all));
+  if (listed.res.transport == sendgrid::transport_status::ok && listed.res.status == 404) {
+    out.error =
+        "this account's API has no multiple-webhook endpoints (GET "
+        "/v3/user/webhooks/event/settings/all answered 404), and the legacy single-webhook "
+        "endpoint would overwrite whatever webhook the account has: set the Post URL " +
+        request.url +
+        " by hand under Settings > Mail Settings > Event Webhook, turn Signature Verification "
+        "on and put its key into webhook_verification_key";
+    return out;
+  }
+  if (!listed.ok()) return fail("list the Event Webhooks", listed, 0);
+  auto list = parse_webhook_list(listed.res.body);
+  if (!list) {
+    out.error = "SendGrid's list of Event Webhooks is not in the documented form";
+    return out;
+  }
+  const event_webhook* existing = nullptr;
+  for (const auto& w : list->webhooks) {
+    if (same_url(w.url, request.url)) {
+      existing = &w;
+      break;
+    }
+  }
+  const std::string settings = webhook_settings_body(request.url);
+  std::string current_key;
+  if (existing) {
+    out.webhook_id = existing->id;
+    current_key = existing->public_key;
+  } else {
+    // 2. None: create one, unless the plan is visibly full (say so instead of a 400).
+    if (list->max_allowed > 0 &&
+        static_cast<std::int64_t>(list->webhooks.size()) >= list->max_allowed) {
+      out.error = webhook_limit_message(request.url, list->max_allowed, list->webhooks);
+      return out;
+    }
+    auto created = session.post_json(url_for("/v3/user/webhooks/event/settings"), settings);
+    if (created.ok()) {
+      auto hook = parse_webhook(created.res.body);
+      if (!hook || hook->id.empty()) {
+        out.error =
+            "SendGrid created the Event Webhook but its answer names no id: run "
+            "`webhook configure` again to find and finish it";
+        return out;
+      }
+      out.webhook_id = hook->id;
+      out.created = true;
+      out.steps.push_back("created Event Webhook " + out.webhook_id + " posting to " + request.url);
+    } else if (const std::string dup = duplicate_webhook_id(created.res.body);
+               created.res.status == 400 && !dup.empty()) {
+      // Created meanwhile (another run, or a retried POST that had gone through).
+      out.webhook_id = dup;
+    } else {
+      return fail("create an Event Webhook", created, list->max_allowed);
+    }
+  }
+
+  // 3. An existing webhook gets our settings: enabled, every stored event type (a created one
+  // was created with them).
+  if (!out.created) {
+    auto patched =
+        session.patch_json(url_for("/v3/user/webhooks/event/settings/" + out.webhook_id), settings);
+    if (!patched.ok()) return fail("update the Event Webhook " + out.webhook_id, patched, 0);
+    if (auto hook = parse_webhook(patched.res.body); hook && !hook->public_key.empty())
+      current_key = hook->public_key;
+    out.steps.push_back("updated Event Webhook " + out.webhook_id + " posting to " + request.url +
+                        ": enabled, " + std::to_string(stored_event_switches().size()) +
+                        " event types");
+  } else {
+    out.steps.push_back("enabled it with " + std::to_string(stored_event_switches().size()) +
+                        " event types");
+  }
+
+  // 4. Signing. Turning it on when it is already on is avoided: SendGrid makes a new key
+  // pair when signing is (re-)enabled, and a daemon holding the old key would refuse posts
+  // until it picks the new one up.
+  if (current_key.empty()) {
+    auto signed_on =
+        session.patch_json(url_for("/v3/user/webhooks/event/settings/signed/" + out.webhook_id),
+                           R"({"enabled":true})");
+    if (!signed_on.ok()) return fail("turn on signing for webhook " + out.webhook_id, signed_on, 0);
+    auto key = parse_public_key(signed_on.res.body);
+    if (!key || key->empty()) {
+      out.error = "SendGrid turned signing on for webhook " + out.webhook_id +
+                  " but returned no public key: run `webhook configure` again";
+      return out;
+    }
+    current_key = *key;
+    out.steps.push_back("turned signature verification on");
+  } else {
+    out.steps.push_back("signature verification was already on");
+  }
+  out.public_key = current_key;
+
+  // 5. Store the key where the running daemon looks for it.
+  try {
+    store::stored_webhook_key k;
+    k.public_key = current_key;
+    k.webhook_id = out.webhook_id;
+    k.webhook_url = request.url;
+    k.added_at = request.now_iso8601 ? request.now_iso8601() : std::string();
+    out.key_added = store::add_webhook_key(request.database, k, request.busy_timeout);
+  } catch (const std::exception& e) {
+    out.error = e.what();
+    return out;
+  }
+  out.steps.push_back(out.key_added
+                          ? "stored its public key in " + request.database.string() +
+                                " (a running daemon uses it within a second)"
+                          : "its public key was already stored in " + request.database.string());
+
+  // 6. SendGrid's test events.
+  if (request.send_test) {
+    std::string body = "{\"id\":";
+    events::append_json_string(body, out.webhook_id);
+    body += ",\"url\":";
+    events::append_json_string(body, request.url);
+    body += "}";
+    auto test = session.post_json(url_for("/v3/user/webhooks/event/test"), body);
+    if (!test.ok()) return fail("send the test events", test, 0);
+    out.test_requested = true;
+    out.steps.push_back("asked SendGrid to post its test events to " + request.url);
+  }
+  out.ok = true;
+  return out;
+}
+
+bool wait_for_arrival(const std::filesystem::path& database,
+                      const std::optional<std::string>& baseline, std::chrono::milliseconds timeout,
+                      std::chrono::milliseconds poll,
+                      const std::function<bool(std::chrono::milliseconds)>& sleep,
+                      const std::function<void(std::chrono::milliseconds waited)>& progress) {
+  std::chrono::milliseconds waited{0};
+  while (true) {
+    std::optional<std::string> now;
+    try {
+      now = store::read_last_arrival(database);
+    } catch (const std::exception&) {
+      // Busy or being created by the daemon: look again at the next poll.
+    }
+    if (now && (!baseline || *now > *baseline)) return true;
+    if (waited >= timeout) return false;
+    const auto step = std::min(poll, timeout - waited);
+    if (!sleep(step)) return false;
+    waited += step;
+    if (progress) progress(waited);
+  }
+}
+
+}  // namespace sgs::setup

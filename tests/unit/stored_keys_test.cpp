@@ -1,0 +1,164 @@
+// Keys stored by `webhook configure`: the table (real SQLite file in a temp dir), the
+// daemon's reader that re-reads only when the file changed, and the verifier's refresh
+// (at most once per interval, with an injected clock).
+#include "webhook/stored_keys.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "store/event_store.hpp"
+#include "store/webhook_keys.hpp"
+#include "webhook/auth.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string v1_key =
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/"
+    "7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
+const std::string v1_signature =
+    "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+"
+    "luQAbPIqHh89M15TluLtEZtM=";
+const std::string v1_timestamp = "1600112502";
+const std::string other_key =
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7"
+    "aNDthvj+y7GjUuFDb/R1NGe1OPzpA==";
+
+std::string v1_payload() {
+  std::ifstream in(std::string(SGS_TEST_DATA_DIR) + "/signatures/v1_payload.json",
+                   std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct temp_file {
+  std::filesystem::path dir;
+  temp_file() {
+    std::random_device rd;
+    dir = std::filesystem::temp_directory_path() /
+          ("sgs-keys-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(dir);
+  }
+  ~temp_file() { std::filesystem::remove_all(dir); }
+  std::filesystem::path db() const { return dir / "s.db"; }
+};
+
+sgs::store::stored_webhook_key key(const std::string& k, const std::string& id = "wh1") {
+  return {k, id, "https://events.example.com/webhooks/sendgrid/s", "2026-01-01T00:00:00.000Z"};
+}
+
+}  // namespace
+
+TEST(WebhookKeyTable, AddCreatesAndMigratesTheFileAndIgnoresARepeat) {
+  temp_file t;
+  EXPECT_TRUE(sgs::store::read_webhook_keys(t.db()).empty());  // no file yet
+  EXPECT_TRUE(sgs::store::add_webhook_key(t.db(), key(v1_key), 1000ms));
+  EXPECT_FALSE(sgs::store::add_webhook_key(t.db(), key(v1_key, "again"), 1000ms));
+  EXPECT_TRUE(sgs::store::add_webhook_key(t.db(), key(other_key, "wh2"), 1000ms));
+  const auto keys = sgs::store::read_webhook_keys(t.db());
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].public_key, v1_key);
+  EXPECT_EQ(keys[0].webhook_id, "wh1");
+  EXPECT_EQ(keys[1].webhook_id, "wh2");
+  // The file is a full source database an event store opens as it is.
+  sgs::store::store_options o;
+  o.file = t.db();
+  auto store = sgs::store::event_store::open(o);
+  store->close();
+  EXPECT_EQ(sgs::store::read_webhook_keys(t.db()).size(), 2u);
+}
+
+TEST(WebhookKeyReader, ReReadsOnlyAfterAnotherConnectionCommitted) {
+  temp_file t;
+  sgs::store::webhook_key_reader reader(t.db());
+  auto first = reader.read_if_changed();  // no file: no keys
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->empty());
+  ASSERT_TRUE(sgs::store::add_webhook_key(t.db(), key(v1_key), 1000ms));
+  auto opened = reader.read_if_changed();  // first look at the file
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(*opened, std::vector<std::string>{v1_key});
+  EXPECT_FALSE(reader.read_if_changed()) << "nothing committed since";
+  ASSERT_TRUE(sgs::store::add_webhook_key(t.db(), key(other_key, "wh2"), 1000ms));
+  auto changed = reader.read_if_changed();
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->size(), 2u);
+  EXPECT_FALSE(reader.read_if_changed());
+}
+
+TEST(StoredKeys, LoadsAtConstructionAndRefreshesAtMostOncePerInterval) {
+  auto now = std::chrono::steady_clock::time_point(100s);
+  int loads = 0;
+  std::vector<std::string> keys;
+  sgs::webhook::stored_keys stored(
+      [&]() -> std::optional<std::vector<std::string>> {
+        ++loads;
+        return keys;
+      },
+      {}, 1000ms, [&] { return now; });
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(stored.current(), nullptr);
+  keys = {v1_key};
+  now += 999ms;
+  EXPECT_EQ(stored.current(), nullptr) << "within the interval: not re-read";
+  EXPECT_EQ(loads, 1);
+  now += 1ms;
+  auto verifier = stored.current();
+  EXPECT_EQ(loads, 2);
+  ASSERT_NE(verifier, nullptr);
+  EXPECT_TRUE(verifier->verify(v1_timestamp, v1_payload(), v1_signature));
+  EXPECT_EQ(stored.key_count(), 1u);
+}
+
+TEST(StoredKeys, AFailedLoadKeepsTheKeysAndIsReportedOnce) {
+  auto now = std::chrono::steady_clock::time_point(100s);
+  bool fail = false;
+  std::vector<std::string> errors;
+  sgs::webhook::stored_keys stored(
+      [&]() -> std::optional<std::vector<std::string>> {
+        if (fail) throw std::runtime_error("database is locked");
+        return std::vector<std::string>{v1_key};
+      },
+      [&](std::string_view e) { errors.emplace_back(e); }, 1000ms, [&] { return now; });
+  fail = true;
+  for (int i = 0; i < 3; ++i) {
+    now += 2s;
+    EXPECT_NE(stored.current(), nullptr) << "a locked file must not turn verification off";
+  }
+  EXPECT_EQ(errors, std::vector<std::string>{"database is locked"});
+}
+
+TEST(StoredKeys, ABadStoredKeyIsSkippedAndTheOthersWork) {
+  std::vector<std::string> errors;
+  sgs::webhook::stored_keys stored(
+      [] {
+        return std::optional<std::vector<std::string>>({"not-a-key", v1_key});
+      },
+      [&](std::string_view e) { errors.emplace_back(e); });
+  ASSERT_NE(stored.current(), nullptr);
+  EXPECT_EQ(stored.key_count(), 1u);
+  EXPECT_EQ(errors.size(), 1u);
+}
+
+TEST(StoredKeys, SignatureCheckRequiresASignatureOnceAKeyIsStored) {
+  std::vector<std::string> keys;
+  auto now = std::chrono::steady_clock::time_point(100s);
+  sgs::webhook::stored_keys stored([&] { return std::optional(keys); }, {}, 0ms,
+                                   [&] { return now; });
+  sgs::webhook::source_auth auth;
+  auth.stored = &stored;
+  const auto t = std::chrono::system_clock::now();
+  EXPECT_FALSE(sgs::webhook::check_signature(auth, "", "", "[]", t)) << "no key: open";
+  keys = {other_key, v1_key};
+  auto refused = sgs::webhook::check_signature(auth, "", "", "[]", t);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_FALSE(sgs::webhook::check_signature(auth, v1_timestamp, v1_signature, v1_payload(), t));
+  EXPECT_TRUE(sgs::webhook::check_signature(auth, v1_timestamp, v1_signature, "[]", t));
+}
