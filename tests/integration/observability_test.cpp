@@ -219,7 +219,9 @@ TEST_F(ObservabilityTest, HealthzWithoutSyncSaysNullAndIs503WithTheReasonWhenThe
   EXPECT_EQ(health.status, 200);
   EXPECT_NE(health.body.find(R"("last_sync":null)"), std::string::npos) << health.body;
   {
-    SQLite::Database other(server.db_file().string(), SQLite::OPEN_READWRITE);
+    // The file acknowledgements are committed to.
+    SQLite::Database other(sgs::store::pending_file_for(server.db_file()).string(),
+                           SQLite::OPEN_READWRITE);
     other.exec("BEGIN IMMEDIATE");
     EXPECT_EQ(client.post(url, read_data("webhook/all_types.json")).status, 503);
     health = client.request("GET", "/healthz");
