@@ -227,10 +227,35 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
   return s;
 }
 
+// server.tls_* as the server takes them; nullopt for plain HTTP.
+std::optional<sgs::webhook::tls_files> tls_files_of(const sgs::config::server_config& server) {
+  if (server.tls_cert_file.empty()) return std::nullopt;
+  return sgs::webhook::tls_files{server.tls_cert_file, server.tls_key_file};
+}
+
+// SIGHUP: load the certificate and key again (after a renewal); a failure keeps the old pair.
+void reload_tls(sgs::webhook::server& server, const sgs::config::server_config& cfg) {
+  if (cfg.tls_cert_file.empty()) return;
+  if (auto error = server.reload_tls()) {
+    spdlog::error("TLS reload failed, still serving the previous certificate: {}", *error);
+  } else {
+    spdlog::info("TLS certificate reloaded cert={}", cfg.tls_cert_file);
+  }
+}
+
 int cmd_run(const loaded_config& lc, unsigned io_threads) {
   const config& cfg = lc.cfg;
   spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin,
                cfg.storage.dir.string());
+  // The TLS files must load before anything is opened: a typo is a config error, not a
+  // listener that fails at the first connection.
+  if (auto tls = tls_files_of(cfg.server)) {
+    if (auto error = sgs::webhook::check_tls_files(*tls)) throw usage_error(*error);
+    if (sgs::config::file_readable_by_others(tls->key_file)) {
+      spdlog::warn("the TLS key file {} is readable by other users: chmod 600 it",
+                   tls->key_file.string());
+    }
+  }
 
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
@@ -297,11 +322,13 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   so.idle_timeout = cfg.server.idle_timeout;
   so.max_connections = cfg.server.max_connections;
   so.max_events_per_request = cfg.server.max_events_per_request;
+  so.tls = tls_files_of(cfg.server);
+  so.handshake_timeout = cfg.server.tls_handshake_timeout;
   sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
   server.start();
   for (const auto& src : cfg.sources) {
-    spdlog::info("listening: POST http://{}:{}/webhooks/sendgrid/{}", so.host, server.port(),
-                 src.name);
+    spdlog::info("listening: POST {}://{}:{}/webhooks/sendgrid/{}", so.tls ? "https" : "http",
+                 so.host, server.port(), src.name);
   }
 
   // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
@@ -326,6 +353,16 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   sgs::scheduler::scheduler sync_scheduler(std::move(scheduled));
   sync_scheduler.start();
 
+  // SIGHUP (systemctl reload): the TLS certificate and key are loaded again.
+  boost::asio::signal_set hangup(ioc, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload_tls(server, cfg.server);
+      on_hangup();
+    });
+  };
+  on_hangup();
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
@@ -335,6 +372,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     server.stop();
     sync_scheduler.stop();  // a running sync stops between transactions
     boost::system::error_code ignored;
+    hangup.cancel(ignored);
     signals.clear(ignored);
   });
   std::vector<std::thread> threads;

@@ -348,6 +348,40 @@ constexpr std::array<std::string_view, 4> known_collections = {"lists", "segment
                                                                "campaigns"};
 constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
 
+// Both files or neither: a certificate without its key (or the reverse) is a half-done
+// set-up that would otherwise fail only at the first connection.
+void read_tls(table_reader& reader, server_config& out) {
+  if (const auto cert = reader.string("tls_cert_file")) {
+    if (cert->empty()) {
+      reader.error("tls_cert_file", "must not be empty (remove the line for plain HTTP)",
+                   reader.find("tls_cert_file"));
+    } else {
+      out.tls_cert_file = *cert;
+    }
+  }
+  if (const auto key = reader.string("tls_key_file")) {
+    if (key->empty()) {
+      reader.error("tls_key_file", "must not be empty (remove the line for plain HTTP)",
+                   reader.find("tls_key_file"));
+    } else {
+      out.tls_key_file = *key;
+    }
+  }
+  if (!out.tls_cert_file.empty() && out.tls_key_file.empty() &&
+      reader.find("tls_key_file") == nullptr) {
+    reader.error("tls_key_file", "is required when tls_cert_file is set (the certificate's key)",
+                 reader.find("tls_cert_file"));
+  }
+  if (!out.tls_key_file.empty() && out.tls_cert_file.empty() &&
+      reader.find("tls_cert_file") == nullptr) {
+    reader.error("tls_cert_file", "is required when tls_key_file is set (the key's certificate)",
+                 reader.find("tls_key_file"));
+  }
+  std::int64_t seconds = out.tls_handshake_timeout.count();
+  reader.integer_in("tls_handshake_timeout_seconds", seconds, 1, int64_max);
+  out.tls_handshake_timeout = std::chrono::seconds(seconds);
+}
+
 void read_server(table_reader& reader, server_config& out) {
   if (const auto listen = reader.string("listen")) {
     if (auto bad = parse_listen(*listen, out.listen_host, out.listen_port)) {
@@ -375,6 +409,7 @@ void read_server(table_reader& reader, server_config& out) {
                     std::numeric_limits<std::uint32_t>::max());
   reader.integer_in("max_events_per_request", out.max_events_per_request, 1,
                     std::numeric_limits<std::uint32_t>::max());
+  read_tls(reader, out);
 }
 
 void read_storage(table_reader& reader, storage_config& out) {
@@ -702,6 +737,7 @@ body_timeout_seconds = 30
 idle_timeout_seconds = 60
 max_connections = 512
 max_events_per_request = 50000
+tls_handshake_timeout_seconds = 10
 
 [storage]
 dir = "./data"

@@ -24,6 +24,11 @@ struct server_config {
   std::chrono::seconds idle_timeout{60};    // idle_timeout_seconds (keep-alive)
   std::uint32_t max_connections = 512;
   std::uint32_t max_events_per_request = 50000;  // array elements in one body; 413 above
+  // HTTPS on the listener when both are set (PEM files; checked to load at start, reloaded
+  // on SIGHUP). "" = plain HTTP. Relative paths are used as given.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::chrono::seconds tls_handshake_timeout{10};  // tls_handshake_timeout_seconds
 
   bool operator==(const server_config&) const = default;
 };

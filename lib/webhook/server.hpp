@@ -8,10 +8,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "store/event_store.hpp"
 #include "webhook/auth.hpp"
+#include "webhook/tls.hpp"
 
 namespace sgs::webhook {
 
@@ -24,6 +26,10 @@ struct server_options {
   std::chrono::seconds idle_timeout{60};
   std::uint32_t max_connections = 512;
   std::uint32_t max_events_per_request = 50000;
+  // HTTPS when set: every connection must complete a TLS 1.2+ handshake within
+  // handshake_timeout before its request headers are read; plain HTTP gets a 400.
+  std::optional<tls_files> tls;
+  std::chrono::seconds handshake_timeout{10};
 };
 
 // A configured source as the server sees it. The store is owned elsewhere and must outlive
@@ -44,13 +50,19 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Binds and listens. Throws std::system_error naming the address when it cannot.
+  // Loads the TLS files (when configured), binds and listens. Throws std::system_error
+  // naming the address when it cannot listen, std::runtime_error naming the file when the
+  // certificate or key does not load.
   void start();
   // The port actually bound (useful with port 0).
   std::uint16_t port() const;
   // Stops accepting and closes idle connections; requests in flight finish (their commit
   // and their answer) before their connection closes. Thread-safe, idempotent.
   void stop();
+  // Loads the TLS files again and serves new connections with them; connections already
+  // open keep the certificate they started with. nullopt on success, else why it failed
+  // (the previous certificate stays in use). Thread-safe; for SIGHUP after a renewal.
+  std::optional<std::string> reload_tls();
 
   struct state;
 

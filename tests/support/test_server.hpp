@@ -42,6 +42,7 @@ class test_server {
   // Waits (up to 10 s) until no batch is queued or pending for any source.
   void settle();
   store::event_store& store(const std::string& source = "default");
+  webhook::server& server() { return *server_; }
 
  private:
   std::filesystem::path path_of(const std::string& source) const { return dir_ / (source + ".db"); }

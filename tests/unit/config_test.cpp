@@ -89,6 +89,9 @@ header_timeout_seconds = 5
 body_timeout_seconds = 20
 idle_timeout_seconds = 90
 max_connections = 64
+tls_cert_file = "/etc/ssl/events.pem"
+tls_key_file = "/etc/ssl/events.key"
+tls_handshake_timeout_seconds = 7
 
 [storage]
 dir = "/srv/sg"
@@ -134,6 +137,9 @@ api_key = "SG.inline.key"
   EXPECT_EQ(c.server.body_timeout, 20s);
   EXPECT_EQ(c.server.idle_timeout, 90s);
   EXPECT_EQ(c.server.max_connections, 64u);
+  EXPECT_EQ(c.server.tls_cert_file, "/etc/ssl/events.pem");
+  EXPECT_EQ(c.server.tls_key_file, "/etc/ssl/events.key");
+  EXPECT_EQ(c.server.tls_handshake_timeout, 7s);
   EXPECT_EQ(c.storage.dir, std::filesystem::path("/srv/sg"));
   EXPECT_EQ(c.storage.synchronous, synchronous_mode::normal);
   EXPECT_EQ(c.storage.dedup_window_hours, 48u);
@@ -262,6 +268,12 @@ const std::vector<rule_case> rule_cases = {
      "from 1 to 4294967295"},
     {"max_events_per_request_zero", in_server("max_events_per_request = 0"),
      "server.max_events_per_request", "from 1 to 4294967295"},
+    {"tls_cert_without_key", in_server("tls_cert_file = \"/etc/ssl/cert.pem\""),
+     "server.tls_key_file", "is required when tls_cert_file is set"},
+    {"tls_key_without_cert", in_server("tls_key_file = \"/etc/ssl/key.pem\""),
+     "server.tls_cert_file", "is required when tls_key_file is set"},
+    {"tls_handshake_timeout_zero", in_server("tls_handshake_timeout_seconds = 0"),
+     "server.tls_handshake_timeout_seconds", "greater than 0"},
     {"storage_dir_empty", in_storage("dir = \"\""), "storage.dir", "must not be empty"},
     {"synchronous_unknown", in_storage("synchronous = \"off\""), "storage.synchronous",
      "\"full\" or \"normal\" (got \"off\")"},
@@ -703,6 +715,9 @@ TEST(ConfigExample, ExampleFileDocumentsEveryKey) {
                                      "body_timeout_seconds",
                                      "idle_timeout_seconds",
                                      "max_connections",
+                                     "tls_cert_file",
+                                     "tls_key_file",
+                                     "tls_handshake_timeout_seconds",
                                      "dir",
                                      "synchronous",
                                      "dedup_window_hours",
