@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages sendgrid-source needs to build, test and benchmark.
+# Installs the Debian 12 packages sendgrid-source needs to build, test, fuzz and benchmark.
 # Idempotent: re-running only installs what is missing. Needs root (or sudo).
 set -euo pipefail
 
@@ -13,6 +13,7 @@ packages=(
   libssl-dev libcurl4-openssl-dev zlib1g-dev libsystemd-dev
   libxxhash-dev
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev
   curl wrk python3 time
 )
 

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "events/parse.hpp"
+#include "webhook/intake.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/routes.hpp"
 
@@ -352,30 +353,16 @@ asio::awaitable<reply> server::state::handle_webhook(
     }
   }
   const auto received_at = std::chrono::system_clock::now();
-  // The signature covers the raw bytes as received: verify before anything is parsed.
-  if (auto refused = check_signature(
-          endpoint.auth, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]), req.body(),
-          received_at)) {
-    co_return *refused;
+  auto checked = check_and_parse_body(
+      endpoint.auth,
+      {std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+       std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"])},
+      std::move(req.body()), options.max_events_per_request, received_at);
+  if (auto* refused = std::get_if<reply>(&checked)) {
+    if (is_bad_body(*refused)) metrics.count_bad_body(source);
+    co_return std::move(*refused);
   }
-  auto parsed = events::parse_owned_batch(std::move(req.body()));
-  if (auto* err = std::get_if<events::batch_error>(&parsed)) {
-    metrics.count_bad_body(source);
-    co_return bad_request(err->message);
-  }
-  auto& batch = std::get<events::parsed_batch>(parsed);
-  if (batch.events.size() + batch.rejected.size() > options.max_events_per_request) {
-    reply r;
-    r.status = 413;
-    r.body =
-        "{\"error\":" +
-        json_quote("the body holds " + std::to_string(batch.events.size() + batch.rejected.size()) +
-                   " elements, more than server.max_events_per_request (" +
-                   std::to_string(options.max_events_per_request) + "); nothing was stored") +
-        "}";
-    co_return r;
-  }
+  auto& batch = std::get<events::parsed_batch>(checked);
   metrics.count_received(source, batch.events.size() + batch.rejected.size());
   store::event_store& st = *endpoint.store;
   store::write_result result =
