@@ -27,6 +27,7 @@
 #include "store/object_store.hpp"
 #include "store/store_summary.hpp"
 #include "sync_command.hpp"
+#include "webhook/oauth.hpp"
 #include "webhook/server.hpp"
 
 #ifndef SGS_VERSION
@@ -227,6 +228,31 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
   return s;
 }
 
+// The source's OAuth token issuer; its client secret read from the config or its file.
+std::unique_ptr<sgs::webhook::oauth_issuer> make_oauth_issuer(
+    const sgs::config::source_config& src) {
+  std::string secret;
+  if (src.webhook_oauth_client_secret) {
+    secret = *src.webhook_oauth_client_secret;
+  } else {
+    const auto& file = *src.webhook_oauth_client_secret_file;
+    auto read =
+        sgs::config::resolve_secret_file(file, src.name, "webhook_oauth_client_secret_file");
+    if (auto* err = std::get_if<std::string>(&read)) throw usage_error(*err);
+    secret = *std::get<std::optional<std::string>>(read);
+    if (sgs::config::file_readable_by_others(sgs::config::resolve_api_key_path(file))) {
+      spdlog::warn(
+          "source {}: the OAuth client secret file {} is readable by other users: chmod "
+          "600 it",
+          src.name, sgs::config::resolve_api_key_path(file).string());
+    }
+  }
+  spdlog::info("source {} requires OAuth bearer tokens (token URL: POST /oauth/token/{}, ttl={}s)",
+               src.name, src.name, src.webhook_oauth_token_ttl.count());
+  return std::make_unique<sgs::webhook::oauth_issuer>(sgs::webhook::oauth_client{
+      src.webhook_oauth_client_id, std::move(secret), src.webhook_oauth_token_ttl});
+}
+
 // server.tls_* as the server takes them; nullopt for plain HTTP.
 std::optional<sgs::webhook::tls_files> tls_files_of(const sgs::config::server_config& server) {
   if (server.tls_cert_file.empty()) return std::nullopt;
@@ -260,6 +286,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
   std::vector<std::unique_ptr<sgs::events::signature_verifier>> verifiers;
+  std::vector<std::unique_ptr<sgs::webhook::oauth_issuer>> oauth_issuers;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   for (const auto& src : cfg.sources) {
     sgs::webhook::source_auth auth;
@@ -281,6 +308,10 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     }
     if (src.webhook_basic_auth)
       auth.basic_auth_header = sgs::webhook::basic_auth_header(*src.webhook_basic_auth);
+    if (!src.webhook_oauth_client_id.empty()) {
+      oauth_issuers.push_back(make_oauth_issuer(src));
+      auth.oauth = oauth_issuers.back().get();
+    }
     auto key = sgs::config::resolve_api_key(src.api_key, src.name);
     if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
     if (auto& api_key = std::get<std::optional<std::string>>(key)) {

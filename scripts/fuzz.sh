@@ -51,6 +51,12 @@ chunk = b'[{"email":"a@b.c","event":"open","timestamp":1}]'
 open(os.path.join(out, "chunked.http"), "wb").write(
     b"POST /webhooks/sendgrid/open HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
     format(len(chunk), "x").encode() + b"\r\n" + chunk + b"\r\n0\r\n\r\n")
+form = b"grant_type=client_credentials&client_id=id&client_secret=secret"
+open(os.path.join(out, "oauth_token.http"), "wb").write(
+    b"POST /oauth/token/oauth HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    b"Content-Length: " + str(len(form)).encode() + b"\r\n\r\n" + form)
+open(os.path.join(out, "oauth_post.http"), "wb").write(request(b"/webhooks/sendgrid/oauth", chunk,
+    b"Authorization: Bearer 0123456789abcdef0123456789abcdef0123456789a\r\n"))
 open(os.path.join(out, "healthz.http"), "wb").write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 open(os.path.join(out, "expect.http"), "wb").write(request(
     b"/webhooks/sendgrid/open/?x=1", chunk, b"Expect: 100-continue\r\n"))

@@ -75,6 +75,12 @@ struct source_config {
   std::vector<std::string> webhook_verification_keys;  // string or list of strings in TOML
   std::optional<std::string> webhook_basic_auth;       // "user:password"
   std::optional<std::int64_t> webhook_max_age_seconds;
+  // OAuth client credentials as entered in SendGrid's webhook settings; "" = OAuth off. The
+  // secret comes inline or from a file (relative: against $CREDENTIALS_DIRECTORY).
+  std::string webhook_oauth_client_id;
+  std::optional<std::string> webhook_oauth_client_secret;
+  std::optional<std::filesystem::path> webhook_oauth_client_secret_file;
+  std::chrono::seconds webhook_oauth_token_ttl{3600};  // lifetime of the tokens issued
   std::string display_name;
   std::optional<std::int64_t> unsubscribe_group_id;
   std::string from_email;

@@ -11,11 +11,14 @@
 
 namespace sgs::webhook {
 
+class oauth_issuer;
+
 // What one source requires of a webhook POST. Shared read-only between connections.
 struct source_auth {
   std::optional<std::string> basic_auth_header;          // the exact Authorization value expected
   const events::signature_verifier* verifier = nullptr;  // signed webhooks when set
   std::optional<std::int64_t> max_age_seconds;           // refuse older signature timestamps
+  oauth_issuer* oauth = nullptr;  // bearer tokens required when set; owned by the daemon
 };
 
 // "Basic " + base64("user:password").

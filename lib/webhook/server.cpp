@@ -22,6 +22,7 @@
 #include "events/parse.hpp"
 #include "webhook/intake.hpp"
 #include "webhook/metrics.hpp"
+#include "webhook/oauth.hpp"
 #include "webhook/routes.hpp"
 
 namespace sgs::webhook {
@@ -133,6 +134,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
                                         const std::string& source);
   reply healthz() const;
   reply metrics_reply() const;
+  reply token_reply(const std::string& source, const http::request<http::string_body>& req);
 };
 
 asio::awaitable<void> server::state::accept_loop() {
@@ -284,14 +286,17 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<Conn> conn) {
       answer = co_await handle_webhook(*conn, buffer, parser, routed.source);
     } else {
       // Other routes take no body; one that comes anyway is read (small) or the connection closed.
+      bool body_complete = true;
       if (!parser.is_done()) {
         parser.body_limit(64 * 1024);
         conn->transport().expires_after(options.body_timeout);
         auto [rec, n] = co_await http::async_read(conn->stream, buffer, parser, use_tuple);
         (void)n;
-        if (rec) keep_alive = false;
+        if (rec) keep_alive = body_complete = false;
       }
-      if (routed.kind == route_kind::healthz) {
+      if (routed.kind == route_kind::oauth_token) {
+        answer = body_complete ? token_reply(routed.source, req) : bad_request("unreadable body");
+      } else if (routed.kind == route_kind::healthz) {
         answer = healthz();
       } else if (routed.kind == route_kind::metrics) {
         answer = metrics_reply();
@@ -325,6 +330,13 @@ asio::awaitable<reply> server::state::handle_webhook(
     refused->close = !parser.is_done();
     co_return *refused;
   }
+  if (endpoint.auth.oauth != nullptr) {
+    if (auto refused =
+            endpoint.auth.oauth->check_bearer(std::string_view(req[http::field::authorization]))) {
+      refused->close = !parser.is_done();
+      co_return *refused;
+    }
+  }
   if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
     co_return body_too_large(options.max_body_bytes);  // the rest is not read: close
   }
@@ -353,11 +365,11 @@ asio::awaitable<reply> server::state::handle_webhook(
     }
   }
   const auto received_at = std::chrono::system_clock::now();
-  auto checked = check_and_parse_body(
-      endpoint.auth,
-      {std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-       std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"])},
-      std::move(req.body()), options.max_events_per_request, received_at);
+  auto checked =
+      check_and_parse_body(endpoint.auth,
+                           {std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+                            std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"])},
+                           std::move(req.body()), options.max_events_per_request, received_at);
   if (auto* refused = std::get_if<reply>(&checked)) {
     if (is_bad_body(*refused)) metrics.count_bad_body(source);
     co_return std::move(*refused);
@@ -368,6 +380,19 @@ asio::awaitable<reply> server::state::handle_webhook(
   store::write_result result =
       co_await async_store(st, std::move(batch), received_at, asio::use_awaitable);
   co_return reply_for(result);
+}
+
+reply server::state::token_reply(const std::string& source,
+                                 const http::request<http::string_body>& req) {
+  oauth_issuer* issuer = sources.find(source)->second.auth.oauth;
+  if (issuer == nullptr) {
+    reply r;
+    r.status = 404;
+    r.body = "{\"error\":" +
+             json_quote("source " + source + " has no webhook_oauth_client_id configured") + "}";
+    return r;
+  }
+  return issuer->token_request(std::string_view(req[http::field::authorization]), req.body());
 }
 
 reply server::state::healthz() const {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The binary with HTTPS: a TLS file that does not load exits 2 naming it; curl posts over
-# HTTPS; SIGHUP after a renewal serves the new certificate, and a bad one keeps the old.
+# The binary with HTTPS: a TLS file that does not load exits 2 naming it; curl fetches an
+# OAuth token and posts with it over HTTPS, as SendGrid does; SIGHUP after a renewal serves
+# the new certificate, and a bad one keeps the old.
 # Usage: tls_reload_test.sh PATH_TO_BINARY DATA_DIR
 set -uo pipefail
 BIN=$1 DATA=$2
@@ -38,8 +39,12 @@ tls_key_file = "$WORK/live.key"
 dir = "$WORK/data"
 [[source]]
 name = "shop"
+webhook_oauth_client_id = "shop-client"
+webhook_oauth_client_secret_file = "$WORK/oauth_secret"
 TOML
 }
+printf 'oauth-s3cret\n' >"$WORK/oauth_secret"
+chmod 600 "$WORK/oauth_secret"
 
 config "$WORK/missing.crt" >"$WORK/missing.toml"
 "$BIN" --config "$WORK/missing.toml" run >"$WORK/out" 2>&1; rc=$?
@@ -59,7 +64,15 @@ done
 URL=https://127.0.0.1:$PORT/webhooks/sendgrid/shop
 code=$(curl -s --cacert "$WORK/first.crt" -o "$WORK/r" -w '%{http_code}' -X POST \
   --data-binary @"$DATA/webhook/all_types.json" "$URL")
-[ "$code" = 200 ] || fail "HTTPS POST answered $code: $(cat "$WORK/r")"
+[ "$code" = 401 ] || fail "POST without a bearer token answered $code: $(cat "$WORK/r")"
+curl -s --cacert "$WORK/first.crt" -o "$WORK/token" -u shop-client:oauth-s3cret \
+  -d grant_type=client_credentials "https://127.0.0.1:$PORT/oauth/token/shop"
+TOKEN=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$WORK/token")
+[ -n "$TOKEN" ] || fail "no access token: $(cat "$WORK/token")"
+code=$(curl -s --cacert "$WORK/first.crt" -o "$WORK/r" -w '%{http_code}' -X POST \
+  -H "Authorization: Bearer $TOKEN" --data-binary @"$DATA/webhook/all_types.json" "$URL")
+[ "$code" = 200 ] || fail "HTTPS POST with a token answered $code: $(cat "$WORK/r")"
+grep -q "oauth-s3cret" "$WORK/log" && fail "the OAuth secret appears in the log"
 [ "$(served_fingerprint)" = "$(fingerprint "$WORK/first.crt")" ] || fail "first certificate not served"
 
 # Renewal: new files, SIGHUP, new connections get the new certificate.
