@@ -30,6 +30,7 @@
 #include "store/object_store.hpp"
 #include "store/store_summary.hpp"
 #include "sync_command.hpp"
+#include "webhook/oauth.hpp"
 #include "webhook/server.hpp"
 #include "webhook_command.hpp"
 
@@ -232,15 +233,66 @@ extern "C" void exit_on_second_signal(int) {
   _exit(exit_runtime);
 }
 
+// The source's OAuth token issuer; its client secret read from the config or its file.
+std::unique_ptr<sgs::webhook::oauth_issuer> make_oauth_issuer(
+    const sgs::config::source_config& src) {
+  std::string secret;
+  if (src.webhook_oauth_client_secret) {
+    secret = *src.webhook_oauth_client_secret;
+  } else {
+    const auto& file = *src.webhook_oauth_client_secret_file;
+    auto read =
+        sgs::config::resolve_secret_file(file, src.name, "webhook_oauth_client_secret_file");
+    if (auto* err = std::get_if<std::string>(&read)) throw usage_error(*err);
+    secret = *std::get<std::optional<std::string>>(read);
+    if (sgs::config::file_readable_by_others(sgs::config::resolve_api_key_path(file))) {
+      spdlog::warn(
+          "source {}: the OAuth client secret file {} is readable by other users: chmod "
+          "600 it",
+          src.name, sgs::config::resolve_api_key_path(file).string());
+    }
+  }
+  spdlog::info("source {} requires OAuth bearer tokens (token URL: POST /oauth/token/{}, ttl={}s)",
+               src.name, src.name, src.webhook_oauth_token_ttl.count());
+  return std::make_unique<sgs::webhook::oauth_issuer>(sgs::webhook::oauth_client{
+      src.webhook_oauth_client_id, std::move(secret), src.webhook_oauth_token_ttl});
+}
+
+// server.tls_* as the server takes them; nullopt for plain HTTP.
+std::optional<sgs::webhook::tls_files> tls_files_of(const sgs::config::server_config& server) {
+  if (server.tls_cert_file.empty()) return std::nullopt;
+  return sgs::webhook::tls_files{server.tls_cert_file, server.tls_key_file};
+}
+
+// SIGHUP: load the certificate and key again (after a renewal); a failure keeps the old pair.
+void reload_tls(sgs::webhook::server& server, const sgs::config::server_config& cfg) {
+  if (cfg.tls_cert_file.empty()) return;
+  if (auto error = server.reload_tls()) {
+    spdlog::error("TLS reload failed, still serving the previous certificate: {}", *error);
+  } else {
+    spdlog::info("TLS certificate reloaded cert={}", cfg.tls_cert_file);
+  }
+}
+
 int cmd_run(const loaded_config& lc, unsigned io_threads) {
   const config& cfg = lc.cfg;
   spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin,
                cfg.storage.dir.string());
+  // The TLS files must load before anything is opened: a typo is a config error, not a
+  // listener that fails at the first connection.
+  if (auto tls = tls_files_of(cfg.server)) {
+    if (auto error = sgs::webhook::check_tls_files(*tls)) throw usage_error(*error);
+    if (sgs::config::file_readable_by_others(tls->key_file)) {
+      spdlog::warn("the TLS key file {} is readable by other users: chmod 600 it",
+                   tls->key_file.string());
+    }
+  }
 
   sgs::metrics::sync_metrics sync_metrics;
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
   std::vector<std::unique_ptr<sgs::webhook::stored_keys>> stored_keys;
+  std::vector<std::unique_ptr<sgs::webhook::oauth_issuer>> oauth_issuers;
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   // Own the verifiers that the endpoints' source_auth point at, until the server is gone.
   std::vector<std::shared_ptr<const sgs::webhook::source_auth>> initial_auth;
@@ -263,6 +315,12 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
           "source {} accepts unsigned webhooks: run `sendgrid-source webhook configure --source "
           "{}` or set webhook_verification_key to refuse forged posts",
           src.name, src.name);
+    }
+    // The endpoint's own copy: OAuth is not part of what a reload swaps.
+    sgs::webhook::source_auth endpoint_auth = auth;
+    if (!src.webhook_oauth_client_id.empty()) {
+      oauth_issuers.push_back(make_oauth_issuer(src));
+      endpoint_auth.oauth = oauth_issuers.back().get();
     }
     auto key = sgs::config::resolve_api_key(src.api_key, src.name);
     if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
@@ -291,7 +349,8 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - opening)
                      .count());
-    endpoints.emplace(src.name, sgs::webhook::source_endpoint{src.name, store.get(), auth});
+    endpoints.emplace(src.name,
+                      sgs::webhook::source_endpoint{src.name, store.get(), endpoint_auth});
     stores.push_back(std::move(store));
   }
 
@@ -306,11 +365,13 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   so.max_connections = cfg.server.max_connections;
   so.max_events_per_request = cfg.server.max_events_per_request;
   so.sync_metrics = &sync_metrics;
+  so.tls = tls_files_of(cfg.server);
+  so.handshake_timeout = cfg.server.tls_handshake_timeout;
   sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
   server.start();
   for (const auto& src : cfg.sources) {
-    spdlog::info("listening: POST http://{}:{}/webhooks/sendgrid/{}", so.host, server.port(),
-                 src.name);
+    spdlog::info("listening: POST {}://{}:{}/webhooks/sendgrid/{}", so.tls ? "https" : "http",
+                 so.host, server.port(), src.name);
   }
 
   // systemd (Type=notify): ready once the stores are open and the listener is bound; the
@@ -348,6 +409,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
                      static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
       spdlog::info("signal SIGHUP: reloading {}", lc.origin);
       sgs::daemon::reload(reload_ctx);
+      reload_tls(server, cfg.server);  // after a certificate renewal
       sd_notify(0, "READY=1");
       await_hangup();
     });
@@ -360,6 +422,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     boost::system::error_code ignored;
+    hangup.cancel(ignored);
     signals.clear(ignored);
     struct sigaction second {};
     second.sa_handler = exit_on_second_signal;
@@ -372,7 +435,6 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
         signo);
     sd_notify(0, "STOPPING=1");
     watchdog.cancel();
-    hangup.cancel(ignored);
     server.stop();
     sync_scheduler.stop();  // a running sync stops between transactions
   });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages sendgrid-source needs to build, test and benchmark.
+# Installs the Debian 12 packages sendgrid-source needs to build, test, fuzz and benchmark.
 # Idempotent: re-running only installs what is missing. Needs root (or sudo).
 #   --bench  also what only the benchmark scripts use: python3-matplotlib (bench/soak.sh's
 #            plot) and, when no `node` is installed, nodejs + npm (bench/compare_peers.sh's
@@ -17,6 +17,7 @@ packages=(
   libssl-dev libcurl4-openssl-dev zlib1g-dev libsystemd-dev
   libxxhash-dev
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev
   curl wrk python3 time
 )
 if [ "${1:-}" = --bench ]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages, builds, and runs the whole test suite twice: a normal build
-# and an ASan+UBSan build. Usage: scripts/test.sh [--no-sanitizers]
+# and an ASan+UBSan build; then runs each libFuzzer target for FUZZ_SECONDS (default 60; 0
+# skips; about 3 minutes in all with the clang build). Usage: scripts/test.sh [--no-sanitizers]
+# (--no-sanitizers also skips fuzzing, which runs under ASan+UBSan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitizers=1
@@ -22,5 +24,8 @@ if [ "$sanitizers" = 1 ]; then
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
+  if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then
+    ./scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+  fi
 fi
 echo "== all tests passed"

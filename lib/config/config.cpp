@@ -348,6 +348,40 @@ constexpr std::array<std::string_view, 4> known_collections = {"lists", "segment
                                                                "campaigns"};
 constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
 
+// Both files or neither: a certificate without its key (or the reverse) is a half-done
+// set-up that would otherwise fail only at the first connection.
+void read_tls(table_reader& reader, server_config& out) {
+  if (const auto cert = reader.string("tls_cert_file")) {
+    if (cert->empty()) {
+      reader.error("tls_cert_file", "must not be empty (remove the line for plain HTTP)",
+                   reader.find("tls_cert_file"));
+    } else {
+      out.tls_cert_file = *cert;
+    }
+  }
+  if (const auto key = reader.string("tls_key_file")) {
+    if (key->empty()) {
+      reader.error("tls_key_file", "must not be empty (remove the line for plain HTTP)",
+                   reader.find("tls_key_file"));
+    } else {
+      out.tls_key_file = *key;
+    }
+  }
+  if (!out.tls_cert_file.empty() && out.tls_key_file.empty() &&
+      reader.find("tls_key_file") == nullptr) {
+    reader.error("tls_key_file", "is required when tls_cert_file is set (the certificate's key)",
+                 reader.find("tls_cert_file"));
+  }
+  if (!out.tls_key_file.empty() && out.tls_cert_file.empty() &&
+      reader.find("tls_cert_file") == nullptr) {
+    reader.error("tls_cert_file", "is required when tls_key_file is set (the key's certificate)",
+                 reader.find("tls_key_file"));
+  }
+  std::int64_t seconds = out.tls_handshake_timeout.count();
+  reader.integer_in("tls_handshake_timeout_seconds", seconds, 1, int64_max);
+  out.tls_handshake_timeout = std::chrono::seconds(seconds);
+}
+
 void read_server(table_reader& reader, server_config& out) {
   if (const auto listen = reader.string("listen")) {
     if (auto bad = parse_listen(*listen, out.listen_host, out.listen_port)) {
@@ -375,6 +409,7 @@ void read_server(table_reader& reader, server_config& out) {
                     std::numeric_limits<std::uint32_t>::max());
   reader.integer_in("max_events_per_request", out.max_events_per_request, 1,
                     std::numeric_limits<std::uint32_t>::max());
+  read_tls(reader, out);
 }
 
 void read_storage(table_reader& reader, storage_config& out) {
@@ -542,6 +577,73 @@ void read_verification_keys(table_reader& reader, std::vector<std::string>& out)
   if (ok) out = std::move(keys);
 }
 
+// The secret's value never appears in a message. OAuth and basic auth both use the
+// Authorization header, so a source has one or the other.
+void read_oauth(table_reader& reader, source_config& out) {
+  if (const auto id = reader.string("webhook_oauth_client_id")) {
+    if (id->empty() || std::any_of(id->begin(), id->end(), is_space_or_control)) {
+      reader.error("webhook_oauth_client_id",
+                   "must be non-empty, without spaces (got " + shown(*id) + ")",
+                   reader.find("webhook_oauth_client_id"));
+    } else {
+      out.webhook_oauth_client_id = *id;
+    }
+  }
+  if (const auto secret = reader.string("webhook_oauth_client_secret")) {
+    if (secret->empty()) {
+      reader.error("webhook_oauth_client_secret", "must not be empty",
+                   reader.find("webhook_oauth_client_secret"));
+    } else {
+      out.webhook_oauth_client_secret = *secret;
+    }
+  }
+  if (const auto file = reader.string("webhook_oauth_client_secret_file")) {
+    if (file->empty()) {
+      reader.error("webhook_oauth_client_secret_file", "must not be empty",
+                   reader.find("webhook_oauth_client_secret_file"));
+    } else {
+      out.webhook_oauth_client_secret_file = *file;
+    }
+  }
+  if (const auto ttl = reader.string("webhook_oauth_token_ttl")) {
+    if (const auto duration = parse_duration(*ttl)) {
+      out.webhook_oauth_token_ttl = *duration;
+    } else {
+      reader.error("webhook_oauth_token_ttl",
+                   "must be a duration greater than zero such as \"1h\" or \"30m\" (got " +
+                       shown(*ttl) + ")",
+                   reader.find("webhook_oauth_token_ttl"));
+    }
+  }
+  const bool has_id = reader.find("webhook_oauth_client_id") != nullptr;
+  const bool has_secret = reader.find("webhook_oauth_client_secret") != nullptr;
+  const bool has_file = reader.find("webhook_oauth_client_secret_file") != nullptr;
+  if (has_secret && has_file) {
+    reader.error("webhook_oauth_client_secret_file",
+                 "only one of webhook_oauth_client_secret and webhook_oauth_client_secret_file "
+                 "may be set",
+                 reader.find("webhook_oauth_client_secret_file"));
+  }
+  if (has_id && !has_secret && !has_file) {
+    reader.error("webhook_oauth_client_secret",
+                 "is required with webhook_oauth_client_id (or webhook_oauth_client_secret_file)",
+                 reader.find("webhook_oauth_client_id"));
+  }
+  for (const std::string_view key :
+       {"webhook_oauth_client_secret", "webhook_oauth_client_secret_file",
+        "webhook_oauth_token_ttl"}) {
+    if (!has_id && reader.find(key) != nullptr) {
+      reader.error(key, "is only used with webhook_oauth_client_id, which is not set",
+                   reader.find(key));
+    }
+  }
+  if (has_id && reader.find("webhook_basic_auth") != nullptr) {
+    reader.error("webhook_oauth_client_id",
+                 "cannot be combined with webhook_basic_auth: both use the Authorization header",
+                 reader.find("webhook_oauth_client_id"));
+  }
+}
+
 void read_source(table_reader& reader, const toml::table& table, source_config& out) {
   if (const auto name = reader.string("name")) {
     if (!is_source_name(*name)) {
@@ -598,6 +700,8 @@ void read_source(table_reader& reader, const toml::table& table, source_config& 
       out.webhook_basic_auth = *auth;
     }
   }
+
+  read_oauth(reader, out);
 
   std::int64_t max_age = 0;
   if (reader.find("webhook_max_age_seconds") != nullptr) {
@@ -702,6 +806,7 @@ body_timeout_seconds = 30
 idle_timeout_seconds = 60
 max_connections = 512
 max_events_per_request = 50000
+tls_handshake_timeout_seconds = 10
 
 [storage]
 dir = "./data"

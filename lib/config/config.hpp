@@ -24,6 +24,11 @@ struct server_config {
   std::chrono::seconds idle_timeout{60};    // idle_timeout_seconds (keep-alive)
   std::uint32_t max_connections = 512;
   std::uint32_t max_events_per_request = 50000;  // array elements in one body; 413 above
+  // HTTPS on the listener when both are set (PEM files; checked to load at start, reloaded
+  // on SIGHUP). "" = plain HTTP. Relative paths are used as given.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::chrono::seconds tls_handshake_timeout{10};  // tls_handshake_timeout_seconds
 
   bool operator==(const server_config&) const = default;
 };
@@ -70,6 +75,12 @@ struct source_config {
   std::vector<std::string> webhook_verification_keys;  // string or list of strings in TOML
   std::optional<std::string> webhook_basic_auth;       // "user:password"
   std::optional<std::int64_t> webhook_max_age_seconds;
+  // OAuth client credentials as entered in SendGrid's webhook settings; "" = OAuth off. The
+  // secret comes inline or from a file (relative: against $CREDENTIALS_DIRECTORY).
+  std::string webhook_oauth_client_id;
+  std::optional<std::string> webhook_oauth_client_secret;
+  std::optional<std::filesystem::path> webhook_oauth_client_secret_file;
+  std::chrono::seconds webhook_oauth_token_ttl{3600};  // lifetime of the tokens issued
   std::string display_name;
   std::optional<std::int64_t> unsubscribe_group_id;
   std::string from_email;

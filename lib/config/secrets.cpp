@@ -52,10 +52,11 @@ api_key_result checked(std::string_view raw, std::string_view source_name,
   return std::optional<std::string>(std::string(key));
 }
 
-api_key_result read_key_file(const std::filesystem::path& configured,
-                             std::string_view source_name) {
+api_key_result read_key_file(const std::filesystem::path& configured, std::string_view source_name,
+                             std::string_view key_name) {
   const std::filesystem::path path = resolve_api_key_path(configured);
-  const std::string prefix = "source '" + std::string(source_name) + "': api_key_file ";
+  const std::string prefix =
+      "source '" + std::string(source_name) + "': " + std::string(key_name) + " ";
   const std::string shown = "\"" + path.string() + "\"";
 
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -82,7 +83,7 @@ api_key_result read_key_file(const std::filesystem::path& configured,
   }
   ::close(fd);
   if (!failure.empty()) return failure;
-  return checked(content, source_name, "api_key_file " + shown);
+  return checked(content, source_name, std::string(key_name) + " " + shown);
 }
 
 }  // namespace
@@ -104,8 +105,13 @@ api_key_result resolve_api_key(const api_key_source& source, std::string_view so
     }
     return checked(value, source_name, "the environment variable " + *source.env);
   }
-  if (source.file) return read_key_file(*source.file, source_name);
+  if (source.file) return read_key_file(*source.file, source_name, "api_key_file");
   return std::optional<std::string>();
+}
+
+api_key_result resolve_secret_file(const std::filesystem::path& configured,
+                                   std::string_view source_name, std::string_view key_name) {
+  return read_key_file(configured, source_name, key_name);
 }
 
 bool file_readable_by_others(const std::filesystem::path& path) {

@@ -21,6 +21,11 @@ using api_key_result = std::variant<std::optional<std::string>, std::string>;
 // Reads the process environment; call it from one thread at start-up.
 api_key_result resolve_api_key(const api_key_source& source, std::string_view source_name);
 
+// Another secret kept in a file (webhook_oauth_client_secret_file), read and checked like
+// api_key_file: same path resolution, trimming and size cap; errors name `key_name`.
+api_key_result resolve_secret_file(const std::filesystem::path& configured,
+                                   std::string_view source_name, std::string_view key_name);
+
 // Where api_key_file points: a relative path resolves against $CREDENTIALS_DIRECTORY (set
 // by systemd's LoadCredential=) when it is set, else it is used as given.
 std::filesystem::path resolve_api_key_path(const std::filesystem::path& configured);

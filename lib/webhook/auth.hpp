@@ -12,6 +12,8 @@
 
 namespace sgs::webhook {
 
+class oauth_issuer;
+
 // What one source requires of a webhook POST. Shared read-only between connections.
 struct source_auth {
   std::optional<std::string> basic_auth_header;          // the exact Authorization value expected
@@ -20,6 +22,7 @@ struct source_auth {
   // Keys stored by `webhook configure` in the source's database (refreshed while running):
   // signed webhooks are required as soon as it holds one. Owned elsewhere; may be null.
   stored_keys* stored = nullptr;
+  oauth_issuer* oauth = nullptr;  // bearer tokens required when set; owned by the daemon
 };
 
 // "Basic " + base64("user:password").

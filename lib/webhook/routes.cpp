@@ -47,6 +47,22 @@ route_result route_impl(std::string_view method, std::string_view path, bool sou
     r.source = std::string(source);
     return r;
   }
+  constexpr std::string_view token_prefix = "/oauth/token/";
+  if (path.starts_with(token_prefix)) {
+    if (!source_known) {
+      r.immediate = error_reply(
+          404, "no source named " + json_quote(source) +
+                   " with webhook_oauth_client_id is configured; the URL is /oauth/token/<source>");
+      return r;
+    }
+    if (method != "POST") {
+      r.immediate = method_not_allowed("POST");
+      return r;
+    }
+    r.kind = route_kind::oauth_token;
+    r.source = std::string(source);
+    return r;
+  }
   if (path == "/healthz") {
     if (method != "GET" && method != "HEAD") {
       r.immediate = method_not_allowed("GET, HEAD");

@@ -23,12 +23,13 @@ enum class route_kind {
   webhook_post,  // POST /webhooks/sendgrid/{source}
   healthz,       // GET|HEAD /healthz
   metrics,       // GET /metrics
+  oauth_token,   // POST /oauth/token/{source}
   answer,        // answered right away (404, 405): see `immediate`
 };
 
 struct route_result {
   route_kind kind = route_kind::answer;
-  std::string source;  // for webhook_post
+  std::string source;  // for webhook_post and oauth_token
   reply immediate;     // for answer
 };
 
@@ -56,10 +57,10 @@ route_result route_impl(std::string_view method, std::string_view path, bool sou
 template <class SourceExists>
 route_result route(std::string_view method, std::string_view target, SourceExists&& source_exists) {
   std::string_view path = target.substr(0, target.find('?'));
-  constexpr std::string_view prefix = "/webhooks/sendgrid/";
   std::string_view source;
   bool known = false;
-  if (path.starts_with(prefix)) {
+  for (const std::string_view prefix : {"/webhooks/sendgrid/", "/oauth/token/"}) {
+    if (!path.starts_with(prefix)) continue;
     source = path.substr(prefix.size());
     if (source.ends_with('/')) source.remove_suffix(1);
     known = !source.empty() && source.find('/') == std::string_view::npos && source_exists(source);

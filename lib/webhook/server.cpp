@@ -1,20 +1,30 @@
 // Beast/Asio server: accept loop, one coroutine per connection, limits and timeouts, and
 // the await on the store's commit. The only translation unit of lib/webhook with Beast.
+//
+// Plain and TLS connections run the same coroutines, templated on the connection type; only
+// opening (TLS: detect, handshake) and closing (TLS: close_notify) differ. Every limit and
+// timeout is set on the TCP layer underneath, so it holds for both.
 #include "webhook/server.hpp"
 
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <system_error>
+#include <type_traits>
 
 #include "events/parse.hpp"
 #include "logging/log.hpp"
 #include "logging/repeat_limiter.hpp"
+#include "webhook/intake.hpp"
 #include "webhook/metrics.hpp"
+#include "webhook/oauth.hpp"
 #include "webhook/routes.hpp"
 
 namespace sgs::webhook {
@@ -22,14 +32,16 @@ namespace sgs::webhook {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-struct connection {
-  explicit connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
+// What stop() needs of any connection: its TCP layer, and whether a request is in hand.
+struct connection_base {
+  virtual ~connection_base() = default;
+  virtual beast::tcp_stream& transport() = 0;
   bool busy = false;  // a request is being handled: touched only on the connection's strand
 };
 
@@ -60,6 +72,24 @@ std::string_view error_text(const reply& r) {
   b.remove_suffix(2);
   return b;
 }
+struct plain_connection final : connection_base {
+  explicit plain_connection(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  beast::tcp_stream& transport() override { return stream; }
+};
+
+struct tls_connection final : connection_base {
+  tls_connection(tcp::socket socket, std::shared_ptr<ssl::context> ctx)
+      : context(std::move(ctx)), stream(std::move(socket), *context) {}
+  // The certificate this connection was accepted with; a reload does not pull it away.
+  // Declared before `stream` so it outlives it.
+  std::shared_ptr<ssl::context> context;
+  beast::ssl_stream<beast::tcp_stream> stream;
+  beast::tcp_stream& transport() override { return beast::get_lowest_layer(stream); }
+};
+
+template <class Conn>
+constexpr bool is_tls = std::is_same_v<Conn, tls_connection>;
 
 // Awaits the store's commit: the writer thread's callback is posted back to the
 // connection's strand. The work guard keeps the io_context running while it waits.
@@ -118,18 +148,31 @@ struct server::state : std::enable_shared_from_this<server::state> {
   request_metrics metrics;
 
   std::mutex connections_mutex;
-  std::set<std::shared_ptr<connection>> connections;
+  std::set<std::shared_ptr<connection_base>> connections;
+
+  // The context new TLS connections are accepted with; null when the server is plain HTTP.
+  std::mutex tls_mutex;
+  std::shared_ptr<ssl::context> tls_context;
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(std::shared_ptr<connection> conn);
-  asio::awaitable<void> refuse(tcp::socket socket);
-  asio::awaitable<reply> handle_webhook(std::shared_ptr<connection> conn,
-                                        beast::flat_buffer& buffer,
+  template <class Conn>
+  void launch(std::shared_ptr<Conn> conn);
+  template <class Conn>
+  asio::awaitable<bool> open(Conn& conn, beast::flat_buffer& buffer);
+  template <class Conn>
+  asio::awaitable<void> close(Conn& conn, bool opened);
+  template <class Conn>
+  asio::awaitable<void> serve(std::shared_ptr<Conn> conn);
+  template <class Conn>
+  asio::awaitable<void> refuse(std::shared_ptr<Conn> conn);
+  template <class Conn>
+  asio::awaitable<reply> handle_webhook(Conn& conn, beast::flat_buffer& buffer,
                                         http::request_parser<http::string_body>& parser,
                                         const std::string& source);
   reply healthz() const;
   reply metrics_reply() const;
   void log_refusal(std::string_view source, std::string_view path, const reply& answer);
+  reply token_reply(const std::string& source, const http::request<http::string_body>& req);
 };
 
 void server::state::log_refusal(std::string_view source, std::string_view path,
@@ -162,45 +205,117 @@ asio::awaitable<void> server::state::accept_loop() {
       continue;  // e.g. EMFILE: the connection is dropped, the listener keeps going
     }
     socket.set_option(tcp::no_delay(true), ec);
-    if (active.load() >= options.max_connections) {
-      auto ex = socket.get_executor();
-      asio::co_spawn(ex, refuse(std::move(socket)), asio::detached);
-      continue;
-    }
-    auto conn = std::make_shared<connection>(std::move(socket));
+    std::shared_ptr<ssl::context> context;
     {
-      std::lock_guard lock(connections_mutex);
-      connections.insert(conn);
+      std::lock_guard lock(tls_mutex);
+      context = tls_context;
     }
-    ++active;
-    asio::co_spawn(conn->stream.get_executor(), serve(conn), [self, conn](std::exception_ptr) {
-      std::lock_guard lock(self->connections_mutex);
-      self->connections.erase(conn);
-      --self->active;
-    });
+    if (context) {
+      launch(std::make_shared<tls_connection>(std::move(socket), std::move(context)));
+    } else {
+      launch(std::make_shared<plain_connection>(std::move(socket)));
+    }
   }
 }
 
-asio::awaitable<void> server::state::refuse(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(std::chrono::seconds(2));
-  auto res = to_response(too_many_connections(), 11, false, false);
-  co_await http::async_write(stream, res, use_tuple);
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+template <class Conn>
+void server::state::launch(std::shared_ptr<Conn> conn) {
+  auto ex = conn->transport().get_executor();
+  if (active.load() >= options.max_connections) {
+    asio::co_spawn(ex, refuse(std::move(conn)), asio::detached);
+    return;
+  }
+  {
+    std::lock_guard lock(connections_mutex);
+    connections.insert(conn);
+  }
+  ++active;
+  auto self = shared_from_this();
+  asio::co_spawn(ex, serve(conn), [self, conn](std::exception_ptr) {
+    std::lock_guard lock(self->connections_mutex);
+    self->connections.erase(conn);
+    --self->active;
+  });
 }
 
-asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
+// TLS: the first bytes must be a TLS handshake, and the handshake must finish within
+// handshake_timeout (one deadline for both, so trickling a ClientHello does not extend it).
+// A client speaking plain HTTP gets a plain 400 telling it to use https. False when the
+// connection is to be closed. Plain connections are open from the start.
+template <class Conn>
+asio::awaitable<bool> server::state::open(Conn& conn, beast::flat_buffer& buffer) {
+  if constexpr (!is_tls<Conn>) {
+    (void)conn;
+    (void)buffer;
+    co_return true;
+  } else {
+    conn.transport().expires_after(options.handshake_timeout);
+    auto [dec, is_tls_hello] =
+        co_await beast::async_detect_ssl(conn.transport(), buffer, use_tuple);
+    if (dec) co_return false;  // closed or timed out before a byte came
+    if (!is_tls_hello) {
+      metrics.count_status(400);
+      auto res = to_response(
+          reply{400,
+                "{\"error\":\"this port speaks HTTPS (TLS 1.2 or later); use an https:// URL\"}",
+                "application/json",
+                {},
+                true},
+          11, false, false);
+      conn.transport().expires_after(std::chrono::seconds(5));
+      co_await http::async_write(conn.transport(), res, use_tuple);
+      co_return false;
+    }
+    auto [hec, used] =
+        co_await conn.stream.async_handshake(ssl::stream_base::server, buffer.data(), use_tuple);
+    if (hec) co_return false;  // wrong version, no shared cipher, timeout: nothing to answer
+    buffer.consume(used);
+    co_return true;
+  }
+}
+
+template <class Conn>
+asio::awaitable<void> server::state::close(Conn& conn, bool opened) {
+  if constexpr (is_tls<Conn>) {
+    // close_notify tells the client the answer was complete; a client that never answers
+    // it costs at most two seconds.
+    if (opened && conn.transport().socket().is_open()) {
+      conn.transport().expires_after(std::chrono::seconds(2));
+      co_await conn.stream.async_shutdown(use_tuple);
+    }
+  } else {
+    (void)opened;
+  }
+  beast::error_code ec;
+  conn.transport().socket().shutdown(tcp::socket::shutdown_both, ec);
+  conn.transport().socket().close(ec);
+}
+
+template <class Conn>
+asio::awaitable<void> server::state::refuse(std::shared_ptr<Conn> conn) {
+  beast::flat_buffer buffer;
+  const bool opened = co_await open(*conn, buffer);
+  if (opened) {
+    conn->transport().expires_after(std::chrono::seconds(2));
+    auto res = to_response(too_many_connections(), 11, false, false);
+    co_await http::async_write(conn->stream, res, use_tuple);
+  }
+  co_await close(*conn, opened);
+}
+
+template <class Conn>
+asio::awaitable<void> server::state::serve(std::shared_ptr<Conn> conn) {
   auto self = shared_from_this();
   beast::flat_buffer buffer;
   bool first = true;
-  while (!stopping) {
+  const bool opened = co_await open(*conn, buffer);
+  while (opened && !stopping) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     // The body limit is set per route once the headers are in (Beast would otherwise fail
     // the header read itself on a large Content-Length, before we can answer 413).
     parser.body_limit(boost::none);
-    conn->stream.expires_after(first ? options.header_timeout : options.idle_timeout);
+    conn->transport().expires_after(first ? options.header_timeout : options.idle_timeout);
     auto [ec, ignored] = co_await http::async_read_header(conn->stream, buffer, parser, use_tuple);
     (void)ignored;
     if (ec) {
@@ -211,7 +326,7 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
         auto res = to_response(
             reply{400, "{\"error\":\"malformed HTTP request\"}", "application/json", {}, true}, 11,
             false, false);
-        conn->stream.expires_after(std::chrono::seconds(5));
+        conn->transport().expires_after(std::chrono::seconds(5));
         co_await http::async_write(conn->stream, res, use_tuple);
       }
       break;
@@ -229,19 +344,22 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
     const std::string_view path =
         std::string_view(req.target()).substr(0, std::string_view(req.target()).find('?'));
     if (routed.kind == route_kind::webhook_post) {
-      answer = co_await handle_webhook(conn, buffer, parser, routed.source);
+      answer = co_await handle_webhook(*conn, buffer, parser, routed.source);
       metrics.count_webhook_response(routed.source, answer.status);
       if (answer.status >= 400) log_refusal(routed.source, {}, answer);
     } else {
       // Other routes take no body; one that comes anyway is read (small) or the connection closed.
+      bool body_complete = true;
       if (!parser.is_done()) {
         parser.body_limit(64 * 1024);
-        conn->stream.expires_after(options.body_timeout);
+        conn->transport().expires_after(options.body_timeout);
         auto [rec, n] = co_await http::async_read(conn->stream, buffer, parser, use_tuple);
         (void)n;
-        if (rec) keep_alive = false;
+        if (rec) keep_alive = body_complete = false;
       }
-      if (routed.kind == route_kind::healthz) {
+      if (routed.kind == route_kind::oauth_token) {
+        answer = body_complete ? token_reply(routed.source, req) : bad_request("unreadable body");
+      } else if (routed.kind == route_kind::healthz) {
         answer = healthz();
       } else if (routed.kind == route_kind::metrics) {
         answer = metrics_reply();
@@ -254,7 +372,7 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
     metrics.count_status(answer.status);
     if (stopping) answer.close = true;
     auto res = to_response(answer, version, keep_alive, head);
-    conn->stream.expires_after(options.body_timeout);
+    conn->transport().expires_after(options.body_timeout);
     auto [wec, written] = co_await http::async_write(conn->stream, res, use_tuple);
     (void)written;
     metrics.observe_latency(std::chrono::steady_clock::now() - started);
@@ -262,14 +380,13 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<connection> conn) {
     first = false;
     if (wec || res.need_eof()) break;
   }
-  beast::error_code ec;
-  conn->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  conn->stream.socket().close(ec);
+  co_await close(*conn, opened);
 }
 
+template <class Conn>
 asio::awaitable<reply> server::state::handle_webhook(
-    std::shared_ptr<connection> conn, beast::flat_buffer& buffer,
-    http::request_parser<http::string_body>& parser, const std::string& source) {
+    Conn& conn, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
+    const std::string& source) {
   auto& req = parser.get();
   const source_endpoint& endpoint = sources.find(source)->second;
   // Taken once: a reload during this request does not change what it is checked against.
@@ -281,21 +398,28 @@ asio::awaitable<reply> server::state::handle_webhook(
     refused->close = !parser.is_done();
     co_return *refused;
   }
+  if (endpoint.auth.oauth != nullptr) {
+    if (auto refused =
+            endpoint.auth.oauth->check_bearer(std::string_view(req[http::field::authorization]))) {
+      refused->close = !parser.is_done();
+      co_return *refused;
+    }
+  }
   if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
     co_return body_too_large(options.max_body_bytes);  // the rest is not read: close
   }
   parser.body_limit(options.max_body_bytes);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     http::response<http::empty_body> cont{http::status::continue_, req.version()};
-    conn->stream.expires_after(options.body_timeout);
-    auto [cec, cn] = co_await http::async_write(conn->stream, cont, use_tuple);
+    conn.transport().expires_after(options.body_timeout);
+    auto [cec, cn] = co_await http::async_write(conn.stream, cont, use_tuple);
     (void)cn;
     if (cec)
       co_return reply{400, "{\"error\":\"connection failed\"}", "application/json", {}, true};
   }
   if (!parser.is_done()) {
-    conn->stream.expires_after(options.body_timeout);
-    auto [ec, n] = co_await http::async_read(conn->stream, buffer, parser, use_tuple);
+    conn.transport().expires_after(options.body_timeout);
+    auto [ec, n] = co_await http::async_read(conn.stream, buffer, parser, use_tuple);
     (void)n;
     if (ec == http::error::body_limit) co_return body_too_large(options.max_body_bytes);
     if (ec) {
@@ -309,30 +433,16 @@ asio::awaitable<reply> server::state::handle_webhook(
     }
   }
   const auto received_at = std::chrono::system_clock::now();
-  // The signature covers the raw bytes as received: verify before anything is parsed.
-  if (auto refused =
-          check_signature(required, std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-                          std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"]),
-                          req.body(), received_at)) {
-    co_return *refused;
+  auto checked =
+      check_and_parse_body(required,
+                           {std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
+                            std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"])},
+                           std::move(req.body()), options.max_events_per_request, received_at);
+  if (auto* refused = std::get_if<reply>(&checked)) {
+    if (is_bad_body(*refused)) metrics.count_bad_body(source);
+    co_return std::move(*refused);
   }
-  auto parsed = events::parse_owned_batch(std::move(req.body()));
-  if (auto* err = std::get_if<events::batch_error>(&parsed)) {
-    metrics.count_bad_body(source);
-    co_return bad_request(err->message);
-  }
-  auto& batch = std::get<events::parsed_batch>(parsed);
-  if (batch.events.size() + batch.rejected.size() > options.max_events_per_request) {
-    reply r;
-    r.status = 413;
-    r.body =
-        "{\"error\":" +
-        json_quote("the body holds " + std::to_string(batch.events.size() + batch.rejected.size()) +
-                   " elements, more than server.max_events_per_request (" +
-                   std::to_string(options.max_events_per_request) + "); nothing was stored") +
-        "}";
-    co_return r;
-  }
+  auto& batch = std::get<events::parsed_batch>(checked);
   {
     std::array<std::uint64_t, events::event_type_count> by_type{};
     for (const auto& e : batch.events) ++by_type[static_cast<std::size_t>(e.kind)];
@@ -373,6 +483,19 @@ std::string last_sync_json(const metrics::sync_metrics* sync, std::string_view s
 }
 
 }  // namespace
+
+reply server::state::token_reply(const std::string& source,
+                                 const http::request<http::string_body>& req) {
+  oauth_issuer* issuer = sources.find(source)->second.auth.oauth;
+  if (issuer == nullptr) {
+    reply r;
+    r.status = 404;
+    r.body = "{\"error\":" +
+             json_quote("source " + source + " has no webhook_oauth_client_id configured") + "}";
+    return r;
+  }
+  return issuer->token_request(std::string_view(req[http::field::authorization]), req.body());
+}
 
 reply server::state::healthz() const {
   std::string reasons;
@@ -428,6 +551,11 @@ server::~server() { stop(); }
 
 void server::start() {
   auto& st = *state_;
+  if (st.options.tls) {
+    auto loaded = load_tls_context(*st.options.tls);
+    if (auto* error = std::get_if<std::string>(&loaded)) throw std::runtime_error(*error);
+    st.tls_context = std::get<std::shared_ptr<ssl::context>>(std::move(loaded));
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(st.options.host, ec);
   if (ec) {
@@ -466,14 +594,24 @@ void server::stop() {
   std::lock_guard lock(st->connections_mutex);
   for (const auto& conn : st->connections) {
     // Idle connections are closed; a busy one finishes its request, then sees `stopping`.
-    asio::post(conn->stream.get_executor(), [conn] {
+    asio::post(conn->transport().get_executor(), [conn] {
       if (!conn->busy) {
         beast::error_code ec;
-        conn->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-        conn->stream.socket().close(ec);
+        conn->transport().socket().shutdown(tcp::socket::shutdown_both, ec);
+        conn->transport().socket().close(ec);
       }
     });
   }
+}
+
+std::optional<std::string> server::reload_tls() {
+  auto& st = *state_;
+  if (!st.options.tls) return "TLS is not configured (server.tls_cert_file is not set)";
+  auto loaded = load_tls_context(*st.options.tls);
+  if (auto* error = std::get_if<std::string>(&loaded)) return std::move(*error);
+  std::lock_guard lock(st.tls_mutex);
+  st.tls_context = std::get<std::shared_ptr<ssl::context>>(std::move(loaded));
+  return std::nullopt;
 }
 
 }  // namespace sgs::webhook

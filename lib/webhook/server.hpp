@@ -8,11 +8,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "metrics/sync_metrics.hpp"
 #include "store/event_store.hpp"
 #include "webhook/auth.hpp"
+#include "webhook/tls.hpp"
 
 namespace sgs::webhook {
 
@@ -28,6 +30,10 @@ struct server_options {
   // The sync's figures, added to /metrics and to each source in /healthz; may be null. Must
   // outlive the server.
   const metrics::sync_metrics* sync_metrics = nullptr;
+  // HTTPS when set: every connection must complete a TLS 1.2+ handshake within
+  // handshake_timeout before its request headers are read; plain HTTP gets a 400.
+  std::optional<tls_files> tls;
+  std::chrono::seconds handshake_timeout{10};
 };
 
 // A configured source as the server sees it. The store is owned elsewhere and must outlive
@@ -48,7 +54,9 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Binds and listens. Throws std::system_error naming the address when it cannot.
+  // Loads the TLS files (when configured), binds and listens. Throws std::system_error
+  // naming the address when it cannot listen, std::runtime_error naming the file when the
+  // certificate or key does not load.
   void start();
   // The port actually bound (useful with port 0).
   std::uint16_t port() const;
@@ -60,6 +68,10 @@ class server {
   // keeps alive whatever `auth` refers to (the verifier: use the aliasing constructor).
   // Thread-safe; false when no such source is configured.
   bool set_auth(std::string_view source, std::shared_ptr<const source_auth> auth);
+  // Loads the TLS files again and serves new connections with them; connections already
+  // open keep the certificate they started with. nullopt on success, else why it failed
+  // (the previous certificate stays in use). Thread-safe; for SIGHUP after a renewal.
+  std::optional<std::string> reload_tls();
 
   struct state;
 

@@ -1,9 +1,17 @@
-// Blocking Beast client used by the integration tests.
+// Blocking Beast client used by the integration tests, over TCP or TLS.
 #include "http_client.hpp"
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
+
+#include "tls_cert.hpp"
 
 namespace sgs::test {
 
@@ -12,18 +20,36 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+namespace ssl = asio::ssl;
+
 struct http_client::impl {
   asio::io_context ioc;
-  tcp::socket socket{ioc};
+  tcp::socket socket{ioc};  // the connection when plain; unused (moved from) under TLS
+  std::optional<ssl::context> tls_context;
+  std::unique_ptr<beast::ssl_stream<tcp::socket>> tls;
   beast::flat_buffer buffer;
   std::uint16_t port;
+
+  tcp::socket& lowest() { return tls ? beast::get_lowest_layer(*tls) : socket; }
+  template <class F>
+  decltype(auto) with_stream(F&& f) {
+    if (tls) return f(*tls);
+    return f(socket);
+  }
   void connect() {
     beast::error_code ec;
-    socket.close(ec);
+    lowest().close(ec);
+    tls.reset();
     socket = tcp::socket(ioc);
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     socket.set_option(tcp::no_delay(true));
     buffer.clear();
+    if (tls_context) {
+      tls = std::make_unique<beast::ssl_stream<tcp::socket>>(std::move(socket), *tls_context);
+      tls->set_verify_mode(ssl::verify_peer);
+      tls->set_verify_callback(ssl::host_name_verification("127.0.0.1"));
+      tls->handshake(ssl::stream_base::client);
+    }
   }
 };
 
@@ -32,9 +58,43 @@ http_client::http_client(std::uint16_t port) : impl_(std::make_unique<impl>()) {
   impl_->connect();
 }
 
+http_client::http_client(std::uint16_t port, tls_client_options options)
+    : impl_(std::make_unique<impl>()) {
+  impl_->port = port;
+  auto& context = impl_->tls_context.emplace(ssl::context::tls_client);
+  context.load_verify_file(options.trust_file.string());
+  if (options.max_version != 0 && options.max_version < TLS1_2_VERSION) {
+    // OpenSSL 3's default security level forbids offering TLS 1.1 at all; lower it so the
+    // server, not this client, is what refuses.
+    SSL_CTX_set_security_level(context.native_handle(), 0);
+    SSL_CTX_set_cipher_list(context.native_handle(), "DEFAULT:@SECLEVEL=0");
+  }
+  if (options.min_version != 0)
+    SSL_CTX_set_min_proto_version(context.native_handle(), options.min_version);
+  if (options.max_version != 0)
+    SSL_CTX_set_max_proto_version(context.native_handle(), options.max_version);
+  impl_->connect();
+}
+
 http_client::~http_client() = default;
 
-bool http_client::connected() const { return impl_->socket.is_open(); }
+bool http_client::connected() const { return impl_->lowest().is_open(); }
+
+bool http_client::closed_by_server() const {
+  if (!impl_->lowest().is_open()) return false;
+  char byte;
+  const ssize_t n = ::recv(impl_->lowest().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+std::string http_client::peer_certificate_sha256() const {
+  if (!impl_->tls) return {};
+  X509* cert = SSL_get1_peer_certificate(impl_->tls->native_handle());
+  if (cert == nullptr) return {};
+  std::string out = certificate_sha256(cert);
+  X509_free(cert);
+  return out;
+}
 
 http_response http_client::request(const std::string& method, const std::string& target,
                                    const std::string& body,
@@ -45,16 +105,16 @@ http_response http_client::request(const std::string& method, const std::string&
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   req.prepare_payload();
-  if (!impl_->socket.is_open()) impl_->connect();
+  if (!impl_->lowest().is_open()) impl_->connect();
   beast::error_code ec;
-  http::write(impl_->socket, req, ec);
+  impl_->with_stream([&](auto& stream) { http::write(stream, req, ec); });
   if (ec) {  // the server closed the idle connection: reconnect once
     impl_->connect();
-    http::write(impl_->socket, req);
+    impl_->with_stream([&](auto& stream) { http::write(stream, req); });
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  http::read(impl_->socket, impl_->buffer, parser);
+  impl_->with_stream([&](auto& stream) { http::read(stream, impl_->buffer, parser); });
   auto res = parser.release();
   http_response out;
   out.status = static_cast<int>(res.result_int());
@@ -65,7 +125,7 @@ http_response http_client::request(const std::string& method, const std::string&
     out.headers[name] = std::string(f.value());
   }
   if (!res.keep_alive()) {
-    impl_->socket.close(ec);
+    impl_->lowest().close(ec);
   }
   return out;
 }

@@ -89,6 +89,9 @@ header_timeout_seconds = 5
 body_timeout_seconds = 20
 idle_timeout_seconds = 90
 max_connections = 64
+tls_cert_file = "/etc/ssl/events.pem"
+tls_key_file = "/etc/ssl/events.key"
+tls_handshake_timeout_seconds = 7
 
 [storage]
 dir = "/srv/sg"
@@ -134,6 +137,9 @@ api_key = "SG.inline.key"
   EXPECT_EQ(c.server.body_timeout, 20s);
   EXPECT_EQ(c.server.idle_timeout, 90s);
   EXPECT_EQ(c.server.max_connections, 64u);
+  EXPECT_EQ(c.server.tls_cert_file, "/etc/ssl/events.pem");
+  EXPECT_EQ(c.server.tls_key_file, "/etc/ssl/events.key");
+  EXPECT_EQ(c.server.tls_handshake_timeout, 7s);
   EXPECT_EQ(c.storage.dir, std::filesystem::path("/srv/sg"));
   EXPECT_EQ(c.storage.synchronous, synchronous_mode::normal);
   EXPECT_EQ(c.storage.dedup_window_hours, 48u);
@@ -262,6 +268,12 @@ const std::vector<rule_case> rule_cases = {
      "from 1 to 4294967295"},
     {"max_events_per_request_zero", in_server("max_events_per_request = 0"),
      "server.max_events_per_request", "from 1 to 4294967295"},
+    {"tls_cert_without_key", in_server("tls_cert_file = \"/etc/ssl/cert.pem\""),
+     "server.tls_key_file", "is required when tls_cert_file is set"},
+    {"tls_key_without_cert", in_server("tls_key_file = \"/etc/ssl/key.pem\""),
+     "server.tls_cert_file", "is required when tls_key_file is set"},
+    {"tls_handshake_timeout_zero", in_server("tls_handshake_timeout_seconds = 0"),
+     "server.tls_handshake_timeout_seconds", "greater than 0"},
     {"storage_dir_empty", in_storage("dir = \"\""), "storage.dir", "must not be empty"},
     {"synchronous_unknown", in_storage("synchronous = \"off\""), "storage.synchronous",
      "\"full\" or \"normal\" (got \"off\")"},
@@ -281,6 +293,25 @@ const std::vector<rule_case> rule_cases = {
     {"two_api_key_kinds", "[[source]]\napi_key_env = \"X\"\napi_key = \"SG.x\"\nname = \"a\"\n",
      "source[0].api_key_env", "only one of api_key, api_key_file and api_key_env"},
     {"api_key_empty", in_source("api_key = \"\""), "source[0].api_key", "must not be empty"},
+    {"oauth_secret_without_id", in_source("webhook_oauth_client_secret = \"s3\""),
+     "source[0].webhook_oauth_client_secret", "only used with webhook_oauth_client_id"},
+    {"oauth_id_without_secret", in_source("webhook_oauth_client_id = \"abc\""),
+     "source[0].webhook_oauth_client_secret", "is required with webhook_oauth_client_id"},
+    {"oauth_id_with_space",
+     in_source("webhook_oauth_client_id = \"a b\"\nwebhook_oauth_client_secret = \"s\""),
+     "source[0].webhook_oauth_client_id", "without spaces"},
+    {"oauth_ttl_not_duration",
+     in_source("webhook_oauth_token_ttl = \"soon\"\nwebhook_oauth_client_id = \"a\"\n"
+               "webhook_oauth_client_secret = \"b\""),
+     "source[0].webhook_oauth_token_ttl", "duration"},
+    {"oauth_secret_and_file",
+     in_source("webhook_oauth_client_secret_file = \"/f\"\nwebhook_oauth_client_id = \"a\"\n"
+               "webhook_oauth_client_secret = \"b\""),
+     "source[0].webhook_oauth_client_secret_file", "only one of"},
+    {"oauth_with_basic_auth",
+     in_source("webhook_oauth_client_id = \"a\"\nwebhook_oauth_client_secret = \"b\"\n"
+               "webhook_basic_auth = \"u:p\""),
+     "source[0].webhook_oauth_client_id", "both use the Authorization header"},
     {"api_key_file_empty", in_source("api_key_file = \"\""), "source[0].api_key_file",
      "must not be empty"},
     {"api_key_env_bad_name", in_source("api_key_env = \"1-X\""), "source[0].api_key_env",
@@ -513,6 +544,35 @@ webhook_basic_auth = "hookuser_only_no_colon_supersecret"
   EXPECT_EQ(text.find("supersecret"), std::string::npos) << text;
 }
 
+TEST(ConfigParse, OAuthClientIsReadWithItsTokenLifetime) {
+  const config c = parse_ok(R"([[source]]
+name = "a"
+webhook_oauth_client_id = "a835e7210bbb47edbfa71bdfc909b2d7"
+webhook_oauth_client_secret_file = "oauth_secret"
+webhook_oauth_token_ttl = "30m"
+[[source]]
+name = "b"
+webhook_oauth_client_id = "b-client"
+webhook_oauth_client_secret = "b-secret"
+)");
+  EXPECT_EQ(c.sources[0].webhook_oauth_client_id, "a835e7210bbb47edbfa71bdfc909b2d7");
+  EXPECT_EQ(c.sources[0].webhook_oauth_client_secret_file, std::filesystem::path("oauth_secret"));
+  EXPECT_EQ(c.sources[0].webhook_oauth_token_ttl, 30min);
+  EXPECT_EQ(c.sources[1].webhook_oauth_client_secret, "b-secret");
+  EXPECT_EQ(c.sources[1].webhook_oauth_token_ttl, 1h);  // the default
+}
+
+TEST(ConfigErrors, OAuthSecretNeverAppearsInErrors) {
+  const auto errors = parse_errors(R"([[source]]
+name = "a"
+webhook_oauth_client_secret = "oauth-topsecret"
+webhook_oauth_client_secret_file = "/run/oauth-topsecret-file"
+)");
+  const std::string text = format_errors(errors, "test.toml");
+  EXPECT_FALSE(errors.empty());
+  EXPECT_EQ(text.find("oauth-topsecret"), std::string::npos) << text;
+}
+
 // ---------------------------------------------------------------------------------------
 // Durations
 
@@ -703,6 +763,9 @@ TEST(ConfigExample, ExampleFileDocumentsEveryKey) {
                                      "body_timeout_seconds",
                                      "idle_timeout_seconds",
                                      "max_connections",
+                                     "tls_cert_file",
+                                     "tls_key_file",
+                                     "tls_handshake_timeout_seconds",
                                      "dir",
                                      "synchronous",
                                      "dedup_window_hours",
@@ -720,6 +783,10 @@ TEST(ConfigExample, ExampleFileDocumentsEveryKey) {
                                      "webhook_verification_key",
                                      "webhook_basic_auth",
                                      "webhook_max_age_seconds",
+                                     "webhook_oauth_client_id",
+                                     "webhook_oauth_client_secret",
+                                     "webhook_oauth_client_secret_file",
+                                     "webhook_oauth_token_ttl",
                                      "display_name",
                                      "unsubscribe_group_id",
                                      "from_email",
