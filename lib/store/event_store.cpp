@@ -381,7 +381,7 @@ void event_store::open_files() {
       " duplicates BLOB)");
   pending_reader_ = std::make_unique<SQLite::Database>(pending_path, open_flags);
   sqlite3_busy_handler(pending_reader_->getHandle(), &writer_busy_handler, &busy_timeout_ms_);
-  pending_reader_->exec("PRAGMA cache_size=-4096");
+  pending_reader_->exec("PRAGMA cache_size=-1024");  // reads each body once, in order
 
   auto st = std::make_unique<statements>();
   for (event_type t : events::all_event_types) {

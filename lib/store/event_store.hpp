@@ -40,7 +40,7 @@ struct store_options {
   // Acknowledged bodies are moved into the event tables once this many events wait (or when
   // no request came for merge_idle_delay), at most merge_max_events per transaction.
   std::size_t merge_after_events = 16 * 1024;
-  std::size_t merge_max_events = 32 * 1024;
+  std::size_t merge_max_events = 24 * 1024;
   // WAL frames (16 KiB pages) before a passive checkpoint (~32 MiB), and before a RESTART
   // checkpoint that lets the WAL start over (~128 MiB): the WAL stays near that size.
   int checkpoint_after_frames = 2048;
