@@ -1,48 +1,14 @@
 // The sync's counters and their Prometheus text.
 #include "metrics/sync_metrics.hpp"
 
-#include <cstdio>
+#include "metrics/prometheus.hpp"
 
 namespace sgs::metrics {
 
 namespace {
 
-void family(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-// Label values: backslash, double quote and newline are escaped (exposition format 0.0.4).
-std::string label(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string labels(const std::pair<std::string, std::string>& k) {
   return "source=\"" + label(k.first) + "\",collection=\"" + label(k.second) + "\"";
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
 }
 
 }  // namespace

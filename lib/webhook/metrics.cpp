@@ -1,7 +1,7 @@
 // Counts requests and renders /metrics in the Prometheus text format.
 #include "webhook/metrics.hpp"
 
-#include <cstdio>
+#include "metrics/prometheus.hpp"
 
 namespace sgs::webhook {
 
@@ -51,42 +51,21 @@ request_metrics::snapshot request_metrics::read() const {
   return s;
 }
 
-namespace {
-
-void header(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-}  // namespace
-
 std::string render_metrics(const request_metrics& requests,
                            const std::vector<metrics_source>& sources,
                            const metrics::sync_metrics* sync) {
   const auto s = requests.read();
   std::string out;
-  header(out, "sendgrid_source_events_received_total", "counter",
-         "Elements of webhook bodies that parsed as a JSON array, by the table they are for "
-         "(rejected_events: not usable events), before deduplication.");
+  metrics::family(
+      out, "sendgrid_source_events_received_total", "counter",
+      "Elements of webhook bodies that parsed as a JSON array, by the table they are for "
+      "(rejected_events: not usable events), before deduplication.");
   for (const auto& [key, n] : s.received) {
     out += "sendgrid_source_events_received_total{source=\"" + key.first + "\",table=\"" +
            key.second + "\"} " + std::to_string(n) + "\n";
   }
-  header(out, "sendgrid_source_events_stored_total", "counter",
-         "Events committed to the store, by type.");
+  metrics::family(out, "sendgrid_source_events_stored_total", "counter",
+                  "Events committed to the store, by type.");
   for (const auto& src : sources) {
     const auto& c = src.store->counters();
     for (auto t : events::all_event_types) {
@@ -95,8 +74,9 @@ std::string render_metrics(const request_metrics& requests,
              std::to_string(c.stored[static_cast<std::size_t>(t)].load()) + "\n";
     }
   }
-  header(out, "sendgrid_source_events_duplicate_total", "counter",
-         "Events ignored because their sg_event_id or content fingerprint was stored already.");
+  metrics::family(
+      out, "sendgrid_source_events_duplicate_total", "counter",
+      "Events ignored because their sg_event_id or content fingerprint was stored already.");
   for (const auto& src : sources) {
     const auto& c = src.store->counters();
     for (auto t : events::all_event_types) {
@@ -105,18 +85,19 @@ std::string render_metrics(const request_metrics& requests,
              std::to_string(c.duplicates[static_cast<std::size_t>(t)].load()) + "\n";
     }
   }
-  header(out, "sendgrid_source_events_rejected_total", "counter",
-         "Array elements that were not usable events, kept in rejected_events.");
+  metrics::family(out, "sendgrid_source_events_rejected_total", "counter",
+                  "Array elements that were not usable events, kept in rejected_events.");
   for (const auto& src : sources) {
     out += "sendgrid_source_events_rejected_total{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().rejected.load()) + "\n";
   }
-  header(out, "sendgrid_source_bad_bodies_total", "counter",
-         "Webhook bodies refused with 400 (not a JSON array).");
+  metrics::family(out, "sendgrid_source_bad_bodies_total", "counter",
+                  "Webhook bodies refused with 400 (not a JSON array).");
   for (const auto& [src, n] : s.bad_bodies_by_source) {
     out += "sendgrid_source_bad_bodies_total{source=\"" + src + "\"} " + std::to_string(n) + "\n";
   }
-  header(out, "sendgrid_source_commits_total", "counter", "Store transactions, by result.");
+  metrics::family(out, "sendgrid_source_commits_total", "counter",
+                  "Store transactions, by result.");
   for (const auto& src : sources) {
     const auto& c = src.store->counters();
     out += "sendgrid_source_commits_total{source=\"" + src.name + "\",result=\"ok\"} " +
@@ -124,85 +105,90 @@ std::string render_metrics(const request_metrics& requests,
     out += "sendgrid_source_commits_total{source=\"" + src.name + "\",result=\"failed\"} " +
            std::to_string(c.failed_commits.load()) + "\n";
   }
-  header(out, "sendgrid_source_commit_duration_seconds", "histogram",
-         "Group commits that acknowledged webhook requests, BEGIN to COMMIT.");
+  metrics::family(out, "sendgrid_source_commit_duration_seconds", "histogram",
+                  "Group commits that acknowledged webhook requests, BEGIN to COMMIT.");
   for (const auto& src : sources) {
     const auto& h = src.store->counters().commit_latency;
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < h.bounds.size(); ++i) {
       cumulative += h.counts[i].load();
       out += "sendgrid_source_commit_duration_seconds_bucket{source=\"" + src.name + "\",le=\"" +
-             num(h.bounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
+             metrics::number(h.bounds[i]) + "\"} " + std::to_string(cumulative) + "\n";
     }
     cumulative += h.counts[h.bounds.size()].load();
     out += "sendgrid_source_commit_duration_seconds_bucket{source=\"" + src.name +
            "\",le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
     out += "sendgrid_source_commit_duration_seconds_sum{source=\"" + src.name + "\"} " +
-           num(static_cast<double>(h.sum_micros.load()) / 1e6) + "\n";
+           metrics::number(static_cast<double>(h.sum_micros.load()) / 1e6) + "\n";
     out += "sendgrid_source_commit_duration_seconds_count{source=\"" + src.name + "\"} " +
            std::to_string(cumulative) + "\n";
   }
-  header(out, "sendgrid_source_pending_events", "gauge",
-         "Events acknowledged and durable in pending_bodies, not yet moved into the event tables.");
+  metrics::family(
+      out, "sendgrid_source_pending_events", "gauge",
+      "Events acknowledged and durable in pending_bodies, not yet moved into the event tables.");
   for (const auto& src : sources) {
     out += "sendgrid_source_pending_events{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().pending_events.load()) + "\n";
   }
-  header(out, "sendgrid_source_merges_total", "counter",
-         "Transactions that moved pending bodies into the event tables.");
+  metrics::family(out, "sendgrid_source_merges_total", "counter",
+                  "Transactions that moved pending bodies into the event tables.");
   for (const auto& src : sources) {
     out += "sendgrid_source_merges_total{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().merges.load()) + "\n";
   }
-  header(out, "sendgrid_source_wal_restart_checkpoints_total", "counter",
-         "RESTART checkpoints run because the WAL outgrew its limit.");
+  metrics::family(out, "sendgrid_source_wal_restart_checkpoints_total", "counter",
+                  "RESTART checkpoints run because the WAL outgrew its limit.");
   for (const auto& src : sources) {
     out += "sendgrid_source_wal_restart_checkpoints_total{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().wal_restart_checkpoints.load()) + "\n";
   }
-  header(out, "sendgrid_source_wal_resets_total", "counter",
-         "Times the WAL started over from its beginning after a checkpoint.");
+  metrics::family(out, "sendgrid_source_wal_resets_total", "counter",
+                  "Times the WAL started over from its beginning after a checkpoint.");
   for (const auto& src : sources) {
     out += "sendgrid_source_wal_resets_total{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().wal_resets.load()) + "\n";
   }
-  header(out, "sendgrid_source_queued_events", "gauge", "Events waiting for the writer.");
+  metrics::family(out, "sendgrid_source_queued_events", "gauge", "Events waiting for the writer.");
   for (const auto& src : sources) {
     out += "sendgrid_source_queued_events{source=\"" + src.name + "\"} " +
            std::to_string(src.store->counters().queued_events.load()) + "\n";
   }
-  header(out, "sendgrid_source_dedup_keys", "gauge",
-         "Keys (sg_event_id and content fingerprints) in the in-memory dedup index.");
+  metrics::family(out, "sendgrid_source_dedup_keys", "gauge",
+                  "Keys (sg_event_id and content fingerprints) in the in-memory dedup index.");
   for (const auto& src : sources) {
     out += "sendgrid_source_dedup_keys{source=\"" + src.name + "\"} " +
            std::to_string(src.store->dedup_keys()) + "\n";
   }
-  header(out, "sendgrid_source_dedup_bytes", "gauge", "Memory held by the in-memory dedup index.");
+  metrics::family(out, "sendgrid_source_dedup_bytes", "gauge",
+                  "Memory held by the in-memory dedup index.");
   for (const auto& src : sources) {
     out += "sendgrid_source_dedup_bytes{source=\"" + src.name + "\"} " +
            std::to_string(src.store->dedup_bytes()) + "\n";
   }
-  header(out, "sendgrid_source_webhook_responses_total", "counter",
-         "Answers to webhook POSTs, by source and status code (4xx: refused, 503: not stored).");
+  metrics::family(
+      out, "sendgrid_source_webhook_responses_total", "counter",
+      "Answers to webhook POSTs, by source and status code (4xx: refused, 503: not stored).");
   for (const auto& [key, n] : s.webhook_responses) {
     out += "sendgrid_source_webhook_responses_total{source=\"" + key.first + "\",code=\"" +
            std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
   }
-  header(out, "sendgrid_source_http_responses_total", "counter", "HTTP responses, by status code.");
+  metrics::family(out, "sendgrid_source_http_responses_total", "counter",
+                  "HTTP responses, by status code.");
   for (const auto& [code, n] : s.responses_by_status) {
     out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
            std::to_string(n) + "\n";
   }
-  header(out, "sendgrid_source_http_request_duration_seconds", "histogram",
-         "Time from request headers read to response written.");
+  metrics::family(out, "sendgrid_source_http_request_duration_seconds", "histogram",
+                  "Time from request headers read to response written.");
   for (std::size_t i = 0; i < request_metrics::latency_buckets.size(); ++i) {
     out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"" +
-           num(request_metrics::latency_buckets[i]) + "\"} " + std::to_string(s.latency_le[i]) +
-           "\n";
+           metrics::number(request_metrics::latency_buckets[i]) + "\"} " +
+           std::to_string(s.latency_le[i]) + "\n";
   }
   out += "sendgrid_source_http_request_duration_seconds_bucket{le=\"+Inf\"} " +
          std::to_string(s.latency_count) + "\n";
-  out += "sendgrid_source_http_request_duration_seconds_sum " + num(s.latency_sum_seconds) + "\n";
+  out += "sendgrid_source_http_request_duration_seconds_sum " +
+         metrics::number(s.latency_sum_seconds) + "\n";
   out += "sendgrid_source_http_request_duration_seconds_count " + std::to_string(s.latency_count) +
          "\n";
   if (sync != nullptr) out += sync->prometheus_text();
