@@ -7,36 +7,22 @@
 #include <sstream>
 #include <variant>
 
+#include "signature_vectors.hpp"
 #include "webhook/auth.hpp"
 
 namespace {
 
 using sgs::events::signature_verifier;
 
-const std::string v1_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/"
-    "7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
-const std::string v1_signature =
-    "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+"
-    "luQAbPIqHh89M15TluLtEZtM=";
-const std::string v1_timestamp = "1600112502";
-const std::string v2_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/"
-    "yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==";
-const std::string v2_signature =
-    "MEYCIQC/I4o6vCgqRYrTljjoVWB/"
-    "GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5";
-const std::string v2_timestamp = "1619651159";
-const std::string other_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7a"
-    "NDthvj+y7GjUuFDb/R1NGe1OPzpA==";
+using sgs::test::other_key;
+using sgs::test::v1_key;
+using sgs::test::v1_signature;
+using sgs::test::v1_timestamp;
+using sgs::test::v2_key;
+using sgs::test::v2_signature;
+using sgs::test::v2_timestamp;
 
-std::string read_data(const std::string& name) {
-  std::ifstream in(std::string(SGS_TEST_DATA_DIR) + "/signatures/" + name, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read_data(const std::string& name) { return sgs::test::signature_payload(name); }
 
 signature_verifier verifier(const std::vector<std::string>& keys) {
   auto v = signature_verifier::from_base64_keys(keys);

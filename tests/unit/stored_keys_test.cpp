@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "signature_vectors.hpp"
 #include "store/event_store.hpp"
 #include "store/webhook_keys.hpp"
 #include "webhook/auth.hpp"
@@ -18,24 +19,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string v1_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/"
-    "7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
-const std::string v1_signature =
-    "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+"
-    "luQAbPIqHh89M15TluLtEZtM=";
-const std::string v1_timestamp = "1600112502";
-const std::string other_key =
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7"
-    "aNDthvj+y7GjUuFDb/R1NGe1OPzpA==";
+using sgs::test::other_key;
+using sgs::test::v1_key;
+using sgs::test::v1_signature;
+using sgs::test::v1_timestamp;
 
-std::string v1_payload() {
-  std::ifstream in(std::string(SGS_TEST_DATA_DIR) + "/signatures/v1_payload.json",
-                   std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string v1_payload() { return sgs::test::signature_payload("v1_payload.json"); }
 
 struct temp_file {
   std::filesystem::path dir;
