@@ -367,11 +367,19 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   so.sync_metrics = &sync_metrics;
   so.tls = tls_files_of(cfg.server);
   so.handshake_timeout = cfg.server.tls_handshake_timeout;
+  if (!cfg.server.admin_listen_host.empty()) {
+    so.admin_listen =
+        sgs::webhook::listen_address{cfg.server.admin_listen_host, cfg.server.admin_listen_port};
+  }
   sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
   server.start();
   for (const auto& src : cfg.sources) {
     spdlog::info("listening: POST {}://{}:{}/webhooks/sendgrid/{}", so.tls ? "https" : "http",
                  so.host, server.port(), src.name);
+  }
+  if (so.admin_listen) {
+    spdlog::info("admin listener: GET http://{}:{}/healthz and /metrics (404 on the public one)",
+                 so.admin_listen->host, server.admin_port());
   }
 
   // systemd (Type=notify): ready once the stores are open and the listener is bound; the
@@ -439,8 +447,10 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     sync_scheduler.stop();  // a running sync stops between transactions
   });
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < io_threads; ++i) threads.emplace_back([&] { ioc.run(); });
-  ioc.run();
+  for (unsigned i = 1; i < io_threads; ++i) {
+    threads.emplace_back([&] { sgs::webhook::run_contained(ioc); });
+  }
+  sgs::webhook::run_contained(ioc);
   for (auto& t : threads) t.join();
   for (auto& s : stores) s->close();
   spdlog::info("stopped cleanly");

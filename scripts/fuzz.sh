@@ -14,7 +14,7 @@ shared=${SHARED_BENCH:-$PWD/../shared/bench}
 echo "== build fuzz targets (clang, ASan+UBSan, libFuzzer)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSGS_FUZZ=ON -DSGS_BUILD_TESTS=OFF -DSGS_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target fuzz_parse_batch fuzz_request
+cmake --build "$build" -j "$(nproc)" --target fuzz_parse_batch fuzz_request fuzz_connection
 
 # Seeds: every body in tests/data, the generator's malformed set and two small batches.
 seeds=$build/seeds
@@ -60,6 +60,32 @@ open(os.path.join(out, "oauth_post.http"), "wb").write(request(b"/webhooks/sendg
 open(os.path.join(out, "healthz.http"), "wb").write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 open(os.path.join(out, "expect.http"), "wb").write(request(
     b"/webhooks/sendgrid/open/?x=1", chunk, b"Expect: 100-continue\r\n"))
+# The hostile classes of issue 12: trailers (huge, many, carrying credentials), smuggling
+# transfer codings, repeated credentials and Host, content codings, oversized announcements.
+def chunked(path, body, trailer=b"", te=b"chunked", extra=b""):
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + b"\r\n" + extra +
+            b"\r\n" + format(len(body), "x").encode() + b"\r\n" + body + b"\r\n0\r\n" + trailer + b"\r\n")
+hostile = {
+    "trailer_big": chunked(b"/healthz", b"[]", b"X-A: " + b"a" * 65534 + b"\r\n"),
+    "trailer_many": chunked(b"/webhooks/sendgrid/open", chunk, b"X-C: c\r\n" * 2000),
+    "trailer_signature": chunked(b"/webhooks/sendgrid/signed", signed,
+        b"X-Twilio-Email-Event-Webhook-Timestamp: 1600112502\r\n"),
+    "te_xchunked": chunked(b"/webhooks/sendgrid/open", chunk, te=b"xchunked") + request(b"/webhooks/sendgrid/open", chunk),
+    "te_double": chunked(b"/webhooks/sendgrid/open", chunk, te=b"chunked, chunked"),
+    "te_identity_cl": request(b"/webhooks/sendgrid/open", chunk, b"Transfer-Encoding: identity\r\n"),
+    "te_chunked_cl": chunked(b"/webhooks/sendgrid/open", chunk, extra=b"Content-Length: 5\r\n"),
+    "auth_twice": request(b"/webhooks/sendgrid/basic", chunk,
+        b"Authorization: Basic dXNlcjpwYXNz\r\nAuthorization: Basic dXNlcjpwYXNz\r\n"),
+    "basic_lower": request(b"/webhooks/sendgrid/basic", chunk, b"Authorization: basic dXNlcjpwYXNz\r\n"),
+    "no_host": b"GET /healthz HTTP/1.1\r\n\r\n",
+    "gzip": request(b"/webhooks/sendgrid/open", chunk, b"Content-Encoding: gzip\r\n"),
+    "huge_cl": b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 314572800\r\n\r\nxxxx",
+    "chunk_ext": b"POST /webhooks/sendgrid/open HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;" +
+        b"e" * 60000 + b"\r\n[]\r\n0\r\n\r\n",
+    "pipelined": request(b"/webhooks/sendgrid/open", chunk) + b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+for name, data in hostile.items():
+    open(os.path.join(out, f"hostile_{name}.http"), "wb").write(data)
 PY
 
 # The corpora grow in build-fuzz/corpus across runs; the seeds are read-only inputs.
@@ -79,4 +105,5 @@ run() {
 }
 run fuzz_parse_batch fuzz/json.dict "$seeds/bodies"
 run fuzz_request fuzz/http.dict "$seeds/requests"
+run fuzz_connection fuzz/http.dict "$seeds/requests"
 echo "== fuzzing found nothing"

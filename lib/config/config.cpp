@@ -388,6 +388,14 @@ void read_server(table_reader& reader, server_config& out) {
       reader.error("listen", std::move(*bad), reader.find("listen"));
     }
   }
+  if (const auto admin = reader.string("admin_listen")) {
+    if (auto bad = parse_listen(*admin, out.admin_listen_host, out.admin_listen_port)) {
+      reader.error("admin_listen", std::move(*bad), reader.find("admin_listen"));
+    } else if (out.admin_listen_host == out.listen_host &&
+               out.admin_listen_port == out.listen_port && out.listen_port != 0) {
+      reader.error("admin_listen", "must differ from server.listen", reader.find("admin_listen"));
+    }
+  }
   if (const auto url = reader.string("public_url")) {
     if (auto bad = url_problem(*url)) {
       reader.error("public_url", std::move(*bad), reader.find("public_url"));

@@ -16,8 +16,12 @@ struct server_config {
   std::string listen_host = "127.0.0.1";  // from listen = "HOST:PORT" ("[::1]:8080" for IPv6);
                                           // IPv6 is kept without the brackets
   std::uint16_t listen_port = 8080;       // 0 = any free port (tests)
-  std::string public_url;                 // "" = not set; used by check / webhook configure;
-                                          // http(s), no trailing '/'
+  // admin_listen = "HOST:PORT": /healthz and /metrics are served only there (404 on the
+  // public listener). "" = not set: the public listener serves them.
+  std::string admin_listen_host;
+  std::uint16_t admin_listen_port = 0;
+  std::string public_url;  // "" = not set; used by check / webhook configure;
+                           // http(s), no trailing '/'
   std::uint64_t max_body_bytes = 8 * 1024 * 1024;
   std::chrono::seconds header_timeout{10};  // header_timeout_seconds
   std::chrono::seconds body_timeout{30};    // body_timeout_seconds

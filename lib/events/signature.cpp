@@ -23,21 +23,32 @@ signature_verifier::~signature_verifier() = default;
 std::size_t signature_verifier::key_count() const { return keys_ ? keys_->list.size() : 0; }
 
 bool decode_base64(std::string_view text, std::string& out) {
+  // Lenient as SendGrid's Node.js library (Buffer.from(.., "base64")): the URL-safe alphabet
+  // and missing padding are accepted, so a signature forwarded through a proxy that rewrote
+  // it that way still verifies. The bytes must still be exactly the DER signature or key.
   std::string clean;
-  clean.reserve(text.size());
+  clean.reserve(text.size() + 2);
   for (char c : text) {
     if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '+' || c == '/' || c == '=';
     if (!ok) return false;
     clean.push_back(c);
   }
-  if (clean.empty() || clean.size() % 4 != 0) return false;
+  if (clean.empty()) return false;
   const std::size_t first_pad = clean.find('=');
+  if (first_pad == std::string::npos) {
+    if (clean.size() % 4 == 1) return false;  // no whole byte in the last group
+    clean.append((4 - clean.size() % 4) % 4, '=');
+  }
+  if (clean.size() % 4 != 0) return false;
+  const std::size_t pad_at = clean.find('=');
   std::size_t padding = 0;
-  if (first_pad != std::string::npos) {
-    padding = clean.size() - first_pad;
-    if (padding > 2 || clean.find_first_not_of('=', first_pad) != std::string::npos) return false;
+  if (pad_at != std::string::npos) {
+    padding = clean.size() - pad_at;
+    if (padding > 2 || clean.find_first_not_of('=', pad_at) != std::string::npos) return false;
   }
   out.assign(clean.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),

@@ -37,7 +37,8 @@ class signature_verifier {
   std::unique_ptr<keys> keys_;
 };
 
-// Standard base64 (with padding; ASCII whitespace ignored) to bytes; false when malformed.
+// Base64 to bytes: standard or URL-safe alphabet, padding optional, ASCII whitespace ignored;
+// false when malformed.
 bool decode_base64(std::string_view text, std::string& out);
 
 }  // namespace sgs::events

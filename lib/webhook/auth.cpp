@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cctype>
 #include <charconv>
 
 namespace sgs::webhook {
@@ -34,7 +35,23 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 std::optional<reply> check_basic_auth(const source_auth& auth, std::string_view authorization) {
   if (!auth.basic_auth_header) return std::nullopt;
-  if (constant_time_equal(authorization, *auth.basic_auth_header)) return std::nullopt;
+  // RFC 9110 §11.1: the scheme name is case-insensitive ("basic", "BASIC"); the credentials
+  // after it are compared exactly, in constant time.
+  constexpr std::string_view scheme = "Basic ";
+  const std::string_view expected = std::string_view(*auth.basic_auth_header).substr(scheme.size());
+  std::string_view given;
+  if (authorization.size() > scheme.size()) {
+    bool same_scheme = true;
+    for (std::size_t i = 0; i + 1 < scheme.size(); ++i) {
+      same_scheme = same_scheme && std::tolower(static_cast<unsigned char>(authorization[i])) ==
+                                       std::tolower(static_cast<unsigned char>(scheme[i]));
+    }
+    if (same_scheme && authorization[scheme.size() - 1] == ' ') {
+      given = authorization.substr(scheme.size());
+      while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
+    }
+  }
+  if (!given.empty() && constant_time_equal(given, expected)) return std::nullopt;
   reply r =
       refuse(401, authorization.empty() ? "this source requires basic auth; nothing was stored"
                                         : "wrong basic auth credentials; nothing was stored");
@@ -52,6 +69,13 @@ std::optional<reply> check_signature(const source_auth& auth, std::string_view t
         403,
         "this source requires a signed webhook: the X-Twilio-Email-Event-Webhook-Signature and "
         "-Timestamp headers are missing; nothing was stored");
+  }
+  // SendGrid sends decimal UNIX seconds; anything else is not a timestamp it signed.
+  if (timestamp.size() > 19 ||
+      timestamp.find_first_not_of("0123456789") != std::string_view::npos) {
+    return refuse(403,
+                  "the X-Twilio-Email-Event-Webhook-Timestamp header is not an integer number of "
+                  "seconds; nothing was stored");
   }
   const bool verified = (auth.verifier && auth.verifier->verify(timestamp, raw_body, signature)) ||
                         (stored && stored->verify(timestamp, raw_body, signature));

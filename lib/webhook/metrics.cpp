@@ -10,6 +10,10 @@ void request_metrics::count_status(int status) {
   ++by_status_[status];
 }
 
+void request_metrics::count_contained_error() {
+  contained_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void request_metrics::observe_latency(std::chrono::steady_clock::duration d) {
   const double seconds = std::chrono::duration<double>(d).count();
   std::lock_guard lock(mutex_);
@@ -42,6 +46,7 @@ request_metrics::snapshot request_metrics::read() const {
   std::lock_guard lock(mutex_);
   snapshot s;
   s.responses_by_status = by_status_;
+  s.contained_errors = contained_.load(std::memory_order_relaxed);
   s.latency_le = latency_le_;
   s.latency_count = latency_count_;
   s.latency_sum_seconds = latency_sum_;
@@ -178,6 +183,10 @@ std::string render_metrics(const request_metrics& requests,
     out += "sendgrid_source_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
            std::to_string(n) + "\n";
   }
+  metrics::family(out, "sendgrid_source_http_contained_errors_total", "counter",
+                  "Connections that failed inside the server (an exception or allocation "
+                  "failure) and were closed while the daemon went on.");
+  out += "sendgrid_source_http_contained_errors_total " + std::to_string(s.contained_errors) + "\n";
   metrics::family(out, "sendgrid_source_http_request_duration_seconds", "histogram",
                   "Time from request headers read to response written.");
   for (std::size_t i = 0; i < request_metrics::latency_buckets.size(); ++i) {

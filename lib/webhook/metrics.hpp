@@ -22,6 +22,9 @@ class request_metrics {
   static constexpr std::array<double, 11> latency_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                              0.5,   1.0,  2.5,   5.0,  10.0};
   void count_status(int status);
+  // A connection that failed inside the server and was closed (see server::contained_errors).
+  void count_contained_error();
+  std::uint64_t contained_errors() const { return contained_.load(std::memory_order_relaxed); }
   void observe_latency(std::chrono::steady_clock::duration d);
   // Elements of a parsed body, by the table they are for ("rejected_events" for elements
   // that are not usable events).
@@ -32,6 +35,7 @@ class request_metrics {
 
   struct snapshot {
     std::map<int, std::uint64_t> responses_by_status;
+    std::uint64_t contained_errors = 0;
     std::array<std::uint64_t, latency_buckets.size()> latency_le{};  // cumulative
     std::uint64_t latency_count = 0;
     double latency_sum_seconds = 0;
@@ -44,6 +48,7 @@ class request_metrics {
  private:
   mutable std::mutex mutex_;
   std::map<int, std::uint64_t> by_status_;
+  std::atomic<std::uint64_t> contained_{0};
   std::array<std::uint64_t, latency_buckets.size()> latency_le_{};
   std::uint64_t latency_count_ = 0;
   double latency_sum_ = 0;

@@ -83,6 +83,23 @@ route_result route_impl(std::string_view method, std::string_view path, bool sou
   return r;
 }
 
+route_result restrict_to(listener_role role, route_result routed) {
+  const bool admin_route = routed.kind == route_kind::healthz || routed.kind == route_kind::metrics;
+  if (role == listener_role::public_only && admin_route) {
+    route_result r;
+    r.immediate =
+        error_reply(404, "not found; webhooks go to POST /webhooks/sendgrid/<source name>");
+    return r;
+  }
+  if (role == listener_role::admin_only && !admin_route) {
+    route_result r;
+    r.immediate = error_reply(
+        404, "not found; this is the admin listener: GET /healthz and GET /metrics only");
+    return r;
+  }
+  return routed;
+}
+
 reply bad_request(std::string_view reason) {
   return error_reply(400, std::string(reason) + "; nothing was stored");
 }

@@ -38,6 +38,12 @@ struct route_result {
 template <class SourceExists>
 route_result route(std::string_view method, std::string_view target, SourceExists&& source_exists);
 
+// Which listener a request came in on. With server.admin_listen set, /healthz and /metrics are
+// served only on the admin listener (404 on the public one) and the admin listener serves
+// nothing else.
+enum class listener_role { public_and_admin, public_only, admin_only };
+route_result restrict_to(listener_role role, route_result routed);
+
 // 400 for a body that is not a JSON array of objects; `reason` is the parser's sentence.
 reply bad_request(std::string_view reason);
 // 413 for a body over the limit; the connection is closed because the rest is not read.

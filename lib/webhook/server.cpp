@@ -6,6 +6,7 @@
 // timeout is set on the TCP layer underneath, so it holds for both.
 #include "webhook/server.hpp"
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -25,6 +26,7 @@
 #include "webhook/intake.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/oauth.hpp"
+#include "webhook/request_rules.hpp"
 #include "webhook/routes.hpp"
 
 namespace sgs::webhook {
@@ -38,11 +40,220 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// Everything a client can make one connection hold, besides the body (whose limit depends on
+// the route): the read buffer bounds a chunk-size line, a chunk extension and the trailer
+// section, none of which Beast limits by itself; the header limit bounds the request line and
+// header fields.
+constexpr std::size_t read_buffer_bytes = 64 * 1024;
+constexpr std::uint32_t header_bytes = 16 * 1024;
+// Bodies of routes other than the webhook (the OAuth token form): small by nature.
+constexpr std::uint64_t small_body_bytes = 64 * 1024;
+
+// Bytes of request bodies held by all connections at once, checked as they arrive, so that
+// many connections each under max_body_bytes still cannot hold unbounded memory together.
+class body_budget {
+ public:
+  explicit body_budget(std::uint64_t limit) : limit_(limit) {}
+  bool take(std::uint64_t n) {
+    if (held_.fetch_add(n, std::memory_order_relaxed) + n > limit_) {
+      held_.fetch_sub(n, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void give_back(std::uint64_t n) { held_.fetch_sub(n, std::memory_order_relaxed); }
+  std::uint64_t limit() const { return limit_; }
+
+ private:
+  std::uint64_t limit_;
+  std::atomic<std::uint64_t> held_{0};
+};
+
+// Reads one request into a header and a string body, within our limits, and refuses what we
+// do not accept while parsing (trailer fields). Beast calls these callbacks from inside its
+// composed read operations, outside the connection's coroutine: an exception thrown there
+// would leave io_context::run() and end the process, so every callback catches and turns it
+// into an error code. Owned by one connection's coroutine; not shared.
+class request_reader final : public http::basic_parser<true> {
+ public:
+  enum class refusal { none, trailer, memory, budget, exception };
+
+  explicit request_reader(body_budget& budget) : budget_(budget) {
+    header_limit(header_bytes);
+    // The body limit is set per route once the header is in (Beast would otherwise fail the
+    // header read itself on a large Content-Length, before we can answer 413).
+    body_limit(boost::none);
+    eager(true);
+  }
+  ~request_reader() override { budget_.give_back(held_); }
+  request_reader(const request_reader&) = delete;
+  request_reader& operator=(const request_reader&) = delete;
+
+  http::request_header<>& head() { return head_; }
+  std::string& body() { return body_; }
+  refusal refused() const { return refused_; }
+  // The header's fields, as the pure request rules take them; views into head().
+  std::vector<header_field> fields() const {
+    std::vector<header_field> out;
+    for (const auto& f : head_) out.push_back({f.name_string(), f.value()});
+    return out;
+  }
+
+ private:
+  void refuse(refusal why, beast::error_code& ec) {
+    refused_ = why;
+    ec = http::error::bad_field;  // any error ends the read; refused() says which
+  }
+  bool hold(std::size_t n, beast::error_code& ec) {
+    if (!budget_.take(n)) {
+      refuse(refusal::budget, ec);
+      return false;
+    }
+    held_ += n;
+    return true;
+  }
+  std::size_t append(beast::string_view bytes, beast::error_code& ec) {
+    try {
+      if (!hold(bytes.size(), ec)) return 0;
+      body_.append(bytes.data(), bytes.size());
+      return bytes.size();
+    } catch (const std::bad_alloc&) {
+      refuse(refusal::memory, ec);
+    } catch (...) {
+      refuse(refusal::exception, ec);
+    }
+    return 0;
+  }
+
+  void on_request_impl(http::verb method, beast::string_view method_str, beast::string_view target,
+                       int version, beast::error_code& ec) override {
+    try {
+      if (method == http::verb::unknown) {
+        head_.method_string(method_str);
+      } else {
+        head_.method(method);
+      }
+      head_.target(target);
+      head_.version(static_cast<unsigned>(version));
+    } catch (...) {
+      refuse(refusal::exception, ec);
+    }
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = http::error::bad_version;  // a request parser never sees a status line
+  }
+  void on_field_impl(http::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code& ec) override {
+    // Beast delivers trailer fields through this callback too, once the header is done.
+    // SendGrid sends none, and a trailer must never stand in for a header (credentials,
+    // signatures): refuse the request.
+    if (is_header_done()) return refuse(refusal::trailer, ec);
+    try {
+      if (name == http::field::unknown) {
+        head_.insert(name_string, value);
+      } else {
+        head_.insert(name, value);
+      }
+    } catch (...) {
+      refuse(refusal::exception, ec);
+    }
+  }
+  void on_header_impl(beast::error_code& ec) override { ec = {}; }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code& ec) override {
+    // Reserve for what is announced, up to 1 MiB: memory follows the bytes that actually
+    // arrive, not a number the client wrote.
+    try {
+      if (length) body_.reserve(std::min<std::uint64_t>(*length, 1024 * 1024));
+    } catch (...) {
+      refuse(refusal::memory, ec);
+    }
+  }
+  std::size_t on_body_impl(beast::string_view bytes, beast::error_code& ec) override {
+    return append(bytes, ec);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code& ec) override {
+    ec = {};  // sizes are bounded by body_limit; extensions are ignored
+  }
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view bytes,
+                                 beast::error_code& ec) override {
+    return append(bytes, ec);
+  }
+  void on_finish_impl(beast::error_code& ec) override { ec = {}; }
+
+  body_budget& budget_;
+  http::request_header<> head_;
+  std::string body_;
+  std::uint64_t held_ = 0;
+  refusal refused_ = refusal::none;
+};
+
+// The answer for a request whose read failed after its header was in (or never came in),
+// or nullopt when there is nobody to answer (closed, timed out).
+std::optional<reply> answer_for_read_error(const beast::error_code& ec, request_reader::refusal why,
+                                           std::uint64_t body_limit, std::uint64_t budget_limit) {
+  using refusal = request_reader::refusal;
+  switch (why) {
+    case refusal::trailer:
+      return malformed_request("trailer fields are not accepted");
+    case refusal::memory:
+    case refusal::exception: {
+      reply r{500,
+              "{\"error\":\"the request could not be held in memory; nothing was stored\"}",
+              "application/json",
+              {},
+              true};
+      return r;
+    }
+    case refusal::budget: {
+      reply r{503,
+              "{\"error\":\"too many request bodies in flight (more than " +
+                  std::to_string(budget_limit) + " bytes); nothing was stored, retry later\"}",
+              "application/json",
+              {{"Retry-After", "1"}},
+              true};
+      return r;
+    }
+    case refusal::none:
+      break;
+  }
+  if (ec == http::error::body_limit) return body_too_large(body_limit);
+  if (ec == http::error::header_limit) {
+    reply r{431,
+            "{\"error\":\"the request header is larger than " + std::to_string(header_bytes) +
+                " bytes; the connection is closed\"}",
+            "application/json",
+            {},
+            true};
+    return r;
+  }
+  if (ec == http::error::buffer_overflow) {
+    return malformed_request(
+        "a chunk-size line, chunk extension or trailer section is longer than " +
+        std::to_string(read_buffer_bytes) + " bytes");
+  }
+  // Closed or timed out: nobody to answer. Any other parser error: the bytes broke HTTP.
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == beast::error::timeout ||
+      ec.category() != http::make_error_code(http::error::bad_target).category()) {
+    return std::nullopt;
+  }
+  return malformed_request(ec.message());
+}
+
+}  // namespace
+
+namespace {
+
 // What stop() needs of any connection: its TCP layer, and whether a request is in hand.
 struct connection_base {
   virtual ~connection_base() = default;
   virtual beast::tcp_stream& transport() = 0;
   bool busy = false;  // a request is being handled: touched only on the connection's strand
+  listener_role role = listener_role::public_and_admin;  // set before the connection starts
+  // The last answer refused a request whose bytes may still be arriving: close() drains them
+  // briefly, so the client reads the answer instead of a reset.
+  bool linger = false;
 };
 
 // A source's current authentication requirements, swapped whole on reload.
@@ -129,7 +340,12 @@ http::response<http::string_body> to_response(const reply& r, unsigned version, 
 struct server::state : std::enable_shared_from_this<server::state> {
   state(asio::any_io_executor ex, server_options opts,
         std::map<std::string, source_endpoint, std::less<>> srcs)
-      : executor(ex), options(std::move(opts)), sources(std::move(srcs)), acceptor(ex) {
+      : executor(ex),
+        options(std::move(opts)),
+        sources(std::move(srcs)),
+        acceptor(ex),
+        admin_acceptor(ex),
+        bodies(options.max_body_bytes * 32) {
     for (const auto& [name, src] : sources) {
       auth.emplace(name, std::make_unique<auth_slot>(std::make_shared<source_auth>(src.auth)));
     }
@@ -143,9 +359,11 @@ struct server::state : std::enable_shared_from_this<server::state> {
   // a misconfigured sender or a full disk would otherwise write a line per request.
   logging::repeat_limiter refusal_log{std::chrono::seconds(60)};
   tcp::acceptor acceptor;
+  tcp::acceptor admin_acceptor;  // open only when options.admin_listen is set
   std::atomic<bool> stopping{false};
   std::atomic<std::uint32_t> active{0};
   request_metrics metrics;
+  body_budget bodies;
 
   std::mutex connections_mutex;
   std::set<std::shared_ptr<connection_base>> connections;
@@ -154,7 +372,11 @@ struct server::state : std::enable_shared_from_this<server::state> {
   std::mutex tls_mutex;
   std::shared_ptr<ssl::context> tls_context;
 
-  asio::awaitable<void> accept_loop();
+  listener_role public_role() const {
+    return options.admin_listen ? listener_role::public_only : listener_role::public_and_admin;
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& from, listener_role role);
   template <class Conn>
   void launch(std::shared_ptr<Conn> conn);
   template <class Conn>
@@ -164,15 +386,21 @@ struct server::state : std::enable_shared_from_this<server::state> {
   template <class Conn>
   asio::awaitable<void> serve(std::shared_ptr<Conn> conn);
   template <class Conn>
+  asio::awaitable<bool> serve_requests(Conn& conn, beast::flat_buffer& buffer);
+  template <class Conn>
   asio::awaitable<void> refuse(std::shared_ptr<Conn> conn);
   template <class Conn>
   asio::awaitable<reply> handle_webhook(Conn& conn, beast::flat_buffer& buffer,
-                                        http::request_parser<http::string_body>& parser,
-                                        const std::string& source);
+                                        request_reader& reader, const std::string& source);
+  template <class Conn>
+  asio::awaitable<bool> write_reply(Conn& conn, const reply& answer, unsigned version,
+                                    bool keep_alive, bool head);
   reply healthz() const;
   reply metrics_reply() const;
   void log_refusal(std::string_view source, std::string_view path, const reply& answer);
-  reply token_reply(const std::string& source, const http::request<http::string_body>& req);
+  void log_contained(std::string_view what);
+  reply token_reply(const std::string& source, const http::request_header<>& head,
+                    const std::string& body);
 };
 
 void server::state::log_refusal(std::string_view source, std::string_view path,
@@ -196,24 +424,37 @@ void server::state::log_refusal(std::string_view source, std::string_view path,
   }
 }
 
-asio::awaitable<void> server::state::accept_loop() {
+void server::state::log_contained(std::string_view what) {
+  metrics.count_contained_error();
+  const auto v = refusal_log.allow("contained connection error");
+  if (!v.log) return;
+  logging::error("a connection failed inside the server and was closed; the daemon goes on" +
+                     logging::repeat_limiter::suffix(v),
+                 {{"error", what}});
+}
+
+asio::awaitable<void> server::state::accept_loop(tcp::acceptor& from, listener_role role) {
   auto self = shared_from_this();
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(executor), use_tuple);
+    auto [ec, socket] = co_await from.async_accept(asio::make_strand(executor), use_tuple);
     if (ec) {
       if (stopping || ec == asio::error::operation_aborted) co_return;
       continue;  // e.g. EMFILE: the connection is dropped, the listener keeps going
     }
     socket.set_option(tcp::no_delay(true), ec);
     std::shared_ptr<ssl::context> context;
-    {
+    if (role != listener_role::admin_only) {
       std::lock_guard lock(tls_mutex);
       context = tls_context;
     }
     if (context) {
-      launch(std::make_shared<tls_connection>(std::move(socket), std::move(context)));
+      auto conn = std::make_shared<tls_connection>(std::move(socket), std::move(context));
+      conn->role = role;
+      launch(std::move(conn));
     } else {
-      launch(std::make_shared<plain_connection>(std::move(socket)));
+      auto conn = std::make_shared<plain_connection>(std::move(socket));
+      conn->role = role;
+      launch(std::move(conn));
     }
   }
 }
@@ -231,7 +472,9 @@ void server::state::launch(std::shared_ptr<Conn> conn) {
   }
   ++active;
   auto self = shared_from_this();
-  asio::co_spawn(ex, serve(conn), [self, conn](std::exception_ptr) {
+  asio::co_spawn(ex, serve(conn), [self, conn](std::exception_ptr e) {
+    // serve() catches everything; this is the last net under it.
+    if (e) self->log_contained("an exception left a connection's coroutine");
     std::lock_guard lock(self->connections_mutex);
     self->connections.erase(conn);
     --self->active;
@@ -283,8 +526,20 @@ asio::awaitable<void> server::state::close(Conn& conn, bool opened) {
       conn.transport().expires_after(std::chrono::seconds(2));
       co_await conn.stream.async_shutdown(use_tuple);
     }
-  } else {
-    (void)opened;
+  } else if (opened && conn.linger && conn.transport().socket().is_open()) {
+    // Closing with unread input makes the kernel send a reset, and a client still sending
+    // then loses our answer (the 413 it should retry smaller, the 400 that says why). So send
+    // our FIN first and read what is in flight for at most a second and 1 MiB, into a small
+    // buffer that is thrown away: bounded in time and memory (RFC 9112 §9.6).
+    beast::error_code ec;
+    conn.transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+    conn.transport().expires_after(std::chrono::seconds(1));
+    std::array<char, 16 * 1024> sink;
+    for (std::size_t drained = 0; drained < 1024 * 1024;) {
+      auto [rec, n] = co_await conn.transport().async_read_some(asio::buffer(sink), use_tuple);
+      if (rec) break;
+      drained += n;
+    }
   }
   beast::error_code ec;
   conn.transport().socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -293,72 +548,147 @@ asio::awaitable<void> server::state::close(Conn& conn, bool opened) {
 
 template <class Conn>
 asio::awaitable<void> server::state::refuse(std::shared_ptr<Conn> conn) {
-  beast::flat_buffer buffer;
-  const bool opened = co_await open(*conn, buffer);
-  if (opened) {
-    conn->transport().expires_after(std::chrono::seconds(2));
-    auto res = to_response(too_many_connections(), 11, false, false);
-    co_await http::async_write(conn->stream, res, use_tuple);
+  try {
+    beast::flat_buffer buffer(read_buffer_bytes);
+    const bool opened = co_await open(*conn, buffer);
+    if (opened) {
+      conn->transport().expires_after(std::chrono::seconds(2));
+      auto res = to_response(too_many_connections(), 11, false, false);
+      co_await http::async_write(conn->stream, res, use_tuple);
+    }
+    co_await close(*conn, opened);
+  } catch (const std::exception& e) {
+    log_contained(e.what());
+  } catch (...) {
+    log_contained("unknown exception");
   }
-  co_await close(*conn, opened);
 }
 
 template <class Conn>
+asio::awaitable<bool> server::state::write_reply(Conn& conn, const reply& answer, unsigned version,
+                                                 bool keep_alive, bool head) {
+  auto res = to_response(answer, version, keep_alive, head);
+  conn.transport().expires_after(options.body_timeout);
+  auto [wec, written] = co_await http::async_write(conn.stream, res, use_tuple);
+  (void)written;
+  co_return !wec && !res.need_eof();
+}
+
+// One connection: open (TLS), requests until the client or an error ends it, close. Nothing
+// thrown in here leaves it: a failure is answered 500 when the connection can still be
+// written, then the connection is closed, counted and logged (rate-limited).
+template <class Conn>
 asio::awaitable<void> server::state::serve(std::shared_ptr<Conn> conn) {
   auto self = shared_from_this();
-  beast::flat_buffer buffer;
+  bool opened = false;
+  std::string failure;
+  try {
+    beast::flat_buffer buffer(read_buffer_bytes);
+    opened = co_await open(*conn, buffer);
+    if (opened) opened = co_await serve_requests(*conn, buffer);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  if (!failure.empty()) {
+    log_contained(failure);
+    // co_await is not allowed in a catch block, hence the flag. A half-written answer cannot
+    // be repaired: only a connection with no request in hand gets the 500.
+    try {
+      if (opened && !conn->busy && conn->transport().socket().is_open()) {
+        metrics.count_status(500);
+        co_await write_reply(*conn,
+                             reply{500,
+                                   "{\"error\":\"internal error; nothing was stored\"}",
+                                   "application/json",
+                                   {},
+                                   true},
+                             11, false, false);
+      }
+    } catch (...) {
+      // The connection is being closed anyway.
+    }
+  }
+  try {
+    co_await close(*conn, opened);
+  } catch (...) {
+    beast::error_code ec;
+    conn->transport().socket().close(ec);
+  }
+}
+
+// Serves requests on an open connection until it is to be closed. Returns whether the
+// connection is still open (for close's TLS shutdown).
+template <class Conn>
+asio::awaitable<bool> server::state::serve_requests(Conn& conn, beast::flat_buffer& buffer) {
   bool first = true;
-  const bool opened = co_await open(*conn, buffer);
-  while (opened && !stopping) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(16 * 1024);
-    // The body limit is set per route once the headers are in (Beast would otherwise fail
-    // the header read itself on a large Content-Length, before we can answer 413).
-    parser.body_limit(boost::none);
-    conn->transport().expires_after(first ? options.header_timeout : options.idle_timeout);
-    auto [ec, ignored] = co_await http::async_read_header(conn->stream, buffer, parser, use_tuple);
+  while (!stopping) {
+    request_reader reader(bodies);
+    conn.transport().expires_after(first ? options.header_timeout : options.idle_timeout);
+    auto [ec, ignored] = co_await http::async_read_header(conn.stream, buffer, reader, use_tuple);
     (void)ignored;
     if (ec) {
-      // Malformed HTTP gets a 400 before closing; timeouts and closed peers just close.
-      if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-          ec != http::error::end_of_stream) {
-        metrics.count_status(400);
-        auto res = to_response(
-            reply{400, "{\"error\":\"malformed HTTP request\"}", "application/json", {}, true}, 11,
-            false, false);
-        conn->transport().expires_after(std::chrono::seconds(5));
-        co_await http::async_write(conn->stream, res, use_tuple);
+      // Malformed HTTP gets its 4xx before closing; timeouts and closed peers just close.
+      if (auto answer =
+              answer_for_read_error(ec, reader.refused(), options.max_body_bytes, bodies.limit())) {
+        metrics.count_status(answer->status);
+        conn.linger = true;
+        co_await write_reply(conn, *answer, 11, false, false);
       }
-      break;
+      co_return true;
     }
-    conn->busy = true;
+    conn.busy = true;
     const auto started = std::chrono::steady_clock::now();
-    auto& req = parser.get();
-    const bool head = req.method() == http::verb::head;
-    const unsigned version = req.version();
-    bool keep_alive = req.keep_alive();
-    route_result routed =
-        route(std::string_view(req.method_string()), std::string_view(req.target()),
-              [this](std::string_view name) { return sources.find(name) != sources.end(); });
+    auto& head = reader.head();
+    const bool head_request = head.method() == http::verb::head;
+    const unsigned version = head.version();
+    bool keep_alive = reader.keep_alive();
+    const std::string_view target(head.target());
+    const std::string_view path = target.substr(0, target.find('?'));
     reply answer;
-    const std::string_view path =
-        std::string_view(req.target()).substr(0, std::string_view(req.target()).find('?'));
-    if (routed.kind == route_kind::webhook_post) {
-      answer = co_await handle_webhook(*conn, buffer, parser, routed.source);
+    route_result routed;
+    std::optional<reply> head_refusal = check_request_head(version, reader.fields());
+    if (!head_refusal) {
+      routed = restrict_to(
+          conn.role == listener_role::admin_only ? listener_role::admin_only : public_role(),
+          route(std::string_view(head.method_string()), target,
+                [this](std::string_view name) { return sources.find(name) != sources.end(); }));
+    }
+    if (head_refusal) {
+      // Framing or credentials in doubt: answered and closed, the body is never read.
+      answer = std::move(*head_refusal);
+      if (path.starts_with("/webhooks/")) log_refusal({}, path, answer);
+    } else if (routed.kind == route_kind::webhook_post) {
+      answer = co_await handle_webhook(conn, buffer, reader, routed.source);
       metrics.count_webhook_response(routed.source, answer.status);
       if (answer.status >= 400) log_refusal(routed.source, {}, answer);
     } else {
-      // Other routes take no body; one that comes anyway is read (small) or the connection closed.
+      // Other routes take at most a small body (the OAuth form); a larger one is refused
+      // unread, and any error while reading it closes the connection.
       bool body_complete = true;
-      if (!parser.is_done()) {
-        parser.body_limit(64 * 1024);
-        conn->transport().expires_after(options.body_timeout);
-        auto [rec, n] = co_await http::async_read(conn->stream, buffer, parser, use_tuple);
-        (void)n;
-        if (rec) keep_alive = body_complete = false;
+      if (!reader.is_done()) {
+        if (auto length = reader.content_length(); length && *length > small_body_bytes) {
+          answer = body_too_large(small_body_bytes);
+          body_complete = false;
+        } else {
+          reader.body_limit(small_body_bytes);
+          conn.transport().expires_after(options.body_timeout);
+          auto [rec, n] = co_await http::async_read(conn.stream, buffer, reader, use_tuple);
+          (void)n;
+          if (rec) {
+            body_complete = false;
+            auto refused =
+                answer_for_read_error(rec, reader.refused(), small_body_bytes, bodies.limit());
+            if (!refused) co_return true;  // closed or timed out mid-body: nobody to answer
+            answer = std::move(*refused);
+          }
+        }
       }
-      if (routed.kind == route_kind::oauth_token) {
-        answer = body_complete ? token_reply(routed.source, req) : bad_request("unreadable body");
+      if (!body_complete) {
+        answer.close = true;
+      } else if (routed.kind == route_kind::oauth_token) {
+        answer = token_reply(routed.source, head, reader.body());
       } else if (routed.kind == route_kind::healthz) {
         answer = healthz();
       } else if (routed.kind == route_kind::metrics) {
@@ -371,58 +701,59 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<Conn> conn) {
     }
     metrics.count_status(answer.status);
     if (stopping) answer.close = true;
-    auto res = to_response(answer, version, keep_alive, head);
-    conn->transport().expires_after(options.body_timeout);
-    auto [wec, written] = co_await http::async_write(conn->stream, res, use_tuple);
-    (void)written;
+    if (answer.close && answer.status >= 400) conn.linger = true;
+    const bool keep = co_await write_reply(conn, answer, version, keep_alive, head_request);
     metrics.observe_latency(std::chrono::steady_clock::now() - started);
-    conn->busy = false;
+    conn.busy = false;
     first = false;
-    if (wec || res.need_eof()) break;
+    if (!keep) break;
   }
-  co_await close(*conn, opened);
+  co_return true;
 }
 
 template <class Conn>
-asio::awaitable<reply> server::state::handle_webhook(
-    Conn& conn, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
-    const std::string& source) {
-  auto& req = parser.get();
+asio::awaitable<reply> server::state::handle_webhook(Conn& conn, beast::flat_buffer& buffer,
+                                                     request_reader& reader,
+                                                     const std::string& source) {
+  auto& head = reader.head();
   const source_endpoint& endpoint = sources.find(source)->second;
   // Taken once: a reload during this request does not change what it is checked against.
   const std::shared_ptr<const source_auth> auth_now = auth.find(source)->second->load();
   const source_auth& required = *auth_now;
   // Credentials are checked before the body is read: a client without them costs nothing.
   if (auto refused =
-          check_basic_auth(required, std::string_view(req[http::field::authorization]))) {
-    refused->close = !parser.is_done();
+          check_basic_auth(required, std::string_view(head[http::field::authorization]))) {
+    refused->close = !reader.is_done();
     co_return *refused;
   }
   if (endpoint.auth.oauth != nullptr) {
     if (auto refused =
-            endpoint.auth.oauth->check_bearer(std::string_view(req[http::field::authorization]))) {
-      refused->close = !parser.is_done();
+            endpoint.auth.oauth->check_bearer(std::string_view(head[http::field::authorization]))) {
+      refused->close = !reader.is_done();
       co_return *refused;
     }
   }
-  if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
+  if (auto length = reader.content_length(); length && *length > options.max_body_bytes) {
     co_return body_too_large(options.max_body_bytes);  // the rest is not read: close
   }
-  parser.body_limit(options.max_body_bytes);
-  if (beast::iequals(req[http::field::expect], "100-continue")) {
-    http::response<http::empty_body> cont{http::status::continue_, req.version()};
+  reader.body_limit(options.max_body_bytes);
+  if (beast::iequals(head[http::field::expect], "100-continue")) {
+    http::response<http::empty_body> cont{http::status::continue_, head.version()};
     conn.transport().expires_after(options.body_timeout);
     auto [cec, cn] = co_await http::async_write(conn.stream, cont, use_tuple);
     (void)cn;
     if (cec)
       co_return reply{400, "{\"error\":\"connection failed\"}", "application/json", {}, true};
   }
-  if (!parser.is_done()) {
+  if (!reader.is_done()) {
     conn.transport().expires_after(options.body_timeout);
-    auto [ec, n] = co_await http::async_read(conn.stream, buffer, parser, use_tuple);
+    auto [ec, n] = co_await http::async_read(conn.stream, buffer, reader, use_tuple);
     (void)n;
-    if (ec == http::error::body_limit) co_return body_too_large(options.max_body_bytes);
     if (ec) {
+      if (auto refused =
+              answer_for_read_error(ec, reader.refused(), options.max_body_bytes, bodies.limit())) {
+        co_return std::move(*refused);
+      }
       reply r{400,
               "{\"error\":\"the request body could not be read (" + ec.message() +
                   "); nothing was stored\"}",
@@ -435,9 +766,9 @@ asio::awaitable<reply> server::state::handle_webhook(
   const auto received_at = std::chrono::system_clock::now();
   auto checked =
       check_and_parse_body(required,
-                           {std::string_view(req["X-Twilio-Email-Event-Webhook-Timestamp"]),
-                            std::string_view(req["X-Twilio-Email-Event-Webhook-Signature"])},
-                           std::move(req.body()), options.max_events_per_request, received_at);
+                           {std::string_view(head["X-Twilio-Email-Event-Webhook-Timestamp"]),
+                            std::string_view(head["X-Twilio-Email-Event-Webhook-Signature"])},
+                           std::move(reader.body()), options.max_events_per_request, received_at);
   if (auto* refused = std::get_if<reply>(&checked)) {
     if (is_bad_body(*refused)) metrics.count_bad_body(source);
     co_return std::move(*refused);
@@ -484,8 +815,8 @@ std::string last_sync_json(const metrics::sync_metrics* sync, std::string_view s
 
 }  // namespace
 
-reply server::state::token_reply(const std::string& source,
-                                 const http::request<http::string_body>& req) {
+reply server::state::token_reply(const std::string& source, const http::request_header<>& head,
+                                 const std::string& body) {
   oauth_issuer* issuer = sources.find(source)->second.auth.oauth;
   if (issuer == nullptr) {
     reply r;
@@ -494,7 +825,7 @@ reply server::state::token_reply(const std::string& source,
              json_quote("source " + source + " has no webhook_oauth_client_id configured") + "}";
     return r;
   }
-  return issuer->token_request(std::string_view(req[http::field::authorization]), req.body());
+  return issuer->token_request(std::string_view(head[http::field::authorization]), body);
 }
 
 reply server::state::healthz() const {
@@ -549,6 +880,26 @@ server::server(asio::any_io_executor executor, server_options options,
 
 server::~server() { stop(); }
 
+namespace {
+
+void bind_listener(tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+                   std::string_view key) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    throw std::system_error(ec, std::string(key) + ": '" + host + "' is not an IP address");
+  }
+  tcp::endpoint endpoint(address, port);
+  const std::string where = host + ":" + std::to_string(port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(1024, ec);
+  if (ec) throw std::system_error(ec, "cannot listen on " + where + " (" + std::string(key) + ")");
+}
+
+}  // namespace
+
 void server::start() {
   auto& st = *state_;
   if (st.options.tls) {
@@ -556,25 +907,53 @@ void server::start() {
     if (auto* error = std::get_if<std::string>(&loaded)) throw std::runtime_error(*error);
     st.tls_context = std::get<std::shared_ptr<ssl::context>>(std::move(loaded));
   }
-  beast::error_code ec;
-  auto address = asio::ip::make_address(st.options.host, ec);
-  if (ec) {
-    throw std::system_error(ec, "server.listen: '" + st.options.host + "' is not an IP address");
+  bind_listener(st.acceptor, st.options.host, st.options.port, "server.listen");
+  if (st.options.admin_listen) {
+    bind_listener(st.admin_acceptor, st.options.admin_listen->host, st.options.admin_listen->port,
+                  "server.admin_listen");
   }
-  tcp::endpoint endpoint(address, st.options.port);
-  const std::string where = st.options.host + ":" + std::to_string(st.options.port);
-  st.acceptor.open(endpoint.protocol(), ec);
-  if (!ec) st.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) st.acceptor.bind(endpoint, ec);
-  if (!ec) st.acceptor.listen(1024, ec);
-  if (ec) throw std::system_error(ec, "cannot listen on " + where);
-  asio::co_spawn(st.acceptor.get_executor(), st.accept_loop(), asio::detached);
+  asio::co_spawn(st.acceptor.get_executor(), st.accept_loop(st.acceptor, st.public_role()),
+                 asio::detached);
+  if (st.options.admin_listen) {
+    asio::co_spawn(st.admin_acceptor.get_executor(),
+                   st.accept_loop(st.admin_acceptor, listener_role::admin_only), asio::detached);
+  }
 }
 
 std::uint16_t server::port() const {
   beast::error_code ec;
   auto ep = state_->acceptor.local_endpoint(ec);
   return ec ? 0 : ep.port();
+}
+
+std::uint16_t server::admin_port() const {
+  if (!state_->options.admin_listen) return 0;
+  beast::error_code ec;
+  auto ep = state_->admin_acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+std::uint64_t server::contained_errors() const { return state_->metrics.contained_errors(); }
+
+void run_contained(boost::asio::io_context& ioc) {
+  static logging::repeat_limiter limiter{std::chrono::seconds(60)};
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      // A handler threw outside any connection's coroutine: log it and keep serving.
+      const auto v = limiter.allow("io");
+      if (v.log) {
+        logging::error(
+            "an I/O handler failed; the daemon goes on" + logging::repeat_limiter::suffix(v),
+            {{"error", e.what()}});
+      }
+    } catch (...) {
+      const auto v = limiter.allow("io");
+      if (v.log) logging::error("an I/O handler failed; the daemon goes on", {});
+    }
+  }
 }
 
 bool server::set_auth(std::string_view source, std::shared_ptr<const source_auth> auth) {
@@ -590,6 +969,7 @@ void server::stop() {
   asio::post(st->acceptor.get_executor(), [st] {
     beast::error_code ec;
     st->acceptor.close(ec);
+    st->admin_acceptor.close(ec);
   });
   std::lock_guard lock(st->connections_mutex);
   for (const auto& conn : st->connections) {

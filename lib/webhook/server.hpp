@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,9 +19,21 @@
 
 namespace sgs::webhook {
 
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;  // 0 = any free port
+};
+
+// Limits not listed here are fixed and documented in SECURITY.md: 16 KiB of request line and
+// header fields, a 64 KiB read buffer per connection (bounds chunk-size lines and trailers),
+// no trailer fields, 64 KiB bodies outside the webhook route, and 32 x max_body_bytes of
+// request bodies held by all connections together.
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = any free port; see server::port()
+  // When set, /healthz and /metrics are served only there (plain HTTP) and 404 on the public
+  // listener; see server::admin_port().
+  std::optional<listen_address> admin_listen;
   std::uint64_t max_body_bytes = 8 * 1024 * 1024;
   std::chrono::seconds header_timeout{10};
   std::chrono::seconds body_timeout{30};
@@ -60,6 +73,11 @@ class server {
   void start();
   // The port actually bound (useful with port 0).
   std::uint16_t port() const;
+  // The admin listener's port; 0 when server_options::admin_listen is not set.
+  std::uint16_t admin_port() const;
+  // Connections that failed inside the server (an exception or allocation failure) and were
+  // closed; also sgs_http_contained_errors_total in /metrics.
+  std::uint64_t contained_errors() const;
   // Stops accepting and closes idle connections; requests in flight finish (their commit
   // and their answer) before their connection closes. Thread-safe, idempotent.
   void stop();
@@ -78,5 +96,10 @@ class server {
  private:
   std::shared_ptr<state> state_;
 };
+
+// Runs `ioc` until it stops. An exception that escapes a handler (none should: connections
+// contain their own) is logged, rate-limited, and the loop goes on: one request must never end
+// the process.
+void run_contained(boost::asio::io_context& ioc);
 
 }  // namespace sgs::webhook

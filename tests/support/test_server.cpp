@@ -36,7 +36,7 @@ test_server::test_server(const std::filesystem::path& dir, std::vector<std::stri
   server_ = std::make_unique<webhook::server>(ioc_.get_executor(), options, std::move(endpoints));
   server_->start();
   port_ = server_->port();
-  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { webhook::run_contained(ioc_); });
 }
 
 test_server::~test_server() { stop(); }

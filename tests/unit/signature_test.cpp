@@ -102,6 +102,50 @@ TEST(BasicAuth, WrongOrMissingCredentialsGet401WithChallenge) {
   EXPECT_EQ(sgs::webhook::check_basic_auth(auth, "Basic dTpx")->status, 401);
 }
 
+TEST(BasicAuth, TheSchemeIsCaseInsensitiveTheCredentialsAreNot) {
+  sgs::webhook::source_auth auth;
+  auth.basic_auth_header = sgs::webhook::basic_auth_header("u:p");
+  for (const char* ok : {"Basic dTpw", "basic dTpw", "BASIC dTpw", "bAsIc  dTpw"}) {
+    EXPECT_FALSE(sgs::webhook::check_basic_auth(auth, ok).has_value()) << ok;
+  }
+  for (const char* bad :
+       {"Basic dTPW", "Basic", "Basic ", "Basicx dTpw", "Bearer dTpw", "dTpw", "Basi dTpw"}) {
+    EXPECT_EQ(sgs::webhook::check_basic_auth(auth, bad)->status, 401) << bad;
+  }
+}
+
+TEST(Signature, Base64UrlAndUnpaddedSignaturesVerifyAsSendGridsLibraryAccepts) {
+  const std::string payload = read_data("v1_payload.json");
+  std::string url(v1_signature);
+  for (char& c : url) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  std::string unpadded = url;
+  while (!unpadded.empty() && unpadded.back() == '=') unpadded.pop_back();
+  EXPECT_TRUE(verifier({v1_key}).verify(v1_timestamp, payload, url));
+  EXPECT_TRUE(verifier({v1_key}).verify(v1_timestamp, payload, unpadded));
+  std::string one_extra = unpadded + "A";  // a group of one character holds no whole byte
+  std::string out;
+  EXPECT_FALSE(
+      sgs::events::decode_base64("QUJD"
+                                 "Q",
+                                 out));
+  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload, one_extra));
+  EXPECT_FALSE(verifier({v1_key}).verify(v1_timestamp, payload, url + "=="));
+}
+
+TEST(SignatureCheck, ATimestampThatIsNotAnIntegerIsRefused) {
+  auto v = verifier({v1_key});
+  sgs::webhook::source_auth auth;
+  auth.verifier = &v;
+  const std::string payload = read_data("v1_payload.json");
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1600112502));
+  for (const char* ts : {"1600112502.0", "+1600112502", " 1600112502", "16001125020000000000",
+                         "0x5f5fc776", "1e9"}) {
+    auto r = sgs::webhook::check_signature(auth, ts, v1_signature, payload, now);
+    ASSERT_TRUE(r.has_value()) << ts;
+    EXPECT_EQ(r->status, 403) << ts;
+  }
+}
+
 TEST(SignatureCheck, MaxAgeRefusesStaleTimestampsOnlyWhenConfigured) {
   auto v = verifier({v1_key});
   sgs::webhook::source_auth auth;

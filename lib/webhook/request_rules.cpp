@@ -1,0 +1,110 @@
+// Header rules for framing, credentials and content coding; pure functions.
+#include "webhook/request_rules.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string>
+
+namespace sgs::webhook {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+reply closing(int status, std::string_view message) {
+  reply r;
+  r.status = status;
+  r.body = "{\"error\":" + json_quote(message) + "}";
+  r.close = true;
+  return r;
+}
+
+// Printable in an answer: cut, and without control bytes (json_quote escapes the rest).
+std::string shown(std::string_view value) {
+  std::string out(value.substr(0, 64));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return value.size() > 64 ? out + "..." : out;
+}
+
+}  // namespace
+
+reply malformed_request(std::string_view what) {
+  return closing(400, "malformed HTTP request (" + std::string(what) +
+                          "); the connection is closed and nothing was stored");
+}
+
+std::optional<reply> check_request_head(unsigned version, const std::vector<header_field>& fields) {
+  int hosts = 0, lengths = 0, codings = 0;
+  std::string_view transfer_encoding, content_encoding;
+  constexpr std::array<std::string_view, 3> once = {"Authorization",
+                                                    "X-Twilio-Email-Event-Webhook-Signature",
+                                                    "X-Twilio-Email-Event-Webhook-Timestamp"};
+  std::array<int, once.size()> seen{};
+  std::vector<std::string_view> transfer_encodings;
+  for (const auto& f : fields) {
+    if (iequals(f.name, "Host")) {
+      ++hosts;
+    } else if (iequals(f.name, "Content-Length")) {
+      ++lengths;
+    } else if (iequals(f.name, "Transfer-Encoding")) {
+      transfer_encodings.push_back(trim(f.value));
+    } else if (iequals(f.name, "Content-Encoding")) {
+      ++codings;
+      content_encoding = trim(f.value);
+    }
+    for (std::size_t i = 0; i < once.size(); ++i) {
+      if (iequals(f.name, once[i])) ++seen[i];
+    }
+  }
+  if (!transfer_encodings.empty()) {
+    transfer_encoding = transfer_encodings.front();
+    if (version < 11) {
+      return closing(400, "Transfer-Encoding is not allowed in an HTTP/1.0 request");
+    }
+    if (lengths > 0) {
+      return closing(400, "a request must not carry both Transfer-Encoding and Content-Length");
+    }
+    if (transfer_encodings.size() > 1) {
+      return closing(501, "Transfer-Encoding must be sent once; only \"chunked\" is implemented");
+    }
+    if (transfer_encoding.empty()) return closing(400, "Transfer-Encoding is empty");
+    if (!iequals(transfer_encoding, "chunked")) {
+      return closing(501, "transfer coding \"" + shown(transfer_encoding) +
+                              "\" is not implemented; send the body with Content-Length or "
+                              "Transfer-Encoding: chunked");
+    }
+  }
+  if (lengths > 1) return closing(400, "Content-Length must be sent once");
+  if (version >= 11 && hosts != 1) {
+    return closing(400, hosts == 0 ? "an HTTP/1.1 request needs a Host header"
+                                   : "the Host header must be sent once");
+  }
+  if (hosts > 1) return closing(400, "the Host header must be sent once");
+  for (std::size_t i = 0; i < once.size(); ++i) {
+    if (seen[i] > 1) {
+      return closing(
+          400, "the " + std::string(once[i]) + " header must be sent once; nothing was stored");
+    }
+  }
+  if (codings > 1 || (codings == 1 && !iequals(content_encoding, "identity"))) {
+    return closing(415, "Content-Encoding \"" + shown(content_encoding) +
+                            "\" is not accepted; send the body uncompressed (identity); nothing "
+                            "was stored");
+  }
+  return std::nullopt;
+}
+
+}  // namespace sgs::webhook
