@@ -85,7 +85,7 @@ def req(path, body=b"", headers=(), length=True, host=True):
         out += h.encode() + b"\r\n"
     if length:
         out += f"Content-Length: {len(body)}\r\n".encode()
-    return out + b"\r\n" + body
+    return out + b"\r\n" + (body or b"")
 
 
 def chunked(path, body, trailer=b"", te="chunked"):
@@ -247,7 +247,10 @@ def main():
         rng = random.Random(seed)
         while time.monotonic() < end:
             name, fn = kinds[rng.randrange(len(kinds))]
-            fn(daemon.port, rng)
+            try:
+                fn(daemon.port, rng)
+            except Exception as e:  # an attacker's own bug must not stop the run silently
+                print(f"attack {name!r} failed on the client side: {e!r}", flush=True)
             made[name] += 1
 
     # Slow clients too: 64 connections that trickle a header byte a second.

@@ -12,10 +12,13 @@ it matters (timestamp not an integer, Content-Encoding); (6) server.admin_listen
 
 Usage: front_door_test.py <sendgrid-source binary>
 """
+import atexit
 import base64
 import json
 import os
 import socket
+import ssl
+import subprocess
 import sys
 import time
 
@@ -96,10 +99,13 @@ def parse_answers(data):
     return statuses
 
 
-def exchange(port, data, wait=2.0, send_slowly=False):
+def exchange(port, data, wait=2.0, send_slowly=False, tls=None):
     """Sends `data`, then reads until the server closes (closed=True) or `wait` seconds pass
-    with the connection still open (closed=False). A reset counts as closed."""
+    with the connection still open (closed=False). A reset counts as closed. `tls`: an
+    ssl.SSLContext to speak HTTPS with."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if tls is not None:
+        s = tls.wrap_socket(s, server_hostname="127.0.0.1")
     received = b""
     closed = False
     try:
@@ -118,7 +124,7 @@ def exchange(port, data, wait=2.0, send_slowly=False):
                 chunk = s.recv(65536)
             except socket.timeout:
                 break
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 closed = True
                 break
             if not chunk:
@@ -157,7 +163,7 @@ def main():
             for k, v in extra.items():
                 f.write(f"{k} = {json.dumps(v)}\n")
     port = d.start()
-    admin_port = wait_until(lambda: admin_port_of(d), 10, "the admin listener's log line")
+    admin_port = wait_until(lambda: admin_port_of(d), 30, "the admin listener's log line")
 
     def alive(what):
         check(d.alive(), f"the daemon died after {what}:\n{d.log_tail()}")
@@ -321,11 +327,66 @@ def main():
                  wait=0.5)
     check(x.statuses == [404], f"a webhook POST on the admin listener: {x!r}")
 
+    # ---- over TLS the same code serves: a huge trailer and a smuggled request on a signed source.
+    tls_checks(binary, work)
+
     # The daemon never restarted, and nothing failed inside it.
     check(d.starts == 1 and d.alive(), "the daemon restarted")
     contained = metric_on(admin_port, "sendgrid_source_http_contained_errors_total")
     check(contained == 0, f"{contained} connections failed inside the server")
     check(d.stop() == 0, "the daemon did not exit 0 on SIGTERM")
+
+
+def tls_checks(binary, work):
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    tls_work = os.path.join(work, "tls")
+    os.makedirs(tls_work)
+    d = Daemon(binary, tls_work, source="signed",
+               server={"tls_cert_file": cert, "tls_key_file": key},
+               source_extra={"webhook_verification_key": V1_KEY})
+    port = start_tls(d)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    big = b"X-A: " + b"a" * 65534 + b"\r\n"
+    x = exchange(port, chunked("POST", "/webhooks/sendgrid/signed", [V1_BODY], trailer=big),
+                 wait=3, tls=ctx)
+    check(x.closed and x.statuses in ([400], []), f"TLS: huge trailer: {x!r}")
+    sig = (f"X-Twilio-Email-Event-Webhook-Timestamp: {V1_TS}",
+           f"X-Twilio-Email-Event-Webhook-Signature: {V1_SIG}")
+    x = exchange(port, request("POST", "/webhooks/sendgrid/signed", None,
+                               ("Transfer-Encoding: xchunked",) + sig, length=False) +
+                 request("POST", "/webhooks/sendgrid/signed", V1_BODY, sig), tls=ctx)
+    expect(x, [501], True, "TLS: a smuggled signed request behind xchunked")
+    check(d.alive(), "TLS: the daemon died:\n" + d.log_tail())
+    check(scalar(d.db_file, "SELECT count(*) FROM activity") == 0,
+          "TLS: the smuggled request was stored")
+    x = exchange(port, request("POST", "/webhooks/sendgrid/signed", V1_BODY, sig), wait=0.5, tls=ctx)
+    check(x.statuses == [200], f"TLS: an honest signed post after the attacks: {x!r}")
+    check(d.stop() == 0, "TLS: the daemon did not exit 0 on SIGTERM")
+
+
+def start_tls(d):
+    """Daemon.start() waits for an http:// line; this one listens with https://."""
+    import re
+    _started.append(d)
+    d.starts += 1
+    log = open(d.log_path, "a")
+    d.proc = subprocess.Popen([d.binary, "--config", d.config, "run"], stdout=log,
+                              stderr=subprocess.STDOUT)
+    log.close()
+
+    def listening():
+        check(d.proc.poll() is None, "TLS daemon exited at start:\n" + d.log_tail())
+        with open(d.log_path) as f:
+            m = re.search(r"listening: POST https://127\.0\.0\.1:(\d+)/", f.read())
+        return m and int(m.group(1))
+    d.port = wait_until(listening, 30, "the TLS daemon to listen")
+    return d.port
 
 
 def admin_port_of(d):
@@ -355,6 +416,25 @@ def wait_idle_on(self, admin_port):
 
 
 Daemon.wait_idle_on = wait_idle_on
+
+# A failed check must not leave a daemon running after the test.
+_started = []
+_original_start = Daemon.start
+
+
+def _start_and_remember(self, *args, **kwargs):
+    _started.append(self)
+    return _original_start(self, *args, **kwargs)
+
+
+Daemon.start = _start_and_remember
+
+
+@atexit.register
+def _kill_started():
+    for daemon in _started:
+        if daemon.alive():
+            daemon.proc.kill()
 
 if __name__ == "__main__":
     run_test(main)

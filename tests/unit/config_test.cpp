@@ -182,6 +182,23 @@ TEST(ConfigParse, ListenAcceptsBracketedIpv6HostNamesAndPortZero) {
   EXPECT_EQ(c.server.listen_port, 8081);
 }
 
+TEST(ConfigParse, AdminListenMovesHealthzAndMetricsOffThePublicListener) {
+  auto c = parse_ok("[[source]]\nname = \"a\"\n");
+  EXPECT_EQ(c.server.admin_listen_host, "") << "unset by default";
+  c = parse_ok("[server]\nadmin_listen = \"127.0.0.1:9090\"\n[[source]]\nname = \"a\"\n");
+  EXPECT_EQ(c.server.admin_listen_host, "127.0.0.1");
+  EXPECT_EQ(c.server.admin_listen_port, 9090);
+  auto errors = parse_errors(
+      "[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:8080\"\n"
+      "[[source]]\nname = \"a\"\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key_path, "server.admin_listen");
+  EXPECT_EQ(errors[0].message, "must differ from server.listen");
+  errors = parse_errors("[server]\nadmin_listen = \"9090\"\n[[source]]\nname = \"a\"\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key_path, "server.admin_listen");
+}
+
 TEST(ConfigParse, VerificationKeyIsAcceptedAsStringOrList) {
   const std::string other = "QUJDRA==";
   auto c = parse_ok("[[source]]\nname = \"a\"\nwebhook_verification_key = \"" +
