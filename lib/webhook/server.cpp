@@ -251,6 +251,7 @@ struct connection_base {
   virtual beast::tcp_stream& transport() = 0;
   bool busy = false;  // a request is being handled: touched only on the connection's strand
   listener_role role = listener_role::public_and_admin;  // set before the connection starts
+  bool answering = false;  // an answer is being written: a failure then cannot add a 500
   // The last answer refused a request whose bytes may still be arriving: close() drains them
   // briefly, so the client reads the answer instead of a reset.
   bool linger = false;
@@ -569,8 +570,10 @@ asio::awaitable<bool> server::state::write_reply(Conn& conn, const reply& answer
                                                  bool keep_alive, bool head) {
   auto res = to_response(answer, version, keep_alive, head);
   conn.transport().expires_after(options.body_timeout);
+  conn.answering = true;
   auto [wec, written] = co_await http::async_write(conn.stream, res, use_tuple);
   (void)written;
+  conn.answering = false;
   co_return !wec && !res.need_eof();
 }
 
@@ -594,9 +597,9 @@ asio::awaitable<void> server::state::serve(std::shared_ptr<Conn> conn) {
   if (!failure.empty()) {
     log_contained(failure);
     // co_await is not allowed in a catch block, hence the flag. A half-written answer cannot
-    // be repaired: only a connection with no request in hand gets the 500.
+    // be repaired: only a connection that is not in the middle of an answer gets the 500.
     try {
-      if (opened && !conn->busy && conn->transport().socket().is_open()) {
+      if (opened && !conn->answering && conn->transport().socket().is_open()) {
         metrics.count_status(500);
         co_await write_reply(*conn,
                              reply{500,
