@@ -19,6 +19,10 @@ packages=(
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   curl wrk python3 time
+  # The Debian package and its test (cpack -G DEB, tests/cli/deb_package_test.sh): the man page,
+  # Depends from dpkg-shlibdeps (CPack finds the ELF files with `file`), lintian, a clean
+  # Debian 12 root.
+  help2man dpkg-dev file lintian debootstrap
 )
 if [ "${1:-}" = --bench ]; then
   packages+=(python3-matplotlib)
