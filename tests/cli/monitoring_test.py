@@ -4,7 +4,8 @@
 and runs a sync of contacts against bench/fake_export_server.py (with a rate-limit wait); every
 metric name and label that the dashboard and the rules use is in its /metrics answer; and every
 alert expression evaluates without error over that answer (`promtool test rules`, with the
-scraped samples as constant input series).
+scraped samples as constant input series: none fires) and selects something in a made-up
+series of the situation it is for.
 
 Usage: monitoring_test.py PATH_TO_BINARY
 Needs promtool (Debian package prometheus); skips (77) without it. Everything on 127.0.0.1,
@@ -28,6 +29,34 @@ ALERTS = os.path.join(ROOT, "contrib", "prometheus", "alerts.yml")
 FAKE = os.path.join(ROOT, "bench", "fake_export_server.py")
 ALL_TYPES = os.path.join(ROOT, "tests", "data", "webhook", "all_types.json")
 
+# For each alert, series (promtool's input_series notation, 1m apart) of the situation it is
+# for: its expression must select something after 30 minutes of them.
+SCENARIOS = {
+    "SendGridSourceDown": [("up{job='sendgrid-source',instance='a:8080'}", "0x60")],
+    "SendGridSourceSyncStale": [
+        ("sendgrid_source_sync_last_success_timestamp_seconds{source='s',collection='lists'}",
+         "0x60"),
+        ("sendgrid_source_sync_interval_seconds{source='s'}", "60x60")],
+    "SendGridSourceSyncFailing": [
+        ("sendgrid_source_sync_runs_total{source='s',collection='lists',result='failed'}",
+         "0+1x60")],
+    "SendGridSourceEventsRefused": [
+        ("sendgrid_source_webhook_responses_total{source='s',code='403'}", "0+5x60"),
+        ("sendgrid_source_webhook_responses_total{source='s',code='200'}", "0+5x60")],
+    "SendGridSourceEventsNotStored": [
+        ("sendgrid_source_webhook_responses_total{source='s',code='503'}", "0+1x60")],
+    "SendGridSourceStoreNotWritable": [
+        ("sendgrid_source_commits_total{source='s',result='failed'}", "0+1x60"),
+        ("sendgrid_source_commits_total{source='s',result='ok'}", "0+9x60")],
+    "SendGridSourceBacklogGrowing": [
+        ("sendgrid_source_pending_events{source='s'}", "0+1000x60"),
+        ("sendgrid_source_queued_events{source='s'}", "0x60")],
+    "SendGridSourceNoEventsWhileSending": [
+        ("sendgrid_source_sync_rows_upserted_total{source='s',collection='stats_daily'}",
+         "0+1x60"),
+        ("sendgrid_source_sync_rows_upserted_total{source='s',collection='lists'}", "0+1x60"),
+        ("sendgrid_source_events_received_total{source='other',table='delivered'}", "0+1x60")],
+}
 # Series that Prometheus makes itself rather than scraping: name -> labels they carry.
 SYNTHETIC = {"up": {"job", "instance"}}
 # Grafana's variables in expressions, replaced before PromQL is parsed.
@@ -229,13 +258,26 @@ def main():
                                 for alert, _, _ in rules for t in ("5m", "30m")],
         }],
     }
+    # And each alert selects something in the situation it is for.
+    h.check(set(SCENARIOS) == {alert for alert, _, _ in rules},
+            f"SCENARIOS and alerts.yml name different alerts: {sorted(SCENARIOS)}")
+    for alert, expr, _ in rules:
+        tests["tests"].append({
+            "name": f"{alert} in its situation",
+            "interval": "1m",
+            "input_series": [{"series": name.replace("'", '"'), "values": values}
+                             for name, values in SCENARIOS[alert]],
+            "promql_expr_test": [{"expr": f"count({expr.strip()})", "eval_time": "30m",
+                                  "exp_samples": [{"labels": "{}", "value": 1}]}],
+        })
     test_file = os.path.join(work, "alerts_test.yml")
     with open(test_file, "w") as f:
         json.dump(tests, f, indent=1)  # JSON is YAML
     r = subprocess.run([promtool, "test", "rules", test_file], capture_output=True, text=True,
                        timeout=60)
     h.check(r.returncode == 0, f"promtool test rules over the scraped series:\n{r.stdout}{r.stderr}")
-    print(f"{len(rules)} alert expressions evaluated over {len(series)} scraped series", flush=True)
+    print(f"{len(rules)} alert expressions evaluated over {len(series)} scraped series, and each "
+          "selects its situation", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
 
