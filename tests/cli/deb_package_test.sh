@@ -35,7 +35,7 @@ cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
   # Nothing is mounted on purpose; should a step ever mount, this undoes it before the rm.
   grep -o " $ROOT/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-  rm -rf "$ROOT" "$WORK"
+  rm -rf --one-file-system "$ROOT" "$WORK"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$WORK/log" ] && tail -20 "$WORK/log"; exit 1; }
