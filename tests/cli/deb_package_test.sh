@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The Debian package as an operator gets it: `cpack -G DEB` in the build directory, lintian
 # (no errors, no warnings), then installed with apt into a clean Debian 12 root (debootstrap
-# minbase), so apt resolves the Depends that dpkg-shlibdeps computed. Inside that root: --version, migrate,
-# run on 127.0.0.1 (a port of its own); one event posted from outside and read back with
-# sqlite3 and `status`; the package upgraded over itself keeps an edited conffile; remove and
-# purge. `systemd-analyze verify` passes on the installed unit.
+# minbase), so apt resolves the Depends that dpkg-shlibdeps computed. Inside that root:
+# --version, migrate, run on 127.0.0.1 (a port of its own); one event posted from outside and
+# read back with sqlite3 and `status`; the package upgraded over itself keeps an edited
+# conffile; remove and purge. `systemd-analyze verify` passes on the installed unit.
 #
 # Usage: deb_package_test.sh BUILD_DIR VERSION
 # Needs root (chroot), debootstrap, lintian, dpkg-dev, file, curl, sqlite3
