@@ -183,6 +183,7 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
   sgs::scheduler::scheduled_source s;
   s.name = src.name;
   s.interval = src.sync_interval;
+  metrics.sync_interval(src.name, src.sync_interval.count());
   auto request = sgs::daemon::make_sync_request(cfg, src, api_key);
   request.options.metrics = &metrics;
   s.last_success = [request, &metrics]() -> std::optional<sgs::scheduler::clock::time_point> {

@@ -19,6 +19,12 @@ packages=(
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   curl wrk python3 time
+  # The Debian package and its test (cpack -G DEB, tests/cli/deb_package_test.sh): the man page,
+  # Depends from dpkg-shlibdeps (CPack finds the ELF files with `file`), lintian, a clean
+  # Debian 12 root.
+  help2man dpkg-dev file lintian debootstrap
+  # promtool, for contrib/prometheus/alerts.yml (tests/cli/monitoring_test.py)
+  prometheus
 )
 if [ "${1:-}" = --bench ]; then
   packages+=(python3-matplotlib)
@@ -43,3 +49,8 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Only promtool is wanted from the prometheus package: a Prometheus server that this script
+# installed is not left running (listening on every interface) where systemd started it.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

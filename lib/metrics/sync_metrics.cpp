@@ -40,6 +40,11 @@ void sync_metrics::last_success_known(std::string_view source, std::string_view 
   }
 }
 
+void sync_metrics::sync_interval(std::string_view source, std::int64_t seconds) {
+  std::lock_guard lock(mutex_);
+  interval_seconds_.insert_or_assign(std::string(source), seconds);
+}
+
 std::map<std::string, sync_metrics::collection_state> sync_metrics::collections_of(
     std::string_view source) const {
   std::lock_guard lock(mutex_);
@@ -88,6 +93,12 @@ std::string sync_metrics::prometheus_text() const {
     if (t.state.last_success_unix == 0) continue;  // never: no sample rather than 1970
     out += "sendgrid_source_sync_last_success_timestamp_seconds{" + labels(k) + "} " +
            std::to_string(t.state.last_success_unix) + "\n";
+  }
+  family(out, "sendgrid_source_sync_interval_seconds", "gauge",
+         "The source's sync_interval: how often its collections are synced.");
+  for (const auto& [source, seconds] : interval_seconds_) {
+    out += "sendgrid_source_sync_interval_seconds{source=\"" + label(source) + "\"} " +
+           std::to_string(seconds) + "\n";
   }
   return out;
 }

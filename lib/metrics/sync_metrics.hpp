@@ -51,6 +51,10 @@ class sync_metrics final : public sync_sink {
     std::int64_t last_success_unix = 0;
     std::string last_success_at;  // "" when never succeeded
   };
+  // The source's sync_interval, for alerts that say "no success for two intervals" without
+  // knowing each source's configuration.
+  void sync_interval(std::string_view source, std::int64_t seconds);
+
   // By collection name, for one source (empty when nothing is known yet).
   std::map<std::string, collection_state> collections_of(std::string_view source) const;
 
@@ -70,6 +74,7 @@ class sync_metrics final : public sync_sink {
   };
   mutable std::mutex mutex_;
   std::map<key, totals> by_collection_;
+  std::map<std::string, std::int64_t, std::less<>> interval_seconds_;  // by source
 };
 
 }  // namespace sgs::metrics

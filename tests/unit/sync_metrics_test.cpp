@@ -73,5 +73,18 @@ TEST(SyncMetrics, NoLastSuccessSampleForACollectionThatNeverSucceeded) {
             std::string::npos);
 }
 
+TEST(SyncMetrics, ShowsEachSourcesSyncIntervalForStalenessAlerts) {
+  sync_metrics m;
+  EXPECT_EQ(m.prometheus_text().find("sendgrid_source_sync_interval_seconds{"), std::string::npos);
+  m.sync_interval("crm", 10800);
+  m.sync_interval("shop", 60);
+  m.sync_interval("shop", 3600);  // set again: the last value counts
+  const auto text = m.prometheus_text();
+  EXPECT_TRUE(contains(text, R"(sendgrid_source_sync_interval_seconds{source="crm"} 10800)"))
+      << text;
+  EXPECT_TRUE(contains(text, R"(sendgrid_source_sync_interval_seconds{source="shop"} 3600)"));
+  EXPECT_NE(text.find("# TYPE sendgrid_source_sync_interval_seconds gauge"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sgs::metrics
