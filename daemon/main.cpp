@@ -470,8 +470,13 @@ int main(int argc, char** argv) {
   app.add_option(
       "--config", config_path,
       "TOML config file (default: /etc/sendgrid-source/config.toml, then ./config.toml, then "
-      "built-in defaults: 127.0.0.1:8080, ./data, source 'default')");
+      "built-in defaults: 127.0.0.1:8080, ./data, source 'default'); before or after the "
+      "subcommand");
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (`run --config x.toml`, the order
+  // operators type): a subcommand passes the options it does not know up to its parent.
+  // Inherited by every subcommand added below, nested ones included (`webhook configure`).
+  app.fallthrough();
 
   unsigned io_threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   auto* run =
