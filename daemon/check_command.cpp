@@ -16,10 +16,10 @@ namespace {
 
 using namespace setup_cli;
 
-// The keys this source verifies with: the configured ones and the stored ones.
-std::vector<std::string> held_keys(const config::config& cfg, const config::source_config& src,
-                                   std::string& error) {
-  std::vector<std::string> keys = src.webhook_verification_keys;
+// The keys `webhook configure` stored for this source.
+std::vector<std::string> stored_keys(const config::config& cfg, const config::source_config& src,
+                                     std::string& error) {
+  std::vector<std::string> keys;
   try {
     for (auto& k : store::read_webhook_keys(database_of(cfg, src.name)))
       keys.push_back(std::move(k.public_key));
@@ -40,6 +40,9 @@ int check_source(const config::config& cfg, const config::source_config& src) {
     return exit_usage;
   }
   auto& value = std::get<std::optional<std::string>>(key);
+  std::string key_error;
+  const auto stored = stored_keys(cfg, src, key_error);
+  if (!key_error.empty()) std::fprintf(stderr, "sendgrid-source: %s\n", key_error.c_str());
   if (!value) {
     // A webhook-only source is a valid set-up: nothing to check at SendGrid with no key.
     std::vector<setup::check_item> items{
@@ -47,9 +50,13 @@ int check_source(const config::config& cfg, const config::source_config& src) {
          "not configured: this source only receives webhooks; the account is not checked",
          "set api_key_file (or api_key_env) in its [[source]] section to check the account "
          "and sync it"}};
+    setup::check_context ctx;
+    ctx.source = src.name;
+    ctx.stored_keys = stored;
+    for (auto& i : setup::stored_key_items(ctx)) items.push_back(std::move(i));
     items.push_back(setup::last_event_item(local));
     std::fputs(setup::render(items).c_str(), stdout);
-    return exit_ok;
+    return setup::any_failed(items) ? exit_runtime : exit_ok;
   }
   setup::check_context ctx;
   ctx.source = src.name;
@@ -58,9 +65,9 @@ int check_source(const config::config& cfg, const config::source_config& src) {
   ctx.from_email = src.from_email;
   ctx.unsubscribe_group_id = src.unsubscribe_group_id;
   ctx.expected_url = expected_url(cfg, src.name);
-  std::string key_error;
-  ctx.held_keys = held_keys(cfg, src, key_error);
-  if (!key_error.empty()) std::fprintf(stderr, "sendgrid-source: %s\n", key_error.c_str());
+  ctx.required_event_types = src.webhook_event_types;
+  ctx.held_keys = src.webhook_verification_keys;
+  ctx.stored_keys = stored;
 
   api a(client_options_for(src, *value));
   const auto answers = setup::fetch_account_answers(a.session, src.api_base, ctx);
@@ -80,8 +87,9 @@ CLI::App* add_check_command(CLI::App& app, check_cli_options& out) {
       "Items: the API key is accepted and its scopes cover the configured collections; an "
       "authenticated domain; a verified sender (and from_email among them); the configured "
       "unsubscribe_group_id exists; the Event Webhook posting to server.public_url + "
-      "/webhooks/sendgrid/<source> exists, is enabled, posts every event type stored here and is "
-      "signed with a key this source holds (webhook_verification_key, or stored by `webhook "
+      "/webhooks/sendgrid/<source> exists, is enabled, posts the event types in "
+      "webhook_event_types (others are recommended: \u2013) and is signed with a key this source "
+      "holds (webhook_verification_key, or stored by `webhook "
       "configure`); when the last event arrived (from the local database).\n"
       "Each line is \u2713 ok, \u2717 failed (the fix follows on the next line), or \u2013 not "
       "checkable with this key (the permission to add is named) or not configured.\n"

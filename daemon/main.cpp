@@ -25,10 +25,12 @@
 #include "metrics/sync_metrics.hpp"
 #include "reload.hpp"
 #include "scheduler/scheduler.hpp"
+#include "setup/checklist.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
 #include "store/object_store.hpp"
 #include "store/store_summary.hpp"
+#include "store/webhook_keys.hpp"
 #include "sync_command.hpp"
 #include "webhook/oauth.hpp"
 #include "webhook/server.hpp"
@@ -140,6 +142,19 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
     try {
       const auto s = sgs::store::read_summary(file);
       std::printf("  schema version   %d\n", s.schema_version);
+      // A stored key the daemon cannot parse is ignored by it: unsigned posts get in.
+      const auto keys = sgs::store::read_webhook_keys(file);
+      if (!keys.empty())
+        std::printf("  webhook keys     %zu stored by webhook configure\n", keys.size());
+      for (const auto& k : keys) {
+        if (auto why = sgs::setup::unusable_key_reason(k.public_key)) {
+          std::printf(
+              "  \u2717 stored webhook key %s cannot be used (%s): the daemon ignores it; run "
+              "`sendgrid-source webhook configure --source %s`\n",
+              sgs::setup::shown_key(k.public_key).c_str(), why->c_str(), src->name.c_str());
+          rc = exit_runtime;
+        }
+      }
       std::printf("  last event       %s\n",
                   s.last_received_at ? s.last_received_at->c_str() : "none received yet");
       std::printf("  events stored    %lld\n", static_cast<long long>(s.total_events));
@@ -481,8 +496,13 @@ int main(int argc, char** argv) {
   app.add_option(
       "--config", config_path,
       "TOML config file (default: /etc/sendgrid-source/config.toml, then ./config.toml, then "
-      "built-in defaults: 127.0.0.1:8080, ./data, source 'default')");
+      "built-in defaults: 127.0.0.1:8080, ./data, source 'default'); before or after the "
+      "subcommand");
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too (`run --config x.toml`, the order
+  // operators type): a subcommand passes the options it does not know up to its parent.
+  // Inherited by every subcommand added below, nested ones included (`webhook configure`).
+  app.fallthrough();
 
   unsigned io_threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   auto* run =

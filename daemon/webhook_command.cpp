@@ -27,7 +27,8 @@ CLI::App* add_webhook_command(CLI::App& app, webhook_cli_options& out) {
       "Point the account's Event Webhook at a source, turn signing on and store the key");
   cmd->footer(
       "Finds the account's Event Webhook whose Post URL is the URL and updates it (never creates "
-      "a duplicate), or creates one; enables it and every event type stored here; turns "
+      "a duplicate), or creates one; enables it and the event types in the source's "
+      "webhook_event_types (default: those SendGrid enables by default); turns "
       "signature verification on (if it is off) and stores SendGrid's public key in the "
       "source's database, where a running daemon picks it up within a second (no config edit, "
       "no restart): from then on unsigned posts to the source are refused.\n"
@@ -101,6 +102,7 @@ int run_webhook_command(const config::config& cfg, const webhook_cli_options& op
   request.api_base = src->api_base;
   request.on_behalf_of = src->on_behalf_of;
   request.url = url;
+  request.event_types = src->webhook_event_types;
   request.database = database;
   request.busy_timeout = cfg.storage.busy_timeout;
   request.send_test = options.test;

@@ -25,6 +25,10 @@ packages=(
   help2man dpkg-dev file lintian debootstrap
   # promtool, for contrib/prometheus/alerts.yml (tests/cli/monitoring_test.py)
   prometheus
+  # What the tests run besides the binary, so that none of them skips on a fresh Debian 12
+  # (debootstrap minbase): openssl (daemon_cli signs posts, tls_reload makes certificates),
+  # systemd-analyze (systemd_unit), mount and mkfs.ext4 (disk_full's small filesystem).
+  openssl systemd mount e2fsprogs
 )
 if [ "${1:-}" = --bench ]; then
   packages+=(python3-matplotlib)

@@ -544,6 +544,51 @@ void read_collections(table_reader& reader, std::vector<std::string>& out) {
   if (ok) out = std::move(collections);
 }
 
+void read_event_types(table_reader& reader, std::vector<std::string>& out) {
+  constexpr std::string_view key = "webhook_event_types";
+  const toml::node* node = reader.find(key);
+  if (node == nullptr) return;
+  const auto* array = node->as_array();
+  if (array == nullptr) {
+    reader.type_error(key, "an array of strings", *node);
+    return;
+  }
+  std::string names;
+  for (auto name : webhook_event_type_names)
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  std::vector<std::string> types;
+  bool ok = true;
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const toml::node& element = *array->get(i);
+    const std::string element_key = std::string(key) + "[" + std::to_string(i) + "]";
+    const auto* value = element.as_string();
+    if (value == nullptr) {
+      reader.type_error(element_key, "a string", element);
+      ok = false;
+      continue;
+    }
+    const std::string& name = value->get();
+    if (std::find(std::begin(webhook_event_type_names), std::end(webhook_event_type_names), name) ==
+        std::end(webhook_event_type_names)) {
+      reader.error(element_key, "must be one of " + names + " (got " + shown(name) + ")", &element);
+      ok = false;
+    } else if (std::find(types.begin(), types.end(), name) != types.end()) {
+      reader.error(element_key, "is listed twice (" + shown(name) + ")", &element);
+      ok = false;
+    } else {
+      types.push_back(name);
+    }
+  }
+  if (ok && types.empty()) {
+    reader.error(key,
+                 "must list at least one event type (remove the line for the default: every "
+                 "type SendGrid enables by default)",
+                 node);
+    ok = false;
+  }
+  if (ok) out = std::move(types);
+}
+
 void read_verification_keys(table_reader& reader, std::vector<std::string>& out) {
   constexpr std::string_view key = "webhook_verification_key";
   const toml::node* node = reader.find(key);
@@ -697,6 +742,7 @@ void read_source(table_reader& reader, const toml::table& table, source_config& 
 
   read_collections(reader, out.collections);
   read_verification_keys(reader, out.webhook_verification_keys);
+  read_event_types(reader, out.webhook_event_types);
 
   if (const auto auth = reader.string("webhook_basic_auth")) {
     // Not echoed: the password is a secret.
@@ -791,6 +837,14 @@ void read_sources(table_reader& top, std::vector<source_config>& out, error_list
 
 }  // namespace
 
+std::vector<std::string> default_webhook_event_types() {
+  std::vector<std::string> out;
+  for (auto name : webhook_event_type_names) {
+    if (name != "account_status_change") out.emplace_back(name);
+  }
+  return out;
+}
+
 config default_config() {
   config result;
   result.storage.dir = "./data";
@@ -831,6 +885,7 @@ name = "default"
 api_base = "https://api.sendgrid.com"
 sync_interval = "3h"
 collections = ["lists", "segments", "recipients", "campaigns"]
+webhook_event_types = ["processed", "dropped", "delivered", "deferred", "bounce", "open", "click", "spam_report", "unsubscribe", "group_unsubscribe", "group_resubscribe"]
 )";
   return text;
 }

@@ -69,6 +69,28 @@ struct api_key_source {
   bool operator==(const api_key_source&) const = default;
 };
 
+// Every event type an Event Webhook can post, by SendGrid's switch names (sendgrid-api.md
+// §11), in the order of the event tables.
+inline constexpr std::string_view webhook_event_type_names[] = {
+    "processed",
+    "dropped",
+    "delivered",
+    "deferred",
+    "bounce",
+    "open",
+    "click",
+    "spam_report",
+    "unsubscribe",
+    "group_unsubscribe",
+    "group_resubscribe",
+    "account_status_change",
+};
+
+// The default of webhook_event_types: the types SendGrid enables by default, i.e. all but
+// account_status_change, which a webhook leaves off unless asked and shows only with
+// ?include=account_status_change (sendgrid-api.md §7, §11).
+std::vector<std::string> default_webhook_event_types();
+
 struct source_config {
   std::string name;  // [a-z0-9_]+
   api_key_source api_key;
@@ -77,7 +99,10 @@ struct source_config {
   std::chrono::seconds sync_interval{3 * 3600};       // "3h", "90m", "45s", "1h30m"
   std::vector<std::string> collections = {"lists", "segments", "recipients", "campaigns"};
   std::vector<std::string> webhook_verification_keys;  // string or list of strings in TOML
-  std::optional<std::string> webhook_basic_auth;       // "user:password"
+  // The event types `check` requires the webhook to post and `webhook configure` enables
+  // (names from webhook_event_type_names); the others are only recommended.
+  std::vector<std::string> webhook_event_types = default_webhook_event_types();
+  std::optional<std::string> webhook_basic_auth;  // "user:password"
   std::optional<std::int64_t> webhook_max_age_seconds;
   // OAuth client credentials as entered in SendGrid's webhook settings; "" = OAuth off. The
   // secret comes inline or from a file (relative: against $CREDENTIALS_DIRECTORY).

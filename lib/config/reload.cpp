@@ -19,6 +19,7 @@ void copy_live_source_keys(const source_config& from, source_config& to) {
   to.webhook_verification_keys = from.webhook_verification_keys;
   to.webhook_basic_auth = from.webhook_basic_auth;
   to.webhook_max_age_seconds = from.webhook_max_age_seconds;
+  to.webhook_event_types = from.webhook_event_types;  // read by check / webhook configure only
   to.display_name = from.display_name;
   to.unsubscribe_group_id = from.unsubscribe_group_id;
   to.from_email = from.from_email;

@@ -1,4 +1,5 @@
-// Joins API paths to api_base and keeps `_metadata.next` links on api_base (pure).
+// Joins API paths to api_base, encodes path segments and keeps `_metadata.next` links on
+// api_base (pure).
 #include "sendgrid/paging.hpp"
 
 namespace sgs::sendgrid {
@@ -7,6 +8,27 @@ std::string api_url(std::string_view api_base, std::string_view path_and_query) 
   std::string out(api_base);
   if (!path_and_query.empty() && path_and_query.front() != '/') out += '/';
   out += path_and_query;
+  return out;
+}
+
+std::string path_segment(std::string_view value) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  // "." and ".." would be removed as dot-segments (libcurl normalises them by default).
+  if (value == "." || value == "..") return value == "." ? "%2E" : "%2E%2E";
+  std::string out;
+  out.reserve(value.size());
+  for (const char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0x0F];
+    }
+  }
   return out;
 }
 

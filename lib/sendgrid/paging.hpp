@@ -1,4 +1,5 @@
-// Pure URL decisions for paging: where a `_metadata.next` link may be fetched with our key.
+// Pure URL decisions: path segments built from data, and where a `_metadata.next` link may be
+// fetched with our key.
 #pragma once
 
 #include <optional>
@@ -9,6 +10,13 @@ namespace sgs::sendgrid {
 
 // api_base + "/v3/..." (api_base has no trailing '/').
 std::string api_url(std::string_view api_base, std::string_view path_and_query);
+
+// `value` (an id from an answer, a name) as one URL path segment: every byte except RFC 3986's
+// unreserved characters (ALPHA DIGIT - . _ ~) is percent-encoded, so an id holding ' ', '/',
+// '?', '#' or '%' stays one segment and reaches SendGrid as it was given ("." and ".." are
+// encoded whole, or they would be taken for dot-segments). Every path segment
+// built from data goes through it.
+std::string path_segment(std::string_view value);
 
 // The URL to request for a `_metadata.next` link. SendGrid gives full URLs
 // ("https://api.sendgrid.com/v3/marketing/lists?page_size=100&page_token=..."). When the

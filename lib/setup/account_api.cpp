@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "config/config.hpp"
 #include "events/json_text.hpp"
 
 namespace sgs::setup {
@@ -49,20 +50,7 @@ std::int64_t int_or(element e, const char* key) {
 }
 
 // The switches in SendGrid's webhook object, in the order of our event tables.
-constexpr std::string_view switches[] = {
-    "processed",
-    "dropped",
-    "delivered",
-    "deferred",
-    "bounce",
-    "open",
-    "click",
-    "spam_report",
-    "unsubscribe",
-    "group_unsubscribe",
-    "group_resubscribe",
-    "account_status_change",
-};
+constexpr const auto& switches = config::webhook_event_type_names;
 
 event_webhook webhook_from(element e) {
   event_webhook w;
@@ -124,6 +112,37 @@ std::optional<std::vector<sender_identity>> parse_senders(std::string_view body)
     out.push_back({int_or(s, "id"), string_or(s, "from_email"), bool_or(s, "verified")});
   }
   return out;
+}
+
+namespace {
+
+list_page page_of(simdjson::dom::array items) {
+  list_page out;
+  for (element e : items) {
+    out.items.push_back(simdjson::minify(e));
+    out.last_id = e.is_object() ? int_or(e, "id") : 0;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<list_page> parse_domain_page(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string text(body);
+  auto doc = parse(parser, text);
+  simdjson::dom::array items;
+  if (!doc || doc->get_array().get(items) != simdjson::SUCCESS) return std::nullopt;
+  return page_of(items);
+}
+
+std::optional<list_page> parse_sender_page(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string text(body);
+  auto doc = parse(parser, text);
+  simdjson::dom::array items;
+  if (!doc || (*doc)["results"].get_array().get(items) != simdjson::SUCCESS) return std::nullopt;
+  return page_of(items);
 }
 
 std::optional<std::vector<unsubscribe_group>> parse_groups(std::string_view body) {
@@ -193,10 +212,12 @@ std::string duplicate_webhook_id(std::string_view body) {
   return {};
 }
 
-std::string webhook_settings_body(std::string_view url) {
+std::string webhook_settings_body(std::string_view url,
+                                  const std::vector<std::string>& event_types) {
   std::string out = "{\"enabled\":true,\"url\":";
   events::append_json_string(out, url);
   for (auto name : switches) {
+    if (std::find(event_types.begin(), event_types.end(), name) == event_types.end()) continue;
     out += ",\"";
     out += name;
     out += "\":true";

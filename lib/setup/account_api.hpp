@@ -28,6 +28,17 @@ struct sender_identity {
 // GET /v3/verified_senders -> {"results": [...]} (verified and unverified senders).
 std::optional<std::vector<sender_identity>> parse_senders(std::string_view body);
 
+// The items of one page of a paged list, each as JSON text, with the paging cursor: the
+// elements of GET /v3/whitelabel/domains (a JSON array, limit/offset paging) or of the
+// "results" of GET /v3/verified_senders (limit/lastSeenID paging). nullopt when the body is
+// not that shape.
+struct list_page {
+  std::vector<std::string> items;
+  std::int64_t last_id = 0;  // the "id" of the last item (0 when absent): the next lastSeenID
+};
+std::optional<list_page> parse_domain_page(std::string_view body);
+std::optional<list_page> parse_sender_page(std::string_view body);
+
 struct unsubscribe_group {
   std::int64_t id = 0;
   std::string name;
@@ -64,9 +75,12 @@ std::optional<std::string> parse_public_key(std::string_view body);
 // The "id" SendGrid names in a 400 "Webhook at '<url>' already exists" answer; "" if absent.
 std::string duplicate_webhook_id(std::string_view body);
 
-// The JSON body that points a webhook at `url`, enables it and every event type we store.
-// OAuth and friendly_name are left out so an update keeps what the operator set.
-std::string webhook_settings_body(std::string_view url);
+// The JSON body that points a webhook at `url`, enables it and the `event_types` (switch
+// names; webhook_event_types of the source). The other switches are left out, so an update
+// keeps them as they are (an operator may have turned on more); so are OAuth and
+// friendly_name.
+std::string webhook_settings_body(std::string_view url,
+                                  const std::vector<std::string>& event_types);
 
 // Two webhook URLs name the same endpoint: scheme and host compared without case, a trailing
 // '/' ignored, the rest exactly.

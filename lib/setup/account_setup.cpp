@@ -21,6 +21,50 @@ api_answer answer_of(const sendgrid::call_result& r) {
   return a;
 }
 
+enum class paging {
+  offset,        // ?limit=L&offset=O (whitelabel domains)
+  last_seen_id,  // ?limit=L&lastSeenID=<id of the previous page's last item> (verified senders)
+};
+
+// Guards against a server that never sends a short page.
+constexpr int max_list_pages = 1000;
+
+// Every page of a paged list, until a page shorter than the limit; the items joined into one
+// body shaped like a page (an array for offset paging, {"results": [...]} otherwise), so the
+// checklist reads it as one answer. A failed or unparsable page is returned as it came.
+api_answer get_all_pages(sendgrid::api_session& session, std::string_view api_base,
+                         const std::string& path, int limit, paging style) {
+  std::vector<std::string> items;
+  std::int64_t offset = 0;
+  std::optional<std::int64_t> last_seen;
+  api_answer answer;
+  for (int page = 1;; ++page) {
+    std::string url = path + "?limit=" + std::to_string(limit);
+    if (style == paging::offset) url += "&offset=" + std::to_string(offset);
+    if (style == paging::last_seen_id && last_seen)
+      url += "&lastSeenID=" + std::to_string(*last_seen);
+    answer = answer_of(session.get(sendgrid::api_url(api_base, url)));
+    if (!answer.ok()) return answer;
+    auto p =
+        style == paging::offset ? parse_domain_page(answer.body) : parse_sender_page(answer.body);
+    if (!p) return answer;
+    const auto got = static_cast<std::int64_t>(p->items.size());
+    for (auto& i : p->items) items.push_back(std::move(i));
+    if (got < limit || page >= max_list_pages) break;
+    if (style == paging::offset) {
+      offset += got;
+    } else {
+      // No usable cursor, or one that does not move forward: the list cannot be read further.
+      if (p->last_id == 0 || (last_seen && p->last_id <= *last_seen)) break;
+      last_seen = p->last_id;
+    }
+  }
+  std::string joined;
+  for (const auto& i : items) joined += (joined.empty() ? "" : ",") + i;
+  answer.body = style == paging::offset ? "[" + joined + "]" : "{\"results\":[" + joined + "]}";
+  return answer;
+}
+
 }  // namespace
 
 account_answers fetch_account_answers(sendgrid::api_session& session, std::string_view api_base,
@@ -31,8 +75,10 @@ account_answers fetch_account_answers(sendgrid::api_session& session, std::strin
   account_answers a;
   a.scopes = get("/v3/scopes");
   if (!key_accepted(a.scopes)) return a;
-  a.domains = get("/v3/whitelabel/domains");
-  a.senders = get("/v3/verified_senders");
+  a.domains = get_all_pages(session, api_base, "/v3/whitelabel/domains", ctx.list_page_size,
+                            paging::offset);
+  a.senders = get_all_pages(session, api_base, "/v3/verified_senders", ctx.list_page_size,
+                            paging::last_seen_id);
   if (ctx.unsubscribe_group_id) a.groups = get("/v3/asm/groups");
   a.webhooks = get(webhooks_all);
   if (a.webhooks->status == 404) {
@@ -99,7 +145,7 @@ configure_result configure_webhook(sendgrid::api_session& session,
       break;
     }
   }
-  const std::string settings = webhook_settings_body(request.url);
+  const std::string settings = webhook_settings_body(request.url, request.event_types);
   std::string current_key;
   if (existing) {
     out.webhook_id = existing->id;
@@ -132,19 +178,20 @@ configure_result configure_webhook(sendgrid::api_session& session,
     }
   }
 
-  // 3. An existing webhook gets our settings: enabled, every stored event type (a created one
-  // was created with them).
+  // 3. An existing webhook gets our settings: enabled, the configured event types (a created
+  // one was created with them).
   if (!out.created) {
-    auto patched =
-        session.patch_json(url_for("/v3/user/webhooks/event/settings/" + out.webhook_id), settings);
+    auto patched = session.patch_json(
+        url_for("/v3/user/webhooks/event/settings/" + sendgrid::path_segment(out.webhook_id)),
+        settings);
     if (!patched.ok()) return fail("update the Event Webhook " + out.webhook_id, patched, 0);
     if (auto hook = parse_webhook(patched.res.body); hook && !hook->public_key.empty())
       current_key = hook->public_key;
     out.steps.push_back("updated Event Webhook " + out.webhook_id + " posting to " + request.url +
-                        ": enabled, " + std::to_string(stored_event_switches().size()) +
+                        ": enabled, " + std::to_string(request.event_types.size()) +
                         " event types");
   } else {
-    out.steps.push_back("enabled it with " + std::to_string(stored_event_switches().size()) +
+    out.steps.push_back("enabled it with " + std::to_string(request.event_types.size()) +
                         " event types");
   }
 
@@ -152,9 +199,9 @@ configure_result configure_webhook(sendgrid::api_session& session,
   // pair when signing is (re-)enabled, and a daemon holding the old key would refuse posts
   // until it picks the new one up.
   if (current_key.empty()) {
-    auto signed_on =
-        session.patch_json(url_for("/v3/user/webhooks/event/settings/signed/" + out.webhook_id),
-                           R"({"enabled":true})");
+    auto signed_on = session.patch_json(url_for("/v3/user/webhooks/event/settings/signed/" +
+                                                sendgrid::path_segment(out.webhook_id)),
+                                        R"({"enabled":true})");
     if (!signed_on.ok()) return fail("turn on signing for webhook " + out.webhook_id, signed_on, 0);
     auto key = parse_public_key(signed_on.res.body);
     if (!key || key->empty()) {
@@ -167,10 +214,30 @@ configure_result configure_webhook(sendgrid::api_session& session,
   } else {
     out.steps.push_back("signature verification was already on");
   }
+  // 4b. The key must be one the daemon can verify with (base64 DER P-256, as the signature
+  // code parses it): storing anything else would print ✓ while the daemon ignores the key and
+  // keeps accepting unsigned posts.
+  if (auto why = unusable_key_reason(current_key)) {
+    out.error = "SendGrid's verification key for webhook " + out.webhook_id + " (" +
+                shown_key(current_key) +
+                ") is not a base64 P-256 public key the daemon can verify with (" + *why +
+                "): it was not stored. Turn Signature Verification off and on again under "
+                "Settings > Mail Settings > Event Webhook (SendGrid then makes a new key) and "
+                "run `webhook configure` again, or report the key SendGrid shows";
+    return out;
+  }
   out.public_key = current_key;
 
-  // 5. Store the key where the running daemon looks for it.
+  // 5. Store the key where the running daemon looks for it, replacing stored keys the daemon
+  // cannot use (from a version that did not check them).
   try {
+    for (const auto& old : store::read_webhook_keys(request.database)) {
+      if (unusable_key_reason(old.public_key) &&
+          store::remove_webhook_key(request.database, old.public_key, request.busy_timeout)) {
+        out.steps.push_back("removed a stored key the daemon could not use (" +
+                            shown_key(old.public_key) + ")");
+      }
+    }
     store::stored_webhook_key k;
     k.public_key = current_key;
     k.webhook_id = out.webhook_id;

@@ -28,6 +28,8 @@ struct configure_request {
   std::string api_base;
   std::string on_behalf_of;  // named in 401/403 messages (the session sends the header)
   std::string url;           // the Post URL
+  // The event types to enable (webhook_event_types); others are left as they are.
+  std::vector<std::string> event_types = config::default_webhook_event_types();
   std::filesystem::path database;
   std::chrono::milliseconds busy_timeout{5000};
   bool send_test = false;                    // ask SendGrid to post its test events afterwards
@@ -46,7 +48,7 @@ struct configure_result {
 };
 
 // `webhook configure`: finds the webhook posting to request.url (or creates one), enables it
-// and every stored event type, turns signing on, stores the public key in the source's
+// and request.event_types, turns signing on, stores the public key in the source's
 // database, and optionally asks for SendGrid's test events. Never creates a second webhook
 // for a URL: a create that SendGrid answers with "already exists" updates that one instead.
 configure_result configure_webhook(sendgrid::api_session& session,

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <variant>
 
+#include "events/signature.hpp"
 #include "sendgrid/errors.hpp"
 #include "setup/account_api.hpp"
 
@@ -289,18 +291,34 @@ void webhook_items(const account_answers& answers, const check_context& ctx,
                        "run `" + configure + "`, or " + where + ": turn Enabled on"));
   }
 
-  std::vector<std::string> missing;
+  // Required: the source's webhook_event_types. The other types we store are recommended:
+  // SendGrid leaves some off by default (account_status_change), and a source may not want
+  // every type.
+  std::vector<std::string> missing, optional_off;
   for (auto name : stored_event_switches()) {
-    if (!contains(ours->events_on, name)) missing.emplace_back(name);
+    if (contains(ours->events_on, name)) continue;
+    (contains(ctx.required_event_types, name) ? missing : optional_off).emplace_back(name);
   }
   if (missing.empty()) {
     out.push_back(item(mark::ok, title + " event types",
-                       "all " + std::to_string(stored_event_switches().size()) + " stored types"));
+                       "all " + std::to_string(ctx.required_event_types.size()) +
+                           " required types (webhook_event_types)"));
   } else {
     out.push_back(item(mark::failed, title + " event types", "not posted: " + join(missing, 12),
                        "run `" + configure + "`, or " + where +
                            ": tick them under Actions to be "
                            "posted"));
+  }
+  if (!optional_off.empty()) {
+    out.push_back(item(
+        mark::not_checkable, title + " optional event types",
+        "not posted: " + join(optional_off, 12) + " (recommended, not required: SendGrid leaves " +
+            (contains(optional_off, "account_status_change") ? "account_status_change"
+                                                             : std::string("some types")) +
+            " off by default)",
+        "to store them too, add them to webhook_event_types in the [[source]] section of '" +
+            ctx.source + "' and run `" + configure + "`, or " + where +
+            ": tick them under Actions to be posted"));
   }
 
   if (ours->public_key.empty()) {
@@ -311,16 +329,17 @@ void webhook_items(const account_answers& answers, const check_context& ctx,
                            "to the key it shows"));
     return;
   }
-  for (const auto& k : ctx.held_keys) {
+  // A stored key the daemon cannot parse is not held: it verifies nothing.
+  std::vector<std::string> usable = ctx.held_keys;
+  for (const auto& k : ctx.stored_keys)
+    if (!unusable_key_reason(k)) usable.push_back(k);
+  for (const auto& k : usable) {
     if (compact_key(k) == ours->public_key) {
       out.push_back(item(mark::ok, title + " signing", "on, with a key this source holds"));
       return;
     }
   }
-  const std::string shown = ours->public_key.size() > 16
-                                ? ours->public_key.substr(0, 8) + "..." +
-                                      ours->public_key.substr(ours->public_key.size() - 8)
-                                : ours->public_key;
+  const std::string shown = shown_key(ours->public_key);
   out.push_back(item(mark::failed, title + " signing",
                      "on, but with a key this source does not hold (" + shown +
                          "): its posts are refused with 403",
@@ -330,6 +349,35 @@ void webhook_items(const account_answers& answers, const check_context& ctx,
 }
 
 }  // namespace
+
+std::optional<std::string> unusable_key_reason(std::string_view key) {
+  auto parsed = events::signature_verifier::from_base64_keys({std::string(key)});
+  auto* err = std::get_if<std::string>(&parsed);
+  if (!err) return std::nullopt;
+  // The verifier names the config key's position ("webhook_verification_key[0] is not ..."):
+  // here it is the key in question.
+  constexpr std::string_view position = "webhook_verification_key[0] ";
+  return err->starts_with(position) ? "it " + err->substr(position.size()) : *err;
+}
+
+std::string shown_key(std::string_view key) {
+  const std::string k = compact_key(key);
+  return k.size() > 16 ? k.substr(0, 8) + "..." + k.substr(k.size() - 8) : k;
+}
+
+std::vector<check_item> stored_key_items(const check_context& ctx) {
+  std::vector<check_item> out;
+  for (const auto& k : ctx.stored_keys) {
+    if (auto why = unusable_key_reason(k)) {
+      out.push_back(item(mark::failed, "stored webhook key",
+                         shown_key(k) + " cannot be used to verify signatures (" + *why +
+                             "): the daemon ignores it",
+                         "run `sendgrid-source webhook configure --source " + ctx.source +
+                             "` (it replaces it with the webhook's current key)"));
+    }
+  }
+  return out;
+}
 
 check_item last_event_item(const local_state& local) {
   const std::string title = "last event";
@@ -359,6 +407,8 @@ std::vector<check_item> evaluate(const account_answers& answers, const check_con
     out.push_back(group_item(answers, ctx));
     if (answers.webhooks) webhook_items(answers, ctx, out);
   }
+  // Local, so checked even when the account could not be.
+  for (auto& i : stored_key_items(ctx)) out.push_back(std::move(i));
   out.push_back(last_event_item(local));
   return out;
 }

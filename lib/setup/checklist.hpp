@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "config/config.hpp"
 
 namespace sgs::setup {
 
@@ -34,9 +37,11 @@ struct api_answer {
 // What was asked of the account. An item is nullopt when it was not asked (after a rejected
 // key, or when the config gives nothing to check).
 struct account_answers {
-  api_answer scopes;                   // GET /v3/scopes
-  std::optional<api_answer> domains;   // GET /v3/whitelabel/domains
-  std::optional<api_answer> senders;   // GET /v3/verified_senders
+  api_answer scopes;  // GET /v3/scopes
+  // Paged lists: every page read, joined into one body of the first page's shape; a failed
+  // page is the answer.
+  std::optional<api_answer> domains;   // GET /v3/whitelabel/domains (limit/offset)
+  std::optional<api_answer> senders;   // GET /v3/verified_senders (limit/lastSeenID)
   std::optional<api_answer> groups;    // GET /v3/asm/groups (when unsubscribe_group_id is set)
   std::optional<api_answer> webhooks;  // GET /v3/user/webhooks/event/settings/all
   // Accounts whose API has no multiple-webhook endpoints (settings/all answers 404): the
@@ -54,7 +59,14 @@ struct check_context {
   std::optional<std::int64_t> unsubscribe_group_id;
   std::string expected_url;  // public_url + /webhooks/sendgrid/<source>; "" when public_url
                              // is not set (then a webhook is matched by its path)
-  std::vector<std::string> held_keys;  // webhook_verification_key(s) and stored keys
+  std::vector<std::string> held_keys;    // webhook_verification_key(s)
+  std::vector<std::string> stored_keys;  // stored by `webhook configure` (the daemon may
+                                         // find one unusable: then it is a ✗ of its own)
+  // The event types the webhook must post (webhook_event_types); the other stored types are
+  // recommended only ("–").
+  std::vector<std::string> required_event_types = config::default_webhook_event_types();
+  // Items per request when paging through the domains and the verified senders.
+  int list_page_size = 100;
 };
 
 // The local database's side (the last item: information, never a failure).
@@ -65,6 +77,13 @@ struct local_state {
   std::string error;                         // could not read it
 };
 
+// Why the daemon cannot verify signatures with `key` (not base64, or not a DER P-256 public
+// key, as events::signature_verifier parses it); nullopt when it can.
+std::optional<std::string> unusable_key_reason(std::string_view key);
+
+// A key as shown in messages: its first and last 8 characters.
+std::string shown_key(std::string_view key);
+
 // The request the checklist needs next, given the scopes answer: after a rejected key (401)
 // nothing else is asked.
 bool key_accepted(const api_answer& scopes);
@@ -73,6 +92,10 @@ bool key_accepted(const api_answer& scopes);
 // unsubscribe group, Event Webhook (URL, enabled, event types, signing), last event.
 std::vector<check_item> evaluate(const account_answers& answers, const check_context& ctx,
                                  const local_state& local);
+
+// A ✗ per stored key the daemon cannot use (it ignores it and, without another key, accepts
+// unsigned posts); part of evaluate(), and alone for a source without an API key.
+std::vector<check_item> stored_key_items(const check_context& ctx);
 
 // The last item alone (for a source without an API key).
 check_item last_event_item(const local_state& local);

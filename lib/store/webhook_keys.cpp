@@ -58,6 +58,19 @@ bool add_webhook_key(const std::filesystem::path& file, const stored_webhook_key
   }
 }
 
+bool remove_webhook_key(const std::filesystem::path& file, const std::string& public_key,
+                        std::chrono::milliseconds busy_timeout) {
+  try {
+    SQLite::Database db(file.string(), SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(static_cast<int>(busy_timeout.count()));
+    SQLite::Statement del(db, "DELETE FROM webhook_verification_keys WHERE public_key = ?");
+    del.bind(1, public_key);
+    return del.exec() > 0;
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error("cannot remove a webhook key from " + file.string() + ": " + e.what());
+  }
+}
+
 std::vector<stored_webhook_key> read_webhook_keys(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) return {};
   try {

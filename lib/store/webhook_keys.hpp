@@ -29,6 +29,11 @@ struct stored_webhook_key {
 bool add_webhook_key(const std::filesystem::path& file, const stored_webhook_key& key,
                      std::chrono::milliseconds busy_timeout);
 
+// Deletes a stored key (one the daemon cannot use). Returns true when one was there. Throws
+// std::runtime_error naming the file.
+bool remove_webhook_key(const std::filesystem::path& file, const std::string& public_key,
+                        std::chrono::milliseconds busy_timeout);
+
 // Every stored key, oldest first. An absent file, or one not yet migrated to version 3, has
 // none. Opens read-only. Throws std::runtime_error naming the file when it cannot read it.
 std::vector<stored_webhook_key> read_webhook_keys(const std::filesystem::path& file);

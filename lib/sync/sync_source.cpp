@@ -113,6 +113,7 @@ class source_run {
   std::optional<api_kind> api_;  // decided by the first request that got an answer
   bool saw_success_ = false;     // in the current fetch: some request got a 2xx
   json_objects json_;
+  logging::repeat_limiter skipped_warnings_{std::chrono::seconds(60)};
 };
 
 source_result source_run::run() {
@@ -309,8 +310,9 @@ outcome source_run::fetch(collection c, api_kind api, store::run_counts& counts)
           c, api, "/v3/marketing/lists?page_size=" + std::to_string(options_.list_page_size),
           counts);
     case collection::segments:
-      return fetch_single(c, api, legacy ? "/v3/contactdb/segments" : "/v3/marketing/segments/2.0",
-                          counts);
+      if (legacy) return fetch_single(c, api, "/v3/contactdb/segments", counts);
+      // Documented as one page, but its answer carries _metadata: follow `next` when present.
+      return fetch_next_links(c, api, "/v3/marketing/segments/2.0", counts);
     case collection::campaigns:
       if (legacy)
         return fetch_offsets(c, api, "/v3/campaigns", options_.legacy_campaign_page_size, counts);
@@ -350,8 +352,14 @@ bool source_run::stage_page(collection c, api_kind api, const call_result& r,
   ++counts.pages;
   counts.rows_seen += p.items;
   if (p.skipped > 0) {
-    spdlog::warn("sync source={} collection={}: {} objects without an id were skipped",
-                 options_.source_name, collection_name(c), p.skipped);
+    // Once per minute and collection: a server sending id-less objects on every page must not
+    // flood the log (issue 13 counted 1 264 of these lines in 60 s).
+    const auto v = skipped_warnings_.allow(collection_name(c));
+    if (v.log) {
+      spdlog::warn("sync source={} collection={}: {} objects without an id were skipped{}",
+                   options_.source_name, collection_name(c), p.skipped,
+                   logging::repeat_limiter::suffix(v));
+    }
   }
   report(c, "fetching", counts);
   return true;
@@ -372,7 +380,8 @@ outcome source_run::fetch_next_links(collection c, api_kind api, const std::stri
     auto next = sendgrid::next_page_url(base_, p.next);
     if (!next)
       return outcome::failed("GET " + std::string(endpoint_label(c, api)) +
-                             ": unusable _metadata.next link");
+                             ": unusable _metadata.next link \"" + p.next +
+                             "\" (neither a URL nor a path)");
     if (*next == url) {
       return outcome::failed(
           "GET " + std::string(endpoint_label(c, api)) +
@@ -417,9 +426,15 @@ outcome source_run::fetch_offsets(collection c, api_kind api, const std::string&
   }
 }
 
+// Pages until the 404 that ends the list. A page that adds nothing new ends the paging too,
+// as a failure (so nothing is tombstoned): one whose objects all lack an id, or one that is
+// the previous non-empty page again (a server ignoring `page`). Either would otherwise be
+// read for max_pages pages, storing nothing. Empty pages are not that: deletions leave holes
+// before the end (bounded by max_empty_legacy_pages in a row).
 outcome source_run::fetch_until_404(collection c, api_kind api, const std::string& path,
                                     int page_size, store::run_counts& counts) {
   int empty_in_a_row = 0;
+  std::optional<std::string> previous_page;  // the body of the last non-empty page
   for (std::int64_t number = 1;; ++number) {
     if (stopping()) return outcome::stopped();
     const auto r = session_.get(api_url(base_, path + "?page=" + std::to_string(number) +
@@ -429,8 +444,22 @@ outcome source_run::fetch_until_404(collection c, api_kind api, const std::strin
       return outcome::complete();
     if (!r.ok()) return from_failure(r);
     saw_success_ = true;
+    const std::string where = "GET " + path + "?page=" + std::to_string(number);
+    if (previous_page && *previous_page == r.res.body) {
+      return outcome::failed(where + ": the same objects as page " + std::to_string(number - 1) +
+                             ": the API repeats a page instead of ending the list with a 404; "
+                             "stopped, nothing is marked deleted");
+    }
     page p;
     if (!stage_page(c, api, r, counts, p)) return outcome::failed("GET " + path + ": " + p.error);
+    if (p.items + p.skipped > 0) {
+      if (p.items == 0) {
+        return outcome::failed(where + ": added nothing new (" + std::to_string(p.skipped) +
+                               " object(s), none with an id): stopped instead of paging on "
+                               "until a 404, nothing is marked deleted");
+      }
+      previous_page = r.res.body;
+    }
     if (p.items + p.skipped == 0) {
       if (++empty_in_a_row >= options_.max_empty_legacy_pages) {
         return outcome::failed("GET " + path + ": " + std::to_string(empty_in_a_row) +
@@ -462,7 +491,7 @@ outcome source_run::fetch_export(store::run_counts& counts) {
     const auto wait = sendgrid::backoff_delay(poll, options_.export_poll_initial,
                                               options_.export_poll_max, session_.random01());
     if (!session_.sleep(wait)) return outcome::stopped();
-    r = session_.get(api_url(base_, path + "/" + job.id));
+    r = session_.get(api_url(base_, path + "/" + sendgrid::path_segment(job.id)));
     if (!r.ok()) return from_failure(r);
     job = json_.parse_export(r.res.body);
     if (!job.ok) return outcome::failed("GET " + path + "/{id}: " + job.error);

@@ -15,18 +15,26 @@ stored_keys::stored_keys(loader load, std::function<void(std::string_view)> on_e
 }
 
 std::shared_ptr<const events::signature_verifier> stored_keys::current() {
-  {
-    std::unique_lock lock(refresh_mutex_, std::try_to_lock);
-    if (lock.owns_lock()) {
-      const auto now = now_();
-      if (now - last_check_ >= interval_) {
-        last_check_ = now;
-        refresh();
+  const auto called = now_();
+  if (refresh_due(called)) {
+    // Invariant 2: wait for a refresh in progress rather than return what it replaces; then
+    // look again, as a refresh that started after this call read all it needs.
+    std::lock_guard refreshing(refresh_mutex_);
+    if (refresh_due(called)) {
+      {
+        std::lock_guard lock(snapshot_mutex_);
+        last_check_ = now_();
       }
+      refresh();
     }
   }
   std::lock_guard lock(snapshot_mutex_);
   return snapshot_;
+}
+
+bool stored_keys::refresh_due(std::chrono::steady_clock::time_point called) const {
+  std::lock_guard lock(snapshot_mutex_);
+  return called - last_check_ >= interval_;
 }
 
 std::size_t stored_keys::key_count() const {

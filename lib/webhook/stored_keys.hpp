@@ -23,8 +23,15 @@ namespace sgs::webhook {
 //  1. The constructor loads once, so the first request already sees every key stored before
 //     the daemon started: no window in which a source with a stored key accepts unsigned
 //     posts at start.
-//  2. A refresh is done by one thread (try_lock); the others go on with the current snapshot
-//     instead of queueing behind a database read.
+//  2. A caller for which the interval has passed never gets a snapshot older than its own
+//     call: a key committed before current() was called is in what it returns (for
+//     `webhook configure`'s "used within a second", and for the test batch SendGrid posts
+//     right after it). A refresh is done by one thread at a time; a caller that finds one in
+//     progress waits for it (one read of a small table, the reader's busy timeout is 100 ms)
+//     and, when that refresh started after its own call, takes its result instead of
+//     reading again. Not done: returning the old snapshot at once while another thread
+//     refreshes (what try_lock did) -- that returned "no key" for up to one read after the
+//     key was stored, to whichever request or caller came second.
 //  3. A failed load keeps the previous keys (a locked or briefly unreadable file must not
 //     turn verification off) and is reported once per distinct error through `on_error`.
 // Trade-off: a key stored while the daemon runs is used within refresh_interval (1 s), not
@@ -49,6 +56,8 @@ class stored_keys {
 
  private:
   void refresh();
+  // The interval has passed between the last refresh's start and `called`.
+  bool refresh_due(std::chrono::steady_clock::time_point called) const;
 
   loader load_;
   std::function<void(std::string_view)> on_error_;
@@ -56,6 +65,7 @@ class stored_keys {
   clock_fn now_;
 
   std::mutex refresh_mutex_;  // held by the one thread refreshing
+  // When the last refresh started; written under both mutexes, read under either.
   std::chrono::steady_clock::time_point last_check_;
   std::vector<std::string> keys_;  // what the snapshot was built from
   std::string last_error_;

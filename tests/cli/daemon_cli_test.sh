@@ -32,6 +32,27 @@ dir = "$WORK/data"
 name = "shop"
 TOML
 "$BIN" --config "$WORK/good.toml" migrate | grep -q "shop: .*schema version" || fail "migrate output"
+# Global options after the subcommand as well as before (issue 13), for every subcommand: the
+# config named after it is the one used (a source 'shop' without an API key).
+"$BIN" run --config "$WORK/bad.toml" >"$WORK/out" 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "run --config BAD must exit 2, got $rc: $(cat "$WORK/out")"
+grep -q 'server.bogus' "$WORK/out" || fail "run --config BAD did not read that file: $(cat "$WORK/out")"
+"$BIN" status --config "$WORK/missing.toml" >/dev/null 2>&1; [ $? -eq 2 ] || fail "status --config MISSING must exit 2"
+"$BIN" migrate --config "$WORK/good.toml" | grep -q "shop: .*schema version" || fail "migrate --config"
+"$BIN" status --config "$WORK/good.toml" >"$WORK/out" 2>&1 || fail "status --config: $(cat "$WORK/out")"
+grep -q "config: $WORK/good.toml" "$WORK/out" || fail "status --config did not use it: $(cat "$WORK/out")"
+"$BIN" status --source shop --config "$WORK/good.toml" >/dev/null 2>&1 || fail "status --source shop --config"
+"$BIN" check --config "$WORK/good.toml" >"$WORK/out" 2>&1 || fail "check --config: $(cat "$WORK/out")"
+grep -q "source shop" "$WORK/out" || fail "check --config did not use it: $(cat "$WORK/out")"
+"$BIN" sync --source shop --config "$WORK/good.toml" >"$WORK/out" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q "source 'shop' has no API key" "$WORK/out" || fail "sync --config: $rc $(cat "$WORK/out")"
+for order in "webhook configure --source shop --config $WORK/good.toml" \
+             "webhook --config $WORK/good.toml configure --source shop" \
+             "--config $WORK/good.toml webhook configure --source shop"; do
+  # shellcheck disable=SC2086
+  "$BIN" $order --url https://events.example.com/webhooks/sendgrid/shop >"$WORK/out" 2>&1; rc=$?
+  [ $rc -eq 2 ] && grep -q "source 'shop' has no API key" "$WORK/out" || fail "$order: $rc $(cat "$WORK/out")"
+done
 # systemd's notify protocol: a datagram socket standing in for systemd records what we send.
 python3 - "$WORK/notify.sock" "$WORK/notify.log" <<'PY' &
 import socket, sys
@@ -228,7 +249,7 @@ PID=
 # structured fields as keys. JOURNAL_STREAM naming another stream than stderr is ignored.
 reload_config "$WORK/b.pub"
 printf '[log]\nformat = "json"\n' >>"$WORK/reload.toml"
-JOURNAL_STREAM=1:1 "$BIN" --config "$WORK/reload.toml" run >"$WORK/log" 2>&1 &
+JOURNAL_STREAM=1:1 "$BIN" run --config "$WORK/reload.toml" >"$WORK/log" 2>&1 &
 PID=$!
 wait_log '"msg":"listening: POST' || fail "no JSON listening line"
 PORT=$(sed -n 's#.*listening: POST http://127.0.0.1:\([0-9]*\)/webhooks/sendgrid/shop.*#\1#p' "$WORK/log")

@@ -223,7 +223,13 @@ TEST_F(SetupCli, CheckConfigureTestAndCheckAgainAgainstTheFakeApi) {
   auto last = run("check-2", {"check"});
   EXPECT_EQ(last.exit_code, 0) << last.out << last.err;
   EXPECT_EQ(last.out.find("\u2717"), std::string::npos) << last.out;
-  EXPECT_EQ(last.out.find("\u2013"), std::string::npos) << last.out;
+  // The one "–": account_status_change, which SendGrid leaves off by default, is recommended.
+  const auto dash = last.out.find("\u2013");
+  EXPECT_EQ(last.out.find("\u2013 Event Webhook optional event types: not posted: "
+                          "account_status_change"),
+            dash)
+      << last.out;
+  EXPECT_EQ(last.out.find("\u2013", dash + 1), std::string::npos) << last.out;
   EXPECT_NE(last.out.find("\u2713 Event Webhook signing: on, with a key this source holds"),
             std::string::npos)
       << last.out;
@@ -242,4 +248,37 @@ TEST_F(SetupCli, KeyWithoutWebhookPermissionGetsTheirNamesAndExit1) {
   auto check = run("forbidden-check", {"check", "--source", "shop"});
   EXPECT_NE(check.out.find("\u2013 Event Webhook: not checkable"), std::string::npos) << check.out;
   EXPECT_NE(check.out.find("user.webhooks.event.settings.read"), std::string::npos) << check.out;
+}
+
+// Issue 13: a key SendGrid returns that the daemon cannot use is an error (exit 1, no ✓ for
+// storing it); a stored one is an error in `check` and `status`.
+TEST_F(SetupCli, UnusableVerificationKeyIsAnErrorInConfigureCheckAndStatus) {
+  write_config("https://events.example.com");
+  api.edit([](fake_account& a) { a.public_key_override = "bm90IGEga2V5"; });
+  auto configured = run("configure-bad-key", {"webhook", "configure", "--source", "shop"});
+  EXPECT_EQ(configured.exit_code, 1) << configured.out << configured.err;
+  EXPECT_NE(configured.out.find("\u2717 SendGrid's verification key for webhook"),
+            std::string::npos)
+      << configured.out;
+  EXPECT_EQ(configured.out.find("stored its public key"), std::string::npos) << configured.out;
+  EXPECT_TRUE(sgs::store::read_webhook_keys(dir.path() / "data" / "shop.db").empty());
+
+  // One stored by an older version.
+  sgs::store::stored_webhook_key bad;
+  bad.public_key = "bm90IGEga2V5";
+  bad.webhook_id = "wh-1";
+  bad.webhook_url = "https://events.example.com/webhooks/sendgrid/shop";
+  bad.added_at = "2025-01-01T00:00:00.000Z";
+  ASSERT_TRUE(sgs::store::add_webhook_key(dir.path() / "data" / "shop.db", bad, 1000ms));
+  auto check = run("check-bad-key", {"check", "--source", "shop"});
+  EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
+  EXPECT_NE(check.out.find("\u2717 stored webhook key: bm90IGEga2V5 cannot be used to verify "
+                           "signatures (it is not a public key"),
+            std::string::npos)
+      << check.out;
+  auto status = run("status-bad-key", {"status"});
+  EXPECT_EQ(status.exit_code, 1) << status.out << status.err;
+  EXPECT_NE(status.out.find("stored webhook key bm90IGEga2V5 cannot be used"), std::string::npos)
+      << status.out;
+  EXPECT_NE(status.out.find("webhook configure --source shop"), std::string::npos) << status.out;
 }

@@ -52,8 +52,10 @@ class SetupTest : public ::testing::Test {
     c.from_email = "news@example.com";
     c.unsubscribe_group_id = 12345;
     c.expected_url = our_url();
-    for (auto& k : sgs::store::read_webhook_keys(database())) c.held_keys.push_back(k.public_key);
-    c.held_keys.insert(c.held_keys.end(), config_keys.begin(), config_keys.end());
+    for (auto& k : sgs::store::read_webhook_keys(database())) c.stored_keys.push_back(k.public_key);
+    c.held_keys = config_keys;
+    c.required_event_types = required_types;
+    c.list_page_size = list_page_size;
     return c;
   }
 
@@ -74,6 +76,7 @@ class SetupTest : public ::testing::Test {
     r.url = url;
     r.database = database();
     r.send_test = test;
+    r.event_types = required_types;
     r.now_iso8601 = [] { return std::string("2026-01-01T00:00:00.000Z"); };
     return sgs::setup::configure_webhook(session, r);
   }
@@ -111,6 +114,8 @@ class SetupTest : public ::testing::Test {
   sgs::sendgrid::client_options client_options;
   sgs::sendgrid::retry_policy policy;
   std::vector<std::string> config_keys;
+  std::vector<std::string> required_types = sgs::config::default_webhook_event_types();
+  int list_page_size = 100;
 };
 
 }  // namespace
@@ -234,8 +239,9 @@ TEST_F(SetupTest, ConfigureCreatesThenFindsAndUpdatesWithoutADuplicate) {
     ASSERT_EQ(a.webhooks.size(), 1u);
     EXPECT_EQ(a.webhooks[0].url, our_url());
     EXPECT_TRUE(a.webhooks[0].enabled);
+    // The default webhook_event_types: what SendGrid enables by default.
     for (auto name : sgs::setup::stored_event_switches())
-      EXPECT_TRUE(a.webhooks[0].events[std::string(name)]) << name;
+      EXPECT_EQ(a.webhooks[0].events[std::string(name)], name != "account_status_change") << name;
     ASSERT_TRUE(a.webhooks[0].signer);
     key = a.webhooks[0].signer->public_key();
   });
@@ -268,6 +274,153 @@ TEST_F(SetupTest, ConfigureCreatesThenFindsAndUpdatesWithoutADuplicate) {
     a.groups = {{12345, "News"}};
   });
   EXPECT_FALSE(sgs::setup::any_failed(check())) << sgs::setup::render(check());
+}
+
+// Issue 13: SendGrid leaves account_status_change off by default (shown only with
+// ?include=account_status_change); a fully set-up account without it passes, with a "–".
+TEST_F(SetupTest, WebhookWithSendGridsDefaultEventTypesPassesWithARecommendation) {
+  fully_set_up();
+  api.edit([](fake_account& a) { a.webhooks[0].events["account_status_change"] = false; });
+  const auto items = check();
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << sgs::setup::render(items);
+  EXPECT_EQ(item(items, "Event Webhook optional event types").status, mark::not_checkable);
+  EXPECT_NE(item(items, "Event Webhook optional event types").fix.find("webhook_event_types"),
+            std::string::npos);
+  // A source that asks for it requires it.
+  required_types = sgs::config::default_webhook_event_types();
+  required_types.push_back("account_status_change");
+  const auto strict = check();
+  EXPECT_EQ(item(strict, "Event Webhook event types").status, mark::failed)
+      << sgs::setup::render(strict);
+}
+
+TEST_F(SetupTest, ConfigureEnablesTheConfiguredEventTypesAndCheckThenPasses) {
+  fully_set_up();
+  api.edit([](fake_account& a) {
+    for (auto& [name, on] : a.webhooks[0].events) on = false;
+  });
+  required_types = {"delivered", "bounce", "account_status_change"};
+  auto r = configure(our_url());
+  ASSERT_TRUE(r.ok) << r.error;
+  api.edit([](fake_account& a) {
+    std::vector<std::string> on;
+    for (auto& [name, value] : a.webhooks[0].events)
+      if (value) on.push_back(name);
+    EXPECT_EQ(on, (std::vector<std::string>{"account_status_change", "bounce", "delivered"}));
+  });
+  const auto items = check();
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << sgs::setup::render(items);
+  EXPECT_EQ(item(items, "Event Webhook event types").status, mark::ok);
+}
+
+// Issue 13: a webhook id is a path segment of settings/{id} and settings/signed/{id}: with a
+// space it gave "URL using bad/illegal format" after the webhook was created.
+TEST_F(SetupTest, ConfigurePercentEncodesAWebhookIdWithASpaceAndASlash) {
+  api.edit([](fake_account& a) { a.next_webhook_id = "wh 1/x"; });
+  auto first = configure(our_url());
+  ASSERT_TRUE(first.ok) << first.error;
+  EXPECT_EQ(first.webhook_id, "wh 1/x");
+  ASSERT_EQ(sgs::store::read_webhook_keys(database()).size(), 1u);
+  EXPECT_EQ(sgs::store::read_webhook_keys(database())[0].webhook_id, "wh 1/x");
+  // Found again and updated through settings/{id}.
+  api.edit([](fake_account& a) { a.webhooks[0].enabled = false; });
+  auto second = configure(our_url());
+  ASSERT_TRUE(second.ok) << second.error;
+  EXPECT_FALSE(second.created);
+  api.edit([](fake_account& a) { EXPECT_TRUE(a.webhooks[0].enabled); });
+  std::vector<std::string> targets;
+  for (const auto& r : api.requests())
+    if (r.method == "PATCH") targets.push_back(r.target);
+  EXPECT_EQ(targets, (std::vector<std::string>{
+                         "/v3/user/webhooks/event/settings/signed/wh%201%2Fx",
+                         "/v3/user/webhooks/event/settings/wh%201%2Fx",
+                     }));
+}
+
+// Issue 13: `check` read only the first page of these paged lists.
+TEST_F(SetupTest, CheckPagesThroughDomainsAndVerifiedSenders) {
+  fully_set_up();
+  list_page_size = 2;
+  api.edit([](fake_account& a) {
+    // The one valid domain and the from_email's verified sender come on the last pages.
+    a.domains = {{"a.org", false},
+                 {"b.org", false},
+                 {"c.org", false},
+                 {"d.org", false},
+                 {"other.org", true}};
+    a.senders = {{"x1@other.org", false},
+                 {"x2@other.org", false},
+                 {"x3@other.org", false},
+                 {"x4@other.org", false},
+                 {"news@example.com", true}};
+  });
+  const auto items = check();
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << sgs::setup::render(items);
+  EXPECT_EQ(item(items, "authenticated domain").detail, "other.org");
+  EXPECT_EQ(item(items, "verified sender").detail, "news@example.com (from_email) is verified");
+  std::vector<std::string> targets;
+  for (const auto& r : api.requests()) {
+    if (r.path == "/v3/whitelabel/domains" || r.path == "/v3/verified_senders")
+      targets.push_back(r.target);
+  }
+  EXPECT_EQ(targets, (std::vector<std::string>{
+                         "/v3/whitelabel/domains?limit=2&offset=0",
+                         "/v3/whitelabel/domains?limit=2&offset=2",
+                         "/v3/whitelabel/domains?limit=2&offset=4",
+                         "/v3/verified_senders?limit=2",
+                         "/v3/verified_senders?limit=2&lastSeenID=2",
+                         "/v3/verified_senders?limit=2&lastSeenID=4",
+                     }));
+  // A list that fills its last page exactly ends with an empty page.
+  api.edit([](fake_account& a) { a.domains.pop_back(); });
+  const auto again = check();
+  EXPECT_EQ(item(again, "authenticated domain").status, mark::failed);
+  EXPECT_EQ(api.count("/v3/whitelabel/domains"), 6);
+}
+
+// Issue 13: a verification key the daemon cannot parse was stored with a ✓, and the daemon
+// then ignored it and kept accepting unsigned posts.
+TEST_F(SetupTest, ConfigureRefusesAVerificationKeyTheDaemonCannotUseAndStoresNothing) {
+  api.edit([](fake_account& a) { a.public_key_override = "bm90IGEga2V5"; });  // "not a key"
+  auto r = configure(our_url());
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("is not a base64 P-256 public key the daemon can verify with"),
+            std::string::npos)
+      << r.error;
+  EXPECT_NE(r.error.find("it was not stored"), std::string::npos) << r.error;
+  for (const auto& step : r.steps) EXPECT_EQ(step.find("stored"), std::string::npos) << step;
+  EXPECT_TRUE(sgs::store::read_webhook_keys(database()).empty());
+  // Not base64 at all: refused too.
+  api.edit([](fake_account& a) { a.public_key_override = "not base64!"; });
+  EXPECT_FALSE(configure(our_url()).ok);
+  EXPECT_TRUE(sgs::store::read_webhook_keys(database()).empty());
+}
+
+TEST_F(SetupTest, StoredKeyTheDaemonCannotUseFailsCheckAndConfigureReplacesIt) {
+  fully_set_up();
+  config_keys.clear();
+  sgs::store::stored_webhook_key bad;
+  bad.public_key = "bm90IGEga2V5";
+  bad.webhook_id = "wh-1";
+  bad.webhook_url = our_url();
+  bad.added_at = "2025-01-01T00:00:00.000Z";
+  ASSERT_TRUE(sgs::store::add_webhook_key(database(), bad, 1000ms));
+  const auto items = check();
+  EXPECT_EQ(item(items, "stored webhook key").status, mark::failed) << sgs::setup::render(items);
+  EXPECT_NE(item(items, "stored webhook key").detail.find("cannot be used"), std::string::npos);
+  EXPECT_NE(item(items, "stored webhook key").fix.find("webhook configure --source default"),
+            std::string::npos);
+  // configure stores the webhook's real key and drops the unusable one.
+  auto r = configure(our_url());
+  ASSERT_TRUE(r.ok) << r.error;
+  bool removed = false;
+  for (const auto& step : r.steps) removed = removed || step.find("removed a stored key") == 0;
+  EXPECT_TRUE(removed);
+  const auto stored = sgs::store::read_webhook_keys(database());
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_NE(stored[0].public_key, bad.public_key);
+  const auto after = check();
+  EXPECT_FALSE(sgs::setup::any_failed(after)) << sgs::setup::render(after);
 }
 
 TEST_F(SetupTest, ConfigureTakesOverAnExistingWebhookWithTheUrl) {

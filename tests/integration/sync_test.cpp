@@ -2,9 +2,12 @@
 // API on 127.0.0.1: paging, exports, legacy accounts, rate limits, retries, auth failures,
 // tombstones. Waits are injected: the tests record them instead of sleeping.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <mutex>
+#include <sstream>
 
 #include "fake_sendgrid.hpp"
 #include "sendgrid/client.hpp"
@@ -195,6 +198,56 @@ TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
   EXPECT_EQ(api.requests().at(0).body, R"({"file_type":"csv"})");
 }
 
+// Issue 13: the export job's id is a path segment: percent-encoded, or libcurl refuses the
+// URL ("URL using bad/illegal format") and a '/' would make it two segments.
+TEST_F(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
+  api.edit([](fake_account& a) {
+    a.export_pending_polls = 1;
+    a.export_job_id = "job 1/x";
+    a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
+  });
+  const auto r = sync({collection::recipients});
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_EQ(q("SELECT count(*) FROM recipients"), "1");
+  int polls = 0;
+  for (const auto& req : api.requests()) {
+    if (req.method != "GET" || req.path.rfind("/v3/marketing/contacts/exports/", 0) != 0) continue;
+    EXPECT_EQ(req.target, "/v3/marketing/contacts/exports/job%201%2Fx");
+    ++polls;
+  }
+  EXPECT_EQ(polls, 2);
+}
+
+// Issue 13: segments were assumed to come in one page; follow _metadata.next when present.
+TEST_F(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
+  api.edit([](fake_account& a) {
+    for (int i = 1; i <= 5; ++i)
+      a.segments.push_back(R"({"id":"s)" + std::to_string(i) +
+                           R"(","name":"n","contacts_count":1})");
+    a.segments_page_size = 2;
+  });
+  const auto r = sync({collection::segments});
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_EQ(q("SELECT count(*) FROM segments"), "5");
+  EXPECT_EQ(api.count("/v3/marketing/segments/2.0"), 3);
+}
+
+TEST_F(SyncTest, UnusableNextLinkFailsNamingTheLink) {
+  api.edit([](fake_account& a) {
+    for (int i = 1; i <= 3; ++i)
+      a.segments.push_back(R"({"id":"s)" + std::to_string(i) +
+                           R"(","name":"n","contacts_count":1})");
+    a.segments_page_size = 2;
+    a.segments_next_link = "page_token=abc";
+  });
+  const auto r = sync({collection::segments});
+  const auto& seg = result_of(r, collection::segments);
+  EXPECT_EQ(seg.status, run_status::failed);
+  EXPECT_NE(seg.error.find("unusable _metadata.next link \"page_token=abc\""), std::string::npos)
+      << seg.error;
+  EXPECT_EQ(q("SELECT count(*) FROM segments WHERE deleted_at IS NOT NULL"), "0");
+}
+
 TEST_F(SyncTest, NdjsonExportFilesAreParsedToo) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
@@ -286,6 +339,63 @@ TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
   EXPECT_EQ(api.count("/v3/campaigns"), 3);             // limit 2: 2, 2, 1
   EXPECT_EQ(api.count("/v3/contactdb/recipients"), 6);  // 5 pages (2 empty) + the 404
   EXPECT_EQ(q("SELECT group_concat(source_api) FROM sync_runs"), "legacy,legacy,legacy,legacy");
+}
+
+// Issue 13: a server that answers every page with objects without ids was read for 100 000
+// pages, storing nothing and logging a warning per page.
+TEST_F(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) {
+  api.edit([](fake_account& a) {
+    a.legacy = true;
+    a.legacy_recipients = {R"({"id":"r1","email":"r1@x.com"})"};
+  });
+  ASSERT_TRUE(sync({collection::recipients}).all_succeeded());
+  fake_response idless;
+  idless.body = R"({"recipients":[{}]})";
+  api.override_path("/v3/contactdb/recipients", idless);
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = sync({collection::recipients});
+  const auto& rec = result_of(r, collection::recipients);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_EQ(rec.status, run_status::failed);
+  EXPECT_NE(rec.error.find("/v3/contactdb/recipients?page=1: added nothing new (1 object(s), "
+                           "none with an id)"),
+            std::string::npos)
+      << rec.error;
+  EXPECT_EQ(api.count("/v3/contactdb/recipients"), 3);  // the first sync's 2 + this one page
+  EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
+}
+
+TEST_F(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
+  api.edit([](fake_account& a) { a.legacy = true; });
+  fake_response same;
+  same.body = R"({"recipients":[{"id":"r1","email":"r1@x.com"},{"id":"r2","email":"r2@x.com"}]})";
+  api.override_path("/v3/contactdb/recipients", same);
+  const auto r = sync({collection::recipients});
+  const auto& rec = result_of(r, collection::recipients);
+  EXPECT_EQ(rec.status, run_status::failed);
+  EXPECT_NE(rec.error.find("?page=2: the same objects as page 1"), std::string::npos) << rec.error;
+  EXPECT_EQ(api.count("/v3/contactdb/recipients"), 2);
+  EXPECT_EQ(q("SELECT count(*) FROM recipients"), "2");  // page 1 is kept, once
+}
+
+TEST_F(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
+  api.edit(
+      [](fake_account& a) { a.lists = {"{}", "{}", "{}", "{}", "{}", list_json("l1", "one")}; });
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  const auto r = sync({collection::lists});
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_EQ(api.count("/v3/marketing/lists"), 3);
+  const std::string text = log.str();
+  std::size_t warnings = 0;
+  for (auto at = text.find("without an id were skipped"); at != std::string::npos;
+       at = text.find("without an id were skipped", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << text;
+  EXPECT_EQ(q("SELECT count(*) FROM lists"), "1");
 }
 
 TEST_F(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {

@@ -9,7 +9,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "http_client.hpp"
 
@@ -45,6 +48,27 @@ int int_or(const std::string& text, int fallback) {
   } catch (...) {
     return fallback;
   }
+}
+
+// The id in a request path: exactly one segment (a raw '/' makes it two: nullopt), percent-
+// decoded; nullopt for a malformed escape.
+std::optional<std::string> id_segment(std::string_view raw) {
+  if (raw.empty() || raw.find('/') != std::string_view::npos) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '%') {
+      out += raw[i];
+      continue;
+    }
+    if (i + 2 >= raw.size()) return std::nullopt;
+    const std::string hex(raw.substr(i + 1, 2));
+    if (!std::isxdigit(static_cast<unsigned char>(hex[0])) ||
+        !std::isxdigit(static_cast<unsigned char>(hex[1])))
+      return std::nullopt;
+    out += static_cast<char>(std::stoi(hex, nullptr, 16));
+    i += 2;
+  }
+  return out;
 }
 
 }  // namespace
@@ -272,18 +296,38 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
   if (req.method == "GET" && req.path == "/v3/marketing/singlesends")
     return token_paged(a.singlesends, req.path);
   if (req.method == "GET" && req.path == "/v3/marketing/segments/2.0") {
-    return json(200, R"({"results":)" + join(a.segments, 0, a.segments.size()) +
-                         R"(,"_metadata":{"self":")" + base_url() + req.path + "\"}}");
+    if (a.segments_page_size == 0) {
+      return json(200, R"({"results":)" + join(a.segments, 0, a.segments.size()) +
+                           R"(,"_metadata":{"self":")" + base_url() + req.path + "\"}}");
+    }
+    // Paged with _metadata.next links (not documented for segments, but possible).
+    const auto size = static_cast<std::size_t>(a.segments_page_size);
+    const auto offset = static_cast<std::size_t>(int_or(req.query("page_token"), 0));
+    std::string body = R"({"results":)" + join(a.segments, offset, offset + size) +
+                       R"(,"_metadata":{"self":")" + base_url() + req.target + "\"";
+    if (offset + size < a.segments.size()) {
+      const std::string next =
+          a.segments_next_link.empty()
+              ? base_url() + req.path + "?page_token=" + std::to_string(offset + size)
+              : a.segments_next_link;
+      body += R"(,"next":")" + next + "\"";
+    }
+    return json(200, body + "}}");
   }
+  auto job_id = [&] {
+    return a.export_job_id.empty() ? "job-" + std::to_string(export_jobs_) : a.export_job_id;
+  };
   if (req.method == "POST" && req.path == "/v3/marketing/contacts/exports") {
     export_polls_ = 0;
     ++export_jobs_;
-    return json(202, R"({"id":"job-)" + std::to_string(export_jobs_) + R"(","_metadata":{}})");
+    return json(202, R"({"id":")" + job_id() + R"(","_metadata":{}})");
   }
   if (req.method == "GET" && req.path.rfind("/v3/marketing/contacts/exports/", 0) == 0) {
-    const std::string id = req.path.substr(std::string("/v3/marketing/contacts/exports/").size());
-    if (id != "job-" + std::to_string(export_jobs_))
+    const auto decoded = id_segment(
+        std::string_view(req.path).substr(std::string("/v3/marketing/contacts/exports/").size()));
+    if (!decoded || *decoded != job_id())
       return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
+    const std::string id = *decoded;
     if (a.export_fails) {
       return json(200, R"({"id":")" + id +
                            R"(","status":"failure","message":"export failed: internal error"})");
@@ -353,7 +397,7 @@ constexpr const char* webhook_switches[] = {"processed",
 
 std::string json_str(const std::string& s) { return "\"" + s + "\""; }
 
-std::string webhook_json(const fake_webhook& w) {
+std::string webhook_json(const fake_webhook& w, const std::string& key_override) {
   std::string out = R"({"id":)" + json_str(w.id) + R"(,"url":)" + json_str(w.url) +
                     R"(,"enabled":)" + (w.enabled ? "true" : "false");
   for (const char* name : webhook_switches) {
@@ -362,7 +406,9 @@ std::string webhook_json(const fake_webhook& w) {
         ",\"" + std::string(name) + "\":" + (it != w.events.end() && it->second ? "true" : "false");
   }
   out += R"(,"friendly_name":null,"oauth_client_id":null,"oauth_token_url":null)";
-  if (w.signer) out += R"(,"public_key":)" + json_str(w.signer->public_key());
+  if (w.signer)
+    out += R"(,"public_key":)" +
+           json_str(key_override.empty() ? w.signer->public_key() : key_override);
   return out + R"(,"created_date":"2026-01-01T00:00:00Z","updated_date":"2026-01-01T00:00:00Z"})";
 }
 
@@ -407,12 +453,16 @@ fake_response fake_sendgrid::serve_setup(const fake_request& req, bool& handled)
   }
   if (req.method == "GET" && p == "/v3/whitelabel/domains") {
     if (!allowed("whitelabel.read")) return forbidden();
+    // limit/offset paging, as SendGrid documents for this endpoint.
+    const int limit = int_or(req.query("limit"), 1000);
+    const int offset = int_or(req.query("offset"), 0);
     std::string out = "[";
     int id = 1;
     for (const auto& [domain, valid] : a.domains) {
       const int this_id = id++;
+      if (this_id <= offset || this_id > offset + limit) continue;
       out +=
-          (this_id > 1 ? "," : "") + std::string(R"({"id":)") + std::to_string(this_id) +
+          (out.size() > 1 ? "," : "") + std::string(R"({"id":)") + std::to_string(this_id) +
           R"(,"user_id":7,"subdomain":"em123","domain":)" + json_str(domain) +
           R"(,"username":"acct","ips":[],"custom_spf":false,"default":true,"legacy":false,"automatic_security":true,"valid":)" +
           (valid ? "true" : "false") + "}";
@@ -421,11 +471,18 @@ fake_response fake_sendgrid::serve_setup(const fake_request& req, bool& handled)
   }
   if (req.method == "GET" && p == "/v3/verified_senders") {
     if (a.senders_forbidden) return forbidden();
+    // limit/lastSeenID paging: the senders after the id last seen.
+    const int limit = int_or(req.query("limit"), 1000);
+    const int last_seen = int_or(req.query("lastSeenID"), 0);
     std::string out = R"({"results":[)";
+    const auto empty = out.size();
     int id = 1;
+    int listed = 0;
     for (const auto& [email, verified] : a.senders) {
       const int this_id = id++;
-      out += (this_id > 1 ? "," : "") + std::string(R"({"id":)") + std::to_string(this_id) +
+      if (this_id <= last_seen || listed == limit) continue;
+      ++listed;
+      out += (out.size() > empty ? "," : "") + std::string(R"({"id":)") + std::to_string(this_id) +
              R"(,"nickname":"n","from_email":)" + json_str(email) +
              R"(,"from_name":"F","verified":)" + (verified ? "true" : "false") +
              R"(,"locked":false})";
@@ -464,12 +521,12 @@ fake_response fake_sendgrid::serve_setup(const fake_request& req, bool& handled)
       return json(404, R"({"errors":[{"field":null,"message":"not found"}]})");
     std::string out = R"({"max_allowed":)" + std::to_string(a.max_webhooks) + R"(,"webhooks":[)";
     for (std::size_t i = 0; i < a.webhooks.size(); ++i)
-      out += (i ? "," : "") + webhook_json(a.webhooks[i]);
+      out += (i ? "," : "") + webhook_json(a.webhooks[i], a.public_key_override);
     return json(200, out + "]}");
   }
   if (p == settings && read) {  // legacy: the oldest webhook
     if (a.webhooks.empty()) return json(200, R"({"enabled":false,"url":""})");
-    return json(200, webhook_json(a.webhooks.front()));
+    return json(200, webhook_json(a.webhooks.front(), a.public_key_override));
   }
   if (p == settings + "/signed" && read) {
     const bool on = !a.webhooks.empty() && a.webhooks.front().signer;
@@ -494,12 +551,14 @@ fake_response fake_sendgrid::serve_setup(const fake_request& req, bool& handled)
           R"({"errors":[{"message":"You have reached the maximum number of webhooks per your current billing plan."}]})");
     }
     w.id = "77d4a5da-7015-11ed-a1eb-0242ac12000" + std::to_string(++webhooks_created_);
+    if (!a.next_webhook_id.empty()) w.id = std::exchange(a.next_webhook_id, {});
     a.webhooks.push_back(w);
-    return json(201, webhook_json(w));
+    return json(201, webhook_json(w, {}));
   }
   const std::string signed_prefix = settings + "/signed/";
   if (p.rfind(signed_prefix, 0) == 0) {
-    fake_webhook* w = find(p.substr(signed_prefix.size()));
+    const auto id = id_segment(std::string_view(p).substr(signed_prefix.size()));
+    fake_webhook* w = id ? find(*id) : nullptr;
     if (!w) return invalid_id();
     if (req.method == "PATCH") {
       simdjson::dom::parser parser;
@@ -512,16 +571,19 @@ fake_response fake_sendgrid::serve_setup(const fake_request& req, bool& handled)
       if (!enabled) w->signer.reset();
       if (enabled && !w->signer) w->signer = std::make_shared<test_signer>();
     }
-    return json(200, R"({"id":)" + json_str(w->id) + R"(,"public_key":)" +
-                         json_str(w->signer ? w->signer->public_key() : "") + "}");
+    const std::string key = !w->signer                      ? ""
+                            : a.public_key_override.empty() ? w->signer->public_key()
+                                                            : a.public_key_override;
+    return json(200, R"({"id":)" + json_str(w->id) + R"(,"public_key":)" + json_str(key) + "}");
   }
   const std::string id_prefix = settings + "/";
   if (p.rfind(id_prefix, 0) == 0) {
-    fake_webhook* w = find(p.substr(id_prefix.size()));
+    const auto id = id_segment(std::string_view(p).substr(id_prefix.size()));
+    fake_webhook* w = id ? find(*id) : nullptr;
     if (!w) return invalid_id();
     if (req.method == "PATCH" && !apply_settings(*w, req.body))
       return json(400, R"({"errors":[{"message":"invalid body"}]})");
-    return json(200, webhook_json(*w));
+    return json(200, webhook_json(*w, a.public_key_override));
   }
   if (p == base + "test" && req.method == "POST") {
     if (!allowed("user.webhooks.event.test.create")) return forbidden();

@@ -54,6 +54,8 @@ struct fake_account {
   // Marketing Campaigns objects, as JSON objects (one string each).
   std::vector<std::string> lists;
   std::vector<std::string> segments;
+  int segments_page_size = 0;      // > 0: segments come in pages linked by _metadata.next
+  std::string segments_next_link;  // when set, every next link is this (an unusable one)
   std::vector<std::string> singlesends;
   // Contact export: the files (already gzip-compressed, or not), and how many polls answer
   // "pending" before "ready".
@@ -79,11 +81,18 @@ struct fake_account {
                                      "user.webhooks.event.settings.update",
                                      "user.webhooks.event.test.create"};
   bool senders_forbidden = false;  // /v3/verified_senders has no read scope: a 403 switch
+  // Paged as SendGrid does: domains by limit/offset, senders by limit/lastSeenID (ids 1..n).
   std::vector<std::pair<std::string, bool>> domains;  // domain, valid
   std::vector<std::pair<std::string, bool>> senders;  // from_email, verified
   std::vector<std::pair<std::int64_t, std::string>> groups;
   std::vector<fake_webhook> webhooks;
   int max_webhooks = 5;
+  // Ids the fake hands out ("" = its own): the next created webhook's and the contact export
+  // job's. An id in a request path must be one percent-encoded segment, as for a real router.
+  std::string next_webhook_id;
+  std::string export_job_id;
+  // Answered as every signed webhook's public_key when set (a key the daemon cannot use).
+  std::string public_key_override;
   bool multi_webhook_api = true;  // false: settings/all answers 404 (legacy single webhook)
 };
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -404,6 +405,34 @@ TEST(ConfigValidation, CollectionsElementsAreCheckedOneByOneWithTheirIndex) {
   EXPECT_EQ(errors[2].line, 7u);
 }
 
+TEST(ConfigParse, WebhookEventTypesDefaultToWhatSendGridEnablesByDefault) {
+  const config c = parse_ok("[[source]]\nname = \"a\"\n");
+  const auto& types = c.sources[0].webhook_event_types;
+  EXPECT_EQ(types.size(), 11u);
+  EXPECT_EQ(std::find(types.begin(), types.end(), "account_status_change"), types.end());
+  EXPECT_NE(std::find(types.begin(), types.end(), "open"), types.end());
+  const config d = parse_ok(
+      "[[source]]\nname = \"a\"\nwebhook_event_types = [\"delivered\", "
+      "\"account_status_change\"]\n");
+  EXPECT_EQ(d.sources[0].webhook_event_types,
+            (std::vector<std::string>{"delivered", "account_status_change"}));
+}
+
+TEST(ConfigValidation, WebhookEventTypesAreCheckedOneByOneAndMayNotBeEmpty) {
+  const auto errors = parse_errors(
+      "[[source]]\nname = \"a\"\nwebhook_event_types = [\"open\", \"opened\", \"open\"]\n"
+      "[[source]]\nname = \"b\"\nwebhook_event_types = []\n");
+  ASSERT_EQ(errors.size(), 3u) << format_errors(errors, "test.toml");
+  EXPECT_EQ(errors[0].key_path, "source[0].webhook_event_types[1]");
+  EXPECT_NE(errors[0].message.find("must be one of processed, dropped"), std::string::npos)
+      << errors[0].message;
+  EXPECT_NE(errors[0].message.find("account_status_change"), std::string::npos);
+  EXPECT_EQ(errors[1].key_path, "source[0].webhook_event_types[2]");
+  EXPECT_NE(errors[1].message.find("listed twice"), std::string::npos);
+  EXPECT_EQ(errors[2].key_path, "source[1].webhook_event_types");
+  EXPECT_NE(errors[2].message.find("at least one"), std::string::npos);
+}
+
 TEST(ConfigValidation, VerificationKeyListElementsAreCheckedWithTheirIndex) {
   const auto errors = parse_errors("[[source]]\nname = \"a\"\nwebhook_verification_key = [\"" +
                                    std::string(test_key) + "\", \"not base64!\"]\n");
@@ -798,6 +827,7 @@ TEST(ConfigExample, ExampleFileDocumentsEveryKey) {
                                      "sync_interval",
                                      "collections",
                                      "webhook_verification_key",
+                                     "webhook_event_types",
                                      "webhook_basic_auth",
                                      "webhook_max_age_seconds",
                                      "webhook_oauth_client_id",

@@ -145,3 +145,19 @@ TEST(NextPageUrl, EmptyOrUnusableLinksEndPaging) {
   EXPECT_FALSE(
       sgs::sendgrid::next_page_url("https://api.sendgrid.com", "https://host-without-path"));
 }
+
+TEST(PathSegment, UnreservedCharactersAreKeptAndEveryOtherByteIsEncoded) {
+  using sgs::sendgrid::path_segment;
+  EXPECT_EQ(path_segment("77d4a5da-7015-11ed-a1eb-0242ac120002"),
+            "77d4a5da-7015-11ed-a1eb-0242ac120002");
+  EXPECT_EQ(path_segment("AZaz09-._~"), "AZaz09-._~");
+  // The ids that broke `webhook configure` and the export poll (issue 13).
+  EXPECT_EQ(path_segment("wh 1/x"), "wh%201%2Fx");
+  EXPECT_EQ(path_segment("a?b#c%d&e=f+g"), "a%3Fb%23c%25d%26e%3Df%2Bg");
+  EXPECT_EQ(path_segment("a.b"), "a.b");
+  EXPECT_EQ(path_segment(".."), "%2E%2E");  // not a dot-segment that libcurl would remove
+  EXPECT_EQ(path_segment("."), "%2E");
+  EXPECT_EQ(path_segment("\xC3\xA9\x01\x7F\xFF"), "%C3%A9%01%7F%FF");
+  EXPECT_EQ(path_segment(std::string_view("a\0b", 3)), "a%00b");
+  EXPECT_EQ(path_segment(""), "");
+}

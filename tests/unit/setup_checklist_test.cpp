@@ -216,6 +216,40 @@ TEST(SetupChecklist, MissingEventTypeFailsNamingIt) {
   EXPECT_EQ(find(items, "Event Webhook event types").detail, "not posted: open");
 }
 
+TEST(SetupChecklist, TypeSendGridLeavesOffByDefaultIsRecommendedNotRequired) {
+  auto a = good_account();
+  a.webhooks =
+      ok(R"({"webhooks":[)" + all_events_webhook(url, true, key_a, "account_status_change") + "]}");
+  const auto items = sgs::setup::evaluate(a, context(), received());
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << sgs::setup::render(items);
+  EXPECT_EQ(find(items, "Event Webhook event types").status, mark::ok);
+  const auto& optional = find(items, "Event Webhook optional event types");
+  EXPECT_EQ(optional.status, mark::not_checkable);
+  EXPECT_NE(optional.detail.find("not posted: account_status_change"), std::string::npos)
+      << optional.detail;
+  EXPECT_NE(optional.fix.find("webhook_event_types"), std::string::npos) << optional.fix;
+  EXPECT_NE(optional.fix.find("webhook configure --source marketing"), std::string::npos);
+  // Every type posted: no optional line at all.
+  for (const auto& i : sgs::setup::evaluate(good_account(), context(), received()))
+    EXPECT_NE(i.title, "Event Webhook optional event types");
+}
+
+TEST(SetupChecklist, ConfiguredEventTypesAreTheRequiredOnes) {
+  auto a = good_account();
+  a.webhooks =
+      ok(R"({"webhooks":[)" + all_events_webhook(url, true, key_a, "account_status_change") + "]}");
+  auto c = context();
+  c.required_event_types = {"delivered", "account_status_change"};
+  const auto items = sgs::setup::evaluate(a, c, received());
+  expect_only_failure(items, "Event Webhook event types", "Actions to be posted");
+  EXPECT_EQ(find(items, "Event Webhook event types").detail, "not posted: account_status_change");
+  // A type not configured is only recommended, even one SendGrid turns on by default.
+  a.webhooks = ok(R"({"webhooks":[)" + all_events_webhook(url, true, key_a, "open") + "]}");
+  const auto second = sgs::setup::evaluate(a, c, received());
+  EXPECT_FALSE(sgs::setup::any_failed(second)) << sgs::setup::render(second);
+  EXPECT_EQ(find(second, "Event Webhook optional event types").status, mark::not_checkable);
+}
+
 TEST(SetupChecklist, SigningOffFails) {
   auto a = good_account();
   a.webhooks = ok(R"({"webhooks":[)" + all_events_webhook(url, true, "") + "]}");
@@ -322,12 +356,19 @@ TEST(WebhookConfigureDecisions, DuplicateUrlAnswerNamesTheExistingWebhook) {
       sgs::setup::duplicate_webhook_id(R"({"errors":[{"message":"'x' is not a valid url"}]})"), "");
 }
 
-TEST(WebhookConfigureDecisions, SettingsBodyEnablesEveryStoredEventType) {
-  const std::string body = sgs::setup::webhook_settings_body(url);
+TEST(WebhookConfigureDecisions, SettingsBodyEnablesTheConfiguredEventTypesOnly) {
+  const std::string body =
+      sgs::setup::webhook_settings_body(url, sgs::config::default_webhook_event_types());
   const auto hook = sgs::setup::parse_webhook(body);
   ASSERT_TRUE(hook);
   EXPECT_TRUE(hook->enabled);
   EXPECT_EQ(hook->url, url);
-  EXPECT_EQ(hook->events_on.size(), sgs::setup::stored_event_switches().size());
+  EXPECT_EQ(hook->events_on.size(), sgs::setup::stored_event_switches().size() - 1);
+  // Left out, not turned off: an update keeps what the operator turned on.
+  EXPECT_EQ(body.find("account_status_change"), std::string::npos);
   EXPECT_EQ(body.find("oauth"), std::string::npos);  // an update keeps the operator's OAuth
+  const auto two = sgs::setup::parse_webhook(
+      sgs::setup::webhook_settings_body(url, {"account_status_change", "open"}));
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->events_on, (std::vector<std::string>{"open", "account_status_change"}));
 }

@@ -6,7 +6,10 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <random>
 #include <sstream>
 
@@ -103,6 +106,51 @@ TEST(StoredKeys, LoadsAtConstructionAndRefreshesAtMostOncePerInterval) {
   ASSERT_NE(verifier, nullptr);
   EXPECT_TRUE(verifier->verify(v1_timestamp, v1_payload(), v1_signature));
   EXPECT_EQ(stored.key_count(), 1u);
+}
+
+// The cause of SetupTest.StoredKeyIsUsedByARunningServerWithoutRestart failing on a fresh
+// machine (issue 13): SendGrid's test batch reached the server right after `configure` stored
+// the key, so a connection thread was refreshing when the caller asked; with try_lock the
+// caller got the snapshot being replaced (no key) instead of waiting for the refresh.
+TEST(StoredKeys, ACallerDuringARefreshGetsItsResultNotTheOldSnapshot) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool in_load = false, release = false;
+  std::vector<std::string> keys;  // none at construction
+  int loads = 0;
+  sgs::webhook::stored_keys stored(
+      [&]() -> std::optional<std::vector<std::string>> {
+        std::unique_lock lock(m);
+        if (++loads == 2) {  // the refresh of the "connection thread": held until released
+          in_load = true;
+          cv.notify_all();
+          cv.wait(lock, [&] { return release; });
+        }
+        return keys;
+      },
+      {}, 0ms);
+  {
+    std::lock_guard lock(m);
+    keys = {v1_key};  // `webhook configure` committed the key
+  }
+  auto connection = std::async(std::launch::async, [&] { return stored.current(); });
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return in_load; }));
+  }
+  // The caller arrives while the connection thread's refresh is reading.
+  auto caller = std::async(std::launch::async, [&] { return stored.current(); });
+  EXPECT_EQ(caller.wait_for(100ms), std::future_status::timeout)
+      << "returned the snapshot being replaced instead of waiting for the refresh";
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_NE(connection.get(), nullptr);
+  EXPECT_NE(caller.get(), nullptr);
+  EXPECT_EQ(stored.key_count(), 1u);
+  EXPECT_LE(loads, 3);
 }
 
 TEST(StoredKeys, AFailedLoadKeepsTheKeysAndIsReportedOnce) {
