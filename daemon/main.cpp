@@ -154,10 +154,10 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
         std::printf("  last sync        %s\n",
                     src->api_key.empty() ? "never (no API key: sync is off)" : "never");
       } else {
-        std::printf("  last sync        %-11s %-10s %-24s %9s %10s %10s  %s\n", "collection",
+        std::printf("  last sync        %-20s %-10s %-24s %9s %10s %10s  %s\n", "collection",
                     "status", "finished", "objects", "upserted", "tombstoned", "last success");
         for (const auto& r : s.last_syncs) {
-          std::printf("                   %-11s %-10s %-24s %9lld %10lld %10lld  %s\n",
+          std::printf("                   %-20s %-10s %-24s %9lld %10lld %10lld  %s\n",
                       r.collection.c_str(), r.status.c_str(),
                       r.finished_at.empty() ? "(running)" : r.finished_at.c_str(),
                       static_cast<long long>(r.objects), static_cast<long long>(r.rows_upserted),
