@@ -9,6 +9,7 @@ generator), S suppressions spread over the five lists (bare arrays, limit/offset
 end_time on created), D days of /v3/stats and of /v3/categories/stats/sums (5 categories),
 T templates with 2 versions each (page_size/page_token), unsubscribe groups and members,
 senders, verified senders (lastSeenID), field definitions, single send and automation stats.
+--drop-scope S (repeatable) leaves S out of /v3/scopes and answers its endpoints with 403.
 """
 import argparse
 import datetime
@@ -47,7 +48,13 @@ def main():
     ap.add_argument("--templates", type=int, default=200)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--drop-scope", action="append", default=[],
+                    help="leave this scope out of /v3/scopes (its endpoints answer 403)")
     args = ap.parse_args()
+    scopes = [s for s in SCOPES if s not in args.drop_scope]
+    forbidden = {"templates.read": ("/v3/templates",), "suppression.read": ("/v3/suppression/",),
+                 "asm.groups.read": ("/v3/asm/",), "stats.read": ("/v3/stats",),
+                 "categories.stats.read": ("/v3/categories/",), "email_activity.read": ("/v3/messages",)}
     os.makedirs(args.cache, exist_ok=True)
     files = []
     nfiles = 3
@@ -111,7 +118,10 @@ def main():
             p = url.path
             base = f"http://127.0.0.1:{self.server.server_address[1]}"
             if p == "/v3/scopes":
-                return self.send(200, {"scopes": SCOPES})
+                return self.send(200, {"scopes": scopes})
+            for scope in args.drop_scope:
+                if any(p.startswith(prefix) for prefix in forbidden.get(scope, ())):
+                    return self.send(403, {"errors": [{"field": None, "message": "access forbidden"}]})
             if p.startswith("/v3/marketing/contacts/exports/"):
                 return self.send(200, {"id": "bench-job", "status": "ready", "contact_count": args.contacts,
                                        "urls": [f"{base}/files/{i}" for i in range(len(files))]})

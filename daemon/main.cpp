@@ -194,6 +194,9 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
         const std::string at = store->last_success(c);
         std::tm tm{};
         if (at.empty() || !strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
+          // A collection skipped for a scope the key lacks never succeeds: it does not make
+          // every start sync at once.
+          if (store->last_status(c) == "skipped") continue;
           every_collection = false;
           continue;
         }

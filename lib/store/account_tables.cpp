@@ -272,6 +272,18 @@ std::string_view account_table_name(collection c) {
   }
 }
 
+std::string object_store::last_status(collection c) {
+  try {
+    SQLite::Statement q(
+        *db_, "SELECT status FROM sync_runs WHERE collection = ? ORDER BY id DESC LIMIT 1");
+    q.bind(1, std::string(collection_name(c)));
+    if (q.executeStep()) return q.getColumn(0).getString();
+    return {};
+  } catch (const SQLite::Exception& e) {
+    throw object_store_error(std::string("cannot read sync_runs: ") + e.what());
+  }
+}
+
 std::string object_store::state(std::string_view key) {
   try {
     SQLite::Statement q(*db_, "SELECT value FROM sync_state WHERE key = ?");

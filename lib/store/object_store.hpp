@@ -246,6 +246,9 @@ class object_store {
   std::vector<sync_run_record> recent_runs(std::size_t limit);
   // When this collection last finished a run with status succeeded ("" when never).
   std::string last_success(collection c);
+  // The status of this collection's newest run ("" when never run). Defined in
+  // store/account_tables.cpp.
+  std::string last_status(collection c);
   // sync_state: cursors of the incremental collections ("" when never written). Defined in
   // store/account_tables.cpp.
   std::string state(std::string_view key);
