@@ -124,6 +124,8 @@ struct suppression_case {
   std::vector<std::string> fake_account::*items;
 };
 
+void PrintTo(const suppression_case& c, std::ostream* os) { *os << c.table; }
+
 class SuppressionSync : public AccountSyncTest,
                         public ::testing::WithParamInterface<suppression_case> {};
 
