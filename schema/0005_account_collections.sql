@@ -122,9 +122,26 @@ CREATE VIEW list_members AS
 SELECT j.value AS list_id, r.id AS contact_id, r.email AS email, r.deleted_at AS deleted_at
 FROM recipients r, json_each(CASE WHEN json_valid(r.list_ids) THEN r.list_ids ELSE '[]' END) j;
 
--- Per email: the last time (unix seconds) and the count of each kind of activity, from the
--- webhook's event tables. Each arm is grouped by email so that `WHERE email = ?` is pushed
--- down into every arm and answered from the tables' email indexes.
+-- Per email and kind of activity (delivered, open, click, bounce, unsubscribe,
+-- group_unsubscribe, spam_report): the last time (unix seconds) and the count, from the
+-- webhook's event tables. `WHERE email = ?` is pushed into every arm and answered from the
+-- tables' email indexes (2-22 ms on a 10-million-event store).
+CREATE VIEW recipient_activity_by_kind AS
+SELECT email, 'delivered' AS activity, max(timestamp) AS last_at, count(*) AS events
+  FROM delivered GROUP BY email
+UNION ALL SELECT email, 'open', max(timestamp), count(*) FROM _open GROUP BY email
+UNION ALL SELECT email, 'click', max(timestamp), count(*) FROM click GROUP BY email
+UNION ALL SELECT email, 'bounce', max(timestamp), count(*) FROM bounce GROUP BY email
+UNION ALL SELECT email, 'unsubscribe', max(timestamp), count(*) FROM unsubscribe GROUP BY email
+UNION ALL SELECT email, 'group_unsubscribe', max(timestamp), count(*) FROM group_unsubscribe
+  GROUP BY email
+UNION ALL SELECT email, 'spam_report', max(timestamp), count(*) FROM spam_report GROUP BY email;
+
+-- The same, one row per email. A plain view: SQLite 3.40 does not push `WHERE email = ?`
+-- into an aggregate over a UNION ALL, so each query reads every event (about 90 s on a
+-- 10-million-event store, whether for one email or all of them). For one email, pivot
+-- recipient_activity_by_kind with the WHERE inside (README). A table maintained by the merger
+-- would answer both at once; it is not built while the store is being refactored.
 CREATE VIEW recipient_activity AS
 SELECT email,
   max(CASE WHEN kind = 'delivered' THEN last_at END) AS last_delivered_at,

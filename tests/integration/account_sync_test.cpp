@@ -561,3 +561,40 @@ TEST_F(AccountSyncTest, ListMembersViewJoinsContactsWithTheirLists) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(AccountSyncTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind) {
+  SQLite::Database db((dir.path() / "default.db").string(), SQLite::OPEN_READWRITE);
+  auto add = [&](const std::string& table, const std::string& email, int ts) {
+    db.exec("INSERT INTO " + table + " (email, timestamp, raw, received_at) VALUES ('" + email +
+            "', " + std::to_string(ts) + ", '{}', 'x')");
+  };
+  add("delivered", "a@example.com", 100);
+  add("delivered", "a@example.com", 200);
+  add("_open", "a@example.com", 150);
+  add("group_unsubscribe", "a@example.com", 300);
+  add("unsubscribe", "a@example.com", 250);
+  add("spam_report", "b@example.com", 50);
+  EXPECT_EQ(q("SELECT last_delivered_at || '|' || delivered_count || '|' || last_open_at || '|' "
+              "|| open_count || '|' || coalesce(last_click_at, '-') || '|' || click_count || '|' "
+              "|| last_unsubscribe_at || '|' || unsubscribe_count FROM recipient_activity WHERE "
+              "email = 'a@example.com'"),
+            "200|2|150|1|-|0|300|2");
+  EXPECT_EQ(q("SELECT last_spam_report_at || '|' || spam_report_count FROM recipient_activity "
+              "WHERE email = 'b@example.com'"),
+            "50|1");
+  EXPECT_EQ(q("SELECT group_concat(activity || ':' || last_at || ':' || events, ',') FROM (SELECT "
+              "* FROM recipient_activity_by_kind WHERE email = 'a@example.com' ORDER BY activity)"),
+            "delivered:200:2,group_unsubscribe:300:1,open:150:1,unsubscribe:250:1");
+  // One email from the by-kind view is answered from the email indexes, not a scan.
+  SQLite::Statement plan(db,
+                         "EXPLAIN QUERY PLAN SELECT * FROM recipient_activity_by_kind WHERE "
+                         "email = 'a@example.com'");
+  while (plan.executeStep()) {
+    const std::string detail = plan.getColumn(3).getString();
+    EXPECT_EQ(detail.find("SCAN delivered"), std::string::npos) << detail;
+  }
+}
+
+}  // namespace
