@@ -169,10 +169,10 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
         std::printf("  last sync        %s\n",
                     src->api_key.empty() ? "never (no API key: sync is off)" : "never");
       } else {
-        std::printf("  last sync        %-11s %-10s %-24s %9s %10s %10s  %s\n", "collection",
+        std::printf("  last sync        %-20s %-10s %-24s %9s %10s %10s  %s\n", "collection",
                     "status", "finished", "objects", "upserted", "tombstoned", "last success");
         for (const auto& r : s.last_syncs) {
-          std::printf("                   %-11s %-10s %-24s %9lld %10lld %10lld  %s\n",
+          std::printf("                   %-20s %-10s %-24s %9lld %10lld %10lld  %s\n",
                       r.collection.c_str(), r.status.c_str(),
                       r.finished_at.empty() ? "(running)" : r.finished_at.c_str(),
                       static_cast<long long>(r.objects), static_cast<long long>(r.rows_upserted),
@@ -210,6 +210,9 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
         const std::string at = store->last_success(c);
         std::tm tm{};
         if (at.empty() || !strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
+          // A collection skipped for a scope the key lacks never succeeds: it does not make
+          // every start sync at once.
+          if (store->last_status(c) == "skipped") continue;
           every_collection = false;
           continue;
         }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "config/secrets.hpp"
+#include "sync/collections/account_sync.hpp"
 #include "sync/sync_source.hpp"
 
 namespace sgs::daemon {
@@ -33,11 +34,17 @@ std::optional<std::vector<store::collection>> parse_only(const std::string& text
     std::string name = text.substr(start, comma - start);
     while (!name.empty() && name.front() == ' ') name.erase(name.begin());
     while (!name.empty() && name.back() == ' ') name.pop_back();
-    if (!name.empty()) {
+    if (name == "all") {
+      for (auto c : sync::all_collections_but_opt_in()) out.push_back(c);
+    } else if (!name.empty()) {
       auto c = store::collection_from_name(name);
       if (!c) {
         error = "--only: unknown collection '" + name +
-                "' (known: lists, segments, campaigns, recipients)";
+                "' (known: all, lists, segments, campaigns, recipients, bounces, blocks, "
+                "spam_reports, invalid_emails, global_unsubscribes, unsubscribe_groups, "
+                "group_suppressions, templates, template_versions, senders, verified_senders, "
+                "field_definitions, stats_daily, category_stats_daily, singlesend_stats, "
+                "automation_stats, messages)";
         return std::nullopt;
       }
       out.push_back(*c);
@@ -81,11 +88,11 @@ class progress_line {
 };
 
 void print_summary(const std::vector<sync::source_result>& results) {
-  std::printf("%-16s %-11s %-9s %-9s %7s %9s %9s %10s %7s %6s %8s\n", "source", "collection", "api",
+  std::printf("%-16s %-20s %-9s %-9s %7s %9s %9s %10s %7s %6s %8s\n", "source", "collection", "api",
               "status", "pages", "rows", "upserted", "tombstoned", "retries", "waits", "seconds");
   for (const auto& r : results) {
     for (const auto& c : r.collections) {
-      std::printf("%-16s %-11s %-9s %-9s %7lld %9lld %9lld %10lld %7lld %6lld %8.1f\n",
+      std::printf("%-16s %-20s %-9s %-9s %7lld %9lld %9lld %10lld %7lld %6lld %8.1f\n",
                   r.source.c_str(), std::string(store::collection_name(c.collection)).c_str(),
                   c.source_api.empty() ? "-" : c.source_api.c_str(),
                   std::string(store::run_status_name(c.status)).c_str(),
@@ -101,14 +108,17 @@ void print_summary(const std::vector<sync::source_result>& results) {
   bool header = false;
   for (const auto& r : results) {
     auto line = [&](const std::string& what, const std::string& error) {
-      if (!header) std::printf("\nerrors:\n");
+      if (!header) std::printf("\nerrors and skipped collections:\n");
       header = true;
       std::printf("  %s: %s\n", what.c_str(), error.c_str());
     };
     // A rejected key is said once, not once per skipped collection.
     if (!r.fatal_error.empty()) line(r.source, r.fatal_error);
     for (const auto& c : r.collections) {
-      if (c.error.empty() || c.status == store::run_status::skipped || c.error == r.fatal_error)
+      // Skipped for a missing scope: said with the scope to add. Skipped after a rejected
+      // key: already said above.
+      if (c.error.empty() || c.error == r.fatal_error ||
+          (c.status == store::run_status::skipped && !r.fatal_error.empty()))
         continue;
       line(r.source + "/" + std::string(store::collection_name(c.collection)), c.error);
     }
@@ -120,12 +130,13 @@ void print_summary(const std::vector<sync::source_result>& results) {
 CLI::App* add_sync_command(CLI::App& app, sync_cli_options& out) {
   auto* cmd = app.add_subcommand(
       "sync",
-      "Sync SendGrid objects (lists, segments, campaigns, recipients) now, in the "
-      "foreground; exit 0 only if every collection succeeded");
+      "Sync SendGrid objects (lists, segments, campaigns, recipients, suppressions, groups, "
+      "templates, senders, field definitions, stats, messages) now, in the foreground; exit 0 "
+      "only if every collection succeeded or was skipped for a scope the key lacks");
   cmd->add_option("--source", out.source,
                   "Only this source (default: every source with an API key)");
   cmd->add_option("--only", out.only,
-                  "Comma-separated collections: lists,segments,campaigns,recipients");
+                  "Comma-separated collections (e.g. lists,bounces,stats_daily) or all");
   return cmd;
 }
 
@@ -139,8 +150,15 @@ sync::source_sync_request make_sync_request(const config::config& cfg,
   r.store.busy_timeout = cfg.storage.busy_timeout;
   r.options.collections.clear();
   for (const auto& name : src.collections) {
-    if (auto c = store::collection_from_name(name)) r.options.collections.push_back(*c);
+    if (name == "all") {
+      for (auto c : sync::all_collections_but_opt_in()) r.options.collections.push_back(c);
+    } else if (auto c = store::collection_from_name(name)) {
+      r.options.collections.push_back(*c);
+    }
   }
+  r.options.suppression_reconcile_interval = src.suppression_reconcile_interval;
+  r.options.stats_trailing_days = static_cast<int>(src.stats_trailing_days);
+  r.options.stats_backfill_days = static_cast<int>(src.stats_backfill_days);
   return r;
 }
 

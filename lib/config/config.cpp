@@ -344,8 +344,28 @@ bool is_env_name(std::string_view name) {
 }
 
 constexpr std::size_t max_source_name_length = 64;
-constexpr std::array<std::string_view, 4> known_collections = {"lists", "segments", "recipients",
-                                                               "campaigns"};
+constexpr std::array<std::string_view, 22> known_collections = {"all",
+                                                                "lists",
+                                                                "segments",
+                                                                "recipients",
+                                                                "campaigns",
+                                                                "bounces",
+                                                                "blocks",
+                                                                "spam_reports",
+                                                                "invalid_emails",
+                                                                "global_unsubscribes",
+                                                                "unsubscribe_groups",
+                                                                "group_suppressions",
+                                                                "templates",
+                                                                "template_versions",
+                                                                "senders",
+                                                                "verified_senders",
+                                                                "field_definitions",
+                                                                "stats_daily",
+                                                                "category_stats_daily",
+                                                                "singlesend_stats",
+                                                                "automation_stats",
+                                                                "messages"};
 constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
 
 // Both files or neither: a certificate without its key (or the reverse) is a half-done
@@ -529,10 +549,14 @@ void read_collections(table_reader& reader, std::vector<std::string>& out) {
     const std::string& name = value->get();
     if (std::find(known_collections.begin(), known_collections.end(), name) ==
         known_collections.end()) {
-      reader.error(
-          element_key,
-          "must be one of lists, segments, recipients, campaigns (got " + shown(name) + ")",
-          &element);
+      reader.error(element_key,
+                   "must be one of lists, segments, recipients, campaigns, bounces, blocks, "
+                   "spam_reports, invalid_emails, global_unsubscribes, unsubscribe_groups, "
+                   "group_suppressions, templates, template_versions, senders, verified_senders, "
+                   "field_definitions, stats_daily, category_stats_daily, singlesend_stats, "
+                   "automation_stats, messages, or \"all\" (got " +
+                       shown(name) + ")",
+                   &element);
       ok = false;
     } else if (std::find(collections.begin(), collections.end(), name) != collections.end()) {
       reader.error(element_key, "is listed twice (" + shown(name) + ")", &element);
@@ -741,6 +765,18 @@ void read_source(table_reader& reader, const toml::table& table, source_config& 
   }
 
   read_collections(reader, out.collections);
+  if (const auto interval = reader.string("suppression_reconcile_interval")) {
+    if (const auto duration = parse_duration(*interval)) {
+      out.suppression_reconcile_interval = *duration;
+    } else {
+      reader.error("suppression_reconcile_interval",
+                   "must be a duration greater than zero such as \"1d\" or \"12h\" (got " +
+                       shown(*interval) + ")",
+                   reader.find("suppression_reconcile_interval"));
+    }
+  }
+  reader.integer_in("stats_trailing_days", out.stats_trailing_days, 1, 366);
+  reader.integer_in("stats_backfill_days", out.stats_backfill_days, 1, 3660);
   read_verification_keys(reader, out.webhook_verification_keys);
   read_event_types(reader, out.webhook_event_types);
 
@@ -884,8 +920,11 @@ format = "text"
 name = "default"
 api_base = "https://api.sendgrid.com"
 sync_interval = "3h"
-collections = ["lists", "segments", "recipients", "campaigns"]
+collections = ["all"]
 webhook_event_types = ["processed", "dropped", "delivered", "deferred", "bounce", "open", "click", "spam_report", "unsubscribe", "group_unsubscribe", "group_resubscribe"]
+suppression_reconcile_interval = "1d"
+stats_trailing_days = 3
+stats_backfill_days = 365
 )";
   return text;
 }

@@ -97,7 +97,14 @@ struct source_config {
   std::string api_base = "https://api.sendgrid.com";  // http(s), no trailing '/'
   std::string on_behalf_of;                           // "" = none
   std::chrono::seconds sync_interval{3 * 3600};       // "3h", "90m", "45s", "1h30m"
-  std::vector<std::string> collections = {"lists", "segments", "recipients", "campaigns"};
+  // Collection names, or "all" (the default): every collection the key's scopes allow, but
+  // the opt-in `messages` (which "all" includes only when it is listed too).
+  std::vector<std::string> collections = {"all"};
+  // Suppressions: how often a full read tombstones the ones SendGrid no longer lists (the
+  // runs between are incremental on `created`).
+  std::chrono::seconds suppression_reconcile_interval{24 * 3600};
+  std::int64_t stats_trailing_days = 3;    // stats days re-read every run (they still change)
+  std::int64_t stats_backfill_days = 365;  // how far back the first run reads stats
   std::vector<std::string> webhook_verification_keys;  // string or list of strings in TOML
   // The event types `check` requires the webhook to post and `webhook configure` enables
   // (names from webhook_event_type_names); the others are only recommended.

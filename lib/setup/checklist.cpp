@@ -8,6 +8,7 @@
 #include "events/signature.hpp"
 #include "sendgrid/errors.hpp"
 #include "setup/account_api.hpp"
+#include "setup/collection_scopes.hpp"
 
 namespace sgs::setup {
 
@@ -87,6 +88,17 @@ check_item key_item(const api_answer& a, const check_context& ctx) {
   }
   const bool marketing = contains(*scopes, "marketing.read");
   const bool legacy = contains(*scopes, "marketing_campaigns.read");
+  // Only a marketing collection named on its own needs the marketing scopes; "all" and the
+  // account collections are covered (or skipped) line by line below the key.
+  bool names_marketing = false;
+  for (const auto& c : ctx.collections)
+    names_marketing =
+        names_marketing || c == "lists" || c == "segments" || c == "campaigns" || c == "recipients";
+  if (!names_marketing && !marketing && !legacy) {
+    return item(mark::ok, title,
+                "accepted (" + std::to_string(scopes->size()) +
+                    " scopes); which collections they cover is listed below");
+  }
   if (marketing || legacy) {
     return item(mark::ok, title,
                 "accepted; its scopes cover the sync of " + join(ctx.collections) + " (" +
@@ -398,6 +410,11 @@ std::vector<check_item> evaluate(const account_answers& answers, const check_con
                                  const local_state& local) {
   std::vector<check_item> out;
   out.push_back(key_item(answers.scopes, ctx));
+  if (answers.scopes.ok()) {
+    if (auto scopes = parse_scopes(answers.scopes.body)) {
+      for (auto& i : collection_scope_items(ctx.collections, *scopes)) out.push_back(std::move(i));
+    }
+  }
   if (!key_accepted(answers.scopes)) {
     out.push_back(
         item(mark::not_checkable, "account", "not checkable without an accepted API key"));

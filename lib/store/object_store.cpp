@@ -4,6 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include "store/account_tables.hpp"
 #include "store/migrations.hpp"
 
 namespace sgs::store {
@@ -150,12 +151,16 @@ std::string_view collection_name(collection c) {
       return "campaigns";
     case collection::recipients:
       return "recipients";
+    default:
+      return account_table_name(c);
   }
-  return "?";
 }
 
 std::optional<collection> collection_from_name(std::string_view name) {
   for (auto c : all_collections) {
+    if (collection_name(c) == name) return c;
+  }
+  for (auto c : account_collections) {
     if (collection_name(c) == name) return c;
   }
   return std::nullopt;
@@ -171,8 +176,9 @@ std::span<const std::string_view> columns(collection c) {
       return campaign_columns;
     case collection::recipients:
       return recipient_columns;
+    default:
+      return account_column_names(c);
   }
-  return {};
 }
 
 std::string_view run_status_name(run_status s) {

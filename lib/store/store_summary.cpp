@@ -7,6 +7,7 @@
 
 #include "events/event.hpp"
 #include "store/event_store.hpp"
+#include "store/object_store.hpp"
 
 namespace sgs::store {
 
@@ -74,8 +75,7 @@ store_summary read_summary(const std::filesystem::path& file) {
                           runs.getColumn(6).getString(),
                           runs.getColumn(7).getString()};
         // Collection names are the object tables' names; anything else is not queried.
-        if (run.collection == "lists" || run.collection == "segments" ||
-            run.collection == "campaigns" || run.collection == "recipients") {
+        if (collection_from_name(run.collection)) {
           run.objects =
               db.execAndGet("SELECT count(*) FROM " + run.collection + " WHERE deleted_at IS NULL")
                   .getInt64();

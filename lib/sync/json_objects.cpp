@@ -245,6 +245,8 @@ std::string_view items_key(store::collection c, api_kind api) {
       return "result";
     case collection::recipients:
       return legacy ? "recipients" : "result";
+    default:  // the account collections: sync/collections/
+      break;
   }
   return "result";
 }
@@ -301,6 +303,8 @@ page json_objects::parse_page(store::collection c, api_kind api, std::string_vie
         break;
       case store::collection::recipients:
         has_id = map_contact(item, row);
+        break;
+      default:  // the account collections: sync/collections/
         break;
     }
     if (!has_id) {

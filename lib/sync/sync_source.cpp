@@ -29,6 +29,7 @@
 #include "sendgrid/errors.hpp"
 #include "sendgrid/paging.hpp"
 #include "store/event_store.hpp"
+#include "sync/collections/account_sync.hpp"
 #include "sync/contact_csv.hpp"
 #include "sync/csv_reader.hpp"
 #include "sync/gunzip.hpp"
@@ -54,6 +55,8 @@ std::string_view endpoint_label(collection c, api_kind api) {
       return legacy ? "/v3/campaigns" : "/v3/marketing/singlesends";
     case collection::recipients:
       return legacy ? "/v3/contactdb/recipients" : "/v3/marketing/contacts/exports";
+    default:  // the account collections: sync/collections/
+      break;
   }
   return "";
 }
@@ -121,10 +124,32 @@ source_result source_run::run() {
   out.source = options_.source_name;
   run_id_ = iso8601(options_.now());
   out.run_id = run_id_;
-  for (collection c : store::all_collections) {
+  // The key's scopes, read once: a collection it may not read is skipped with the scope
+  // named, before any request (issue 16). Unknown scopes skip nothing in advance.
+  // Only runs that include an account collection ask (a run of the marketing four behaves
+  // as it always did).
+  std::optional<std::vector<std::string>> scopes;
+  bool any_account = false;
+  for (collection w : options_.collections)
+    any_account = any_account || store::is_account_collection(w);
+  if (options_.check_scopes && any_account && !stopping()) scopes = read_scopes(session_, base_);
+  account_run_context account{session_, store_, options_, base_, run_id_};
+  for (collection c : sync_order()) {
     bool wanted = false;
     for (collection w : options_.collections) wanted = wanted || w == c;
     if (!wanted) continue;
+    if (out.fatal_error.empty() && !stopping() && scopes) {
+      if (auto why = missing_scope(c, *scopes); !why.empty()) {
+        out.collections.push_back(skip_collection(account, c, why));
+        continue;
+      }
+    }
+    if (out.fatal_error.empty() && !stopping() && store::is_account_collection(c)) {
+      auto result = run_account_collection(account, c);
+      if (result.auth_rejected) out.fatal_error = result.error;
+      out.collections.push_back(std::move(result));
+      continue;
+    }
     if (!out.fatal_error.empty() || stopping()) {
       collection_result skipped;
       skipped.collection = c;
@@ -326,6 +351,8 @@ outcome source_run::fetch(collection c, api_kind api, store::run_counts& counts)
                                options_.legacy_recipient_page_size, counts);
       }
       return fetch_export(counts);
+    default:  // the account collections: sync/collections/
+      break;
   }
   return outcome::failed("unknown collection");
 }
@@ -661,8 +688,11 @@ outcome source_run::download_export_file(const std::string& url, std::size_t ind
 
 bool source_result::all_succeeded() const {
   if (!fatal_error.empty()) return false;
+  // A collection skipped for a missing scope does not fail the run (issue 16); one skipped
+  // because the key was rejected comes with fatal_error.
   for (const auto& c : collections) {
-    if (c.status != store::run_status::succeeded) return false;
+    if (c.status != store::run_status::succeeded && c.status != store::run_status::skipped)
+      return false;
   }
   return true;
 }

@@ -56,6 +56,31 @@ struct sync_options {
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
+
+  // The account collections (issue 16; sync/collections/account_sync.hpp).
+  // Read GET /v3/scopes once per run and skip, with the scope named, each collection the key
+  // may not read (without it, a 403 from the collection's endpoint skips it the same way).
+  bool check_scopes = true;
+  // Suppressions: incremental on `created` every run (re-reading `suppression_overlap` before
+  // the newest `created` seen), and a full read that tombstones what SendGrid no longer lists
+  // once the last complete one is older than this.
+  std::chrono::seconds suppression_reconcile_interval{24 * 3600};
+  std::chrono::seconds suppression_overlap{3600};
+  int suppression_page_size = 500;      // /v3/suppression/* allow 1..500
+  int template_page_size = 200;         // /v3/templates allows 1..200
+  int verified_sender_page_size = 100;  // /v3/verified_senders (lastSeenID paging)
+  int marketing_stats_page_size = 50;   // /v3/marketing/stats/* allow 1..50
+  int category_page_size = 500;         // categories per /v3/categories/stats/sums page
+  int stats_trailing_days = 3;          // recent days still change: re-read every run
+  int stats_backfill_days = 365;        // first run: this far back
+  int stats_chunk_days = 90;            // days per /v3/stats request
+  // Messages (Email Activity API, opt-in): the first run reads this far back (SendGrid keeps
+  // about 30 days); later runs re-read `messages_trailing` before the last window read.
+  std::chrono::seconds messages_backfill{30LL * 24 * 3600};
+  std::chrono::seconds messages_trailing{24 * 3600};
+  // 6 requests per minute are allowed: at most one request per this interval.
+  std::chrono::milliseconds messages_request_interval{10000};
+  int messages_limit = 1000;  // per request (the API's maximum); a full answer splits the window
 };
 
 struct collection_result {

@@ -269,6 +269,8 @@ fake_response fake_sendgrid::serve_account(const fake_request& req) {
     return json(401, std::string(sendgrid_401_body));
   }
   bool handled = false;
+  fake_response collections = serve_collections(req, handled);
+  if (handled) return collections;
   fake_response setup = serve_setup(req, handled);
   if (handled) return setup;
   const bool marketing = req.path.rfind("/v3/marketing/", 0) == 0;

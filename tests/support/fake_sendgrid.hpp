@@ -93,7 +93,30 @@ struct fake_account {
   std::string export_job_id;
   // Answered as every signed webhook's public_key when set (a key the daemon cannot use).
   std::string public_key_override;
-  bool multi_webhook_api = true;  // false: settings/all answers 404 (legacy single webhook)
+
+  // The account collections (issue 16; tests/support/fake_sendgrid_collections.cpp). Items
+  // are JSON objects unless said otherwise. Each path answers 403 unless its scope is in
+  // `scopes`.
+  std::vector<std::string> bounces;  // suppressions: each with "created" (unix) and "email"
+  std::vector<std::string> blocks;
+  std::vector<std::string> spam_reports;
+  std::vector<std::string> invalid_emails;
+  std::vector<std::string> global_unsubscribes;
+  std::map<std::int64_t, std::vector<std::string>> group_members;  // group id -> addresses
+  std::vector<std::string> templates;                              // with "versions" inside
+  std::vector<std::string> marketing_senders;  // /v3/marketing/senders (bare array)
+  // /v3/verified_senders with limit/lastSeenID paging; when empty, `senders` answers (check).
+  std::vector<std::string> verified_senders;
+  std::string field_definitions;                  // the whole body; "" answers 404
+  std::map<std::string, std::string> stats_days;  // date -> metrics object
+  std::map<std::string, std::map<std::string, std::string>>
+      category_stats;                         // date -> cat -> metrics
+  std::vector<std::string> singlesend_stats;  // /v3/marketing/stats/singlesends results
+  std::vector<std::string> automation_stats;
+  // /v3/messages: each with "msg_id" and "last_event_time" as "YYYY-MM-DDTHH:MM:SS.mmmZ".
+  std::vector<std::string> messages;
+  bool email_activity_addon = true;  // false: /v3/messages answers 403 even with the scope
+  bool multi_webhook_api = true;     // false: settings/all answers 404 (legacy single webhook)
 };
 
 class fake_sendgrid {
@@ -126,6 +149,7 @@ class fake_sendgrid {
   fake_response handle(const fake_request& req);
   fake_response serve_account(const fake_request& req);
   fake_response serve_setup(const fake_request& req, bool& handled);
+  fake_response serve_collections(const fake_request& req, bool& handled);
   void post_test_events(std::string url, std::shared_ptr<test_signer> signer);
   void accept_loop();
   void serve_connection(int slot);

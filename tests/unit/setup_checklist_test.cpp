@@ -89,7 +89,7 @@ TEST(SetupChecklist, FullySetUpAccountIsAllTicks) {
   const auto items = sgs::setup::evaluate(good_account(), context(), received());
   for (const auto& i : items) EXPECT_EQ(i.status, mark::ok) << sgs::setup::render(items);
   EXPECT_FALSE(sgs::setup::any_failed(items));
-  EXPECT_EQ(items.size(), 9u) << sgs::setup::render(items);
+  EXPECT_EQ(items.size(), 13u) << sgs::setup::render(items);  // 9 + one per collection (4)
   const std::string text = sgs::setup::render(items);
   EXPECT_NE(text.find("\u2713 authenticated domain: example.com"), std::string::npos) << text;
   EXPECT_NE(text.find("12345 'Weekly News' exists"), std::string::npos) << text;
@@ -372,3 +372,41 @@ TEST(WebhookConfigureDecisions, SettingsBodyEnablesTheConfiguredEventTypesOnly) 
   ASSERT_TRUE(two);
   EXPECT_EQ(two->events_on, (std::vector<std::string>{"open", "account_status_change"}));
 }
+
+namespace {
+
+TEST(SetupChecklist, EachConfiguredCollectionSaysWhetherTheScopesCoverIt) {
+  auto a = good_account();
+  a.scopes = ok(R"({"scopes":["marketing.read","suppression.read","whitelabel.read"]})");
+  auto ctx = context();
+  ctx.collections = {"lists", "bounces", "templates", "messages"};
+  const auto items = sgs::setup::evaluate(a, ctx, received());
+  const std::string text = sgs::setup::render(items);
+  EXPECT_NE(text.find("\u2713 collection lists: covered by 'marketing.read'"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\u2713 collection bounces: covered by 'suppression.read'"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\u2013 collection templates: not covered: the sync skips it (the key has "
+                      "no 'templates.read' scope)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\u2013 collection messages: not covered"), std::string::npos) << text;
+  EXPECT_NE(text.find("fix: add 'email_activity.read' to the key"), std::string::npos) << text;
+  // A collection the key may not read is skipped by the sync, not a failure of the set-up.
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << text;
+}
+
+TEST(SetupChecklist, AllExpandsToEveryCollectionButTheOptInMessages) {
+  auto a = good_account();
+  auto ctx = context();
+  ctx.collections = {"all"};
+  const auto items = sgs::setup::evaluate(a, ctx, received());
+  const std::string text = sgs::setup::render(items);
+  EXPECT_NE(text.find("collection stats_daily:"), std::string::npos) << text;
+  EXPECT_NE(text.find("collection recipients:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("collection messages:"), std::string::npos) << text;
+  EXPECT_FALSE(sgs::setup::any_failed(items)) << text;
+}
+
+}  // namespace

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Times the recipient_activity and list_members views (issue 16) on a large store.
+
+Usage: recipient_activity_bench.py BINARY DB_DIR [EVENTS=10000000] [EMAILS=1000000]
+Creates (or reuses) DB_DIR/bench.db with `sendgrid-source migrate`, fills the event tables the
+view reads with EVENTS synthetic events over EMAILS recipients (timestamps ascending over 30
+days, emails at random: the layout the webhook writes) and EMAILS recipients in 5 lists, then
+prints: one email's row of recipient_activity (median and max of 200 random emails), the whole
+view (every recipient), and one list's members with their last activity.
+"""
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+
+binary, db_dir = sys.argv[1], sys.argv[2]
+events = int(sys.argv[3]) if len(sys.argv) > 3 else 10_000_000
+emails = int(sys.argv[4]) if len(sys.argv) > 4 else 1_000_000
+os.makedirs(db_dir, exist_ok=True)
+db_file = os.path.join(db_dir, "bench.db")
+if not os.path.exists(db_file):
+    cfg = os.path.join(db_dir, "config.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[storage]\ndir = "{db_dir}"\n[[source]]\nname = "bench"\n')
+    subprocess.run([binary, "--config", cfg, "migrate"], check=True, capture_output=True)
+    db = sqlite3.connect(db_file)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    # The mix a sender sees: per message processed, delivered, and some opens/clicks/bounces.
+    tables = ["processed", "delivered", "_open", "delivered", "_open", "click", "bounce",
+              "processed", "delivered", "unsubscribe", "spam_report", "group_unsubscribe"]
+    weights = [30, 30, 20, 0, 0, 10, 4, 0, 0, 3, 1, 2]
+    rnd = random.Random(1)
+    start = 1764547200
+    t0 = time.time()
+    batch = {}
+    for i in range(events):
+        table = rnd.choices(tables, weights)[0]
+        email = f"user{rnd.randrange(emails)}@example.com"
+        batch.setdefault(table, []).append((f"ev{i}", email, start + i * 30 * 86400 // events))
+        if i % 200_000 == 199_999 or i == events - 1:
+            for t, rows in batch.items():
+                db.executemany(f"INSERT INTO {t} (sg_event_id, email, timestamp, raw, received_at) "
+                               f"VALUES (?, ?, ?, '{{}}', '2025-12-01T00:00:00Z')", rows)
+            db.commit()
+            batch.clear()
+    lists = [f"list-{k}" for k in range(5)]
+    db.executemany("INSERT INTO recipients (id, email, list_ids, source_api, raw, synced_at) "
+                   "VALUES (?, ?, ?, 'marketing', '{}', 'x')",
+                   ((f"c{n}", f"user{n}@example.com",
+                     '["' + '","'.join(rnd.sample(lists, rnd.randint(1, 2))) + '"]') for n in range(emails)))
+    db.commit()
+    db.close()
+    print(f"filled {events} events, {emails} recipients in {time.time() - t0:.0f} s")
+
+db = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+n_events = sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+               for t in ["processed", "delivered", "_open", "click", "bounce", "unsubscribe",
+                         "spam_report", "group_unsubscribe"])
+print(f"store: {n_events} events, {os.path.getsize(db_file) >> 20} MiB")
+rnd = random.Random(2)
+times = []
+for _ in range(200):
+    e = f"user{rnd.randrange(emails)}@example.com"
+    t = time.perf_counter()
+    db.execute("SELECT email, max(CASE WHEN activity = 'open' THEN last_at END), "
+               "sum(CASE WHEN activity = 'open' THEN events ELSE 0 END) "
+               "FROM recipient_activity_by_kind WHERE email = ? GROUP BY email", (e,)).fetchall()
+    times.append((time.perf_counter() - t) * 1000)
+print(f"recipient_activity_by_kind pivot, one email: median {statistics.median(times):.2f} ms, "
+      f"max {max(times):.2f} ms")
+t = time.perf_counter()
+db.execute("SELECT * FROM recipient_activity WHERE email = 'user5@example.com'").fetchall()
+print(f"recipient_activity (one row per email), one email: {time.perf_counter() - t:.1f} s")
+t = time.perf_counter()
+rows = db.execute("SELECT count(*), sum(open_count) FROM recipient_activity").fetchone()
+print(f"recipient_activity, whole view: {rows[0]} recipients in {time.perf_counter() - t:.1f} s")
+t = time.perf_counter()
+rows = db.execute("SELECT count(*) FROM list_members m LEFT JOIN recipient_activity a ON a.email = m.email "
+                  "WHERE m.list_id = 'list-3'").fetchone()
+print(f"one list's members with their last activity: {rows[0]} rows in {time.perf_counter() - t:.1f} s")
