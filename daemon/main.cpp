@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -21,14 +24,12 @@
 #include "check_command.hpp"
 #include "config/config.hpp"
 #include "config/secrets.hpp"
+#include "exit_codes.hpp"
 #include "logging/log.hpp"
 #include "metrics/sync_metrics.hpp"
 #include "reload.hpp"
 #include "scheduler/scheduler.hpp"
-#include "store/event_store.hpp"
-#include "store/migrations.hpp"
-#include "store/object_store.hpp"
-#include "store/store_summary.hpp"
+#include "store/backend.hpp"
 #include "sync_command.hpp"
 #include "webhook/oauth.hpp"
 #include "webhook/server.hpp"
@@ -42,10 +43,9 @@ namespace {
 
 using sgs::config::config;
 
-// Exit codes (SPEC §3): 0 ok, 1 runtime failure, 2 usage or config error.
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 2;
+using sgs::daemon::exit_ok;
+using sgs::daemon::exit_runtime;
+using sgs::daemon::exit_usage;
 
 struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -92,19 +92,6 @@ void setup_logging(const sgs::config::log_config& log) {
   sgs::logging::install(sgs::logging::detect_target(log.format), log.level);
 }
 
-std::filesystem::path store_file(const config& cfg, const std::string& source) {
-  return cfg.storage.dir / (source + ".db");
-}
-
-sgs::store::store_options store_options_for(const config& cfg, const std::string& source) {
-  sgs::store::store_options o;
-  o.file = store_file(cfg, source);
-  o.synchronous_full = cfg.storage.synchronous == sgs::config::synchronous_mode::full;
-  o.busy_timeout = cfg.storage.busy_timeout;
-  o.dedup_window = std::chrono::hours(cfg.storage.dedup_window_hours);
-  return o;
-}
-
 std::vector<const sgs::config::source_config*> select_sources(const config& cfg,
                                                               const std::string& only) {
   std::vector<const sgs::config::source_config*> out;
@@ -120,25 +107,22 @@ std::vector<const sgs::config::source_config*> select_sources(const config& cfg,
   return out;
 }
 
-int cmd_migrate(const loaded_config& lc) {
+int cmd_migrate(const loaded_config& lc, sgs::store::backend& storage) {
   for (const auto& src : lc.cfg.sources) {
-    auto opts = store_options_for(lc.cfg, src.name);
-    auto store = sgs::store::event_store::open(opts);
-    store->close();
-    std::printf("%s: %s is at schema version %d\n", src.name.c_str(), opts.file.c_str(),
-                sgs::store::latest_schema_version());
+    const int version = storage.migrate(src.name);
+    std::printf("%s: %s is at schema version %d\n", src.name.c_str(),
+                storage.location(src.name).c_str(), version);
   }
   return exit_ok;
 }
 
-int cmd_status(const loaded_config& lc, const std::string& only) {
+int cmd_status(const loaded_config& lc, sgs::store::backend& storage, const std::string& only) {
   std::printf("config: %s\nstorage: %s\n", lc.origin.c_str(), lc.cfg.storage.dir.c_str());
   int rc = exit_ok;
   for (const auto* src : select_sources(lc.cfg, only)) {
-    const auto file = store_file(lc.cfg, src->name);
-    std::printf("\nsource %s  (%s)\n", src->name.c_str(), file.c_str());
+    std::printf("\nsource %s  (%s)\n", src->name.c_str(), storage.location(src->name).c_str());
     try {
-      const auto s = sgs::store::read_summary(file);
+      const auto s = storage.read_summary(src->name);
       std::printf("  schema version   %d\n", s.schema_version);
       std::printf("  last event       %s\n",
                   s.last_received_at ? s.last_received_at->c_str() : "none received yet");
@@ -176,38 +160,23 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
 
 // The scheduler's view of one source: when it last succeeded, and how to run it (the sync
 // logs one line per collection and reports into `metrics`; never throws).
-sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
+sgs::scheduler::scheduled_source scheduled_sync(sgs::store::backend& storage,
                                                 const sgs::config::source_config& src,
                                                 const std::string& api_key,
                                                 sgs::metrics::sync_metrics& metrics) {
   sgs::scheduler::scheduled_source s;
   s.name = src.name;
   s.interval = src.sync_interval;
-  auto request = sgs::daemon::make_sync_request(cfg, src, api_key);
+  auto request = sgs::daemon::make_sync_request(storage, src, api_key);
   request.options.metrics = &metrics;
   s.last_success = [request, &metrics]() -> std::optional<sgs::scheduler::clock::time_point> {
     try {
-      auto store = sgs::store::object_store::open(request.store);
-      std::optional<sgs::scheduler::clock::time_point> oldest;
-      bool every_collection = true;
-      for (auto c : request.options.collections) {
-        const std::string at = store->last_success(c);
-        std::tm tm{};
-        if (at.empty() || !strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
-          every_collection = false;
-          continue;
-        }
-        const auto unix_seconds = timegm(&tm);
-        // /metrics and /healthz know the last success from before this start.
-        metrics.last_success_known(request.source.name, sgs::store::collection_name(c),
-                                   unix_seconds, at);
-        const auto t = sgs::scheduler::clock::from_time_t(unix_seconds);
-        if (!oldest || t < *oldest) oldest = t;
-      }
-      return every_collection ? oldest : std::nullopt;
+      auto store = request.open_store();
+      return sgs::sync::last_complete_success(*store, request.source.name,
+                                              request.options.collections, &metrics);
     } catch (const std::exception& e) {
-      spdlog::warn("source {}: cannot read the last sync time ({}): syncing now",
-                   request.source.name, e.what());
+      sgs::logging::warn("cannot read the last sync time: syncing now",
+                         {{"source", request.source.name}, {"error", e.what()}});
       return std::nullopt;
     }
   };
@@ -274,7 +243,7 @@ void reload_tls(sgs::webhook::server& server, const sgs::config::server_config& 
   }
 }
 
-int cmd_run(const loaded_config& lc, unsigned io_threads) {
+int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_threads) {
   const config& cfg = lc.cfg;
   spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin,
                cfg.storage.dir.string());
@@ -298,7 +267,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   std::vector<std::shared_ptr<const sgs::webhook::source_auth>> initial_auth;
   for (const auto& src : cfg.sources) {
     // Keys stored by `webhook configure`, also picked up while running.
-    stored_keys.push_back(sgs::daemon::open_stored_keys(src.name, store_file(cfg, src.name)));
+    stored_keys.push_back(sgs::daemon::open_stored_keys(src.name, storage));
     auto made = sgs::daemon::make_source_auth(src, stored_keys.back().get());
     if (auto* err = std::get_if<std::string>(&made)) throw usage_error(*err);
     initial_auth.push_back(std::get<std::shared_ptr<const sgs::webhook::source_auth>>(made));
@@ -331,7 +300,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
                      src.name, sgs::config::resolve_api_key_path(*src.api_key.file).string());
       }
       if (!src.collections.empty()) {
-        scheduled.push_back(scheduled_sync(cfg, src, *api_key, sync_metrics));
+        scheduled.push_back(scheduled_sync(storage, src, *api_key, sync_metrics));
         spdlog::info("source {} syncs {} collection(s) every {}s", src.name, src.collections.size(),
                      src.sync_interval.count());
       }
@@ -340,11 +309,11 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     }
     // Opening reads the last dedup_window_hours of events back into memory: ~2 s per million.
     spdlog::info("source {}: opening {} and loading the dedup keys of the last {} h", src.name,
-                 store_file(cfg, src.name).string(), cfg.storage.dedup_window_hours);
+                 storage.location(src.name), cfg.storage.dedup_window_hours);
     const auto opening = std::chrono::steady_clock::now();
-    auto store = sgs::store::event_store::open(store_options_for(cfg, src.name));
+    auto store = storage.open_event_store(src.name);
     spdlog::info("source {} store={} dedup_keys={} dedup_mb={} pending_events={} open_ms={}",
-                 src.name, store->file().string(), store->dedup_keys(),
+                 src.name, store->location(), store->dedup_keys(),
                  store->dedup_bytes() / (1024 * 1024), store->counters().pending_events.load(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - opening)
@@ -378,9 +347,14 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   // watchdog is fed from the I/O loop, so a wedged loop gets the service restarted.
   sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", so.host.c_str(),
              static_cast<unsigned>(server.port()));
-  boost::asio::steady_timer watchdog(ioc);
+  // On a strand: the signal handler cancels it from another I/O thread. `stopping` ends the
+  // feeding even when the cancel comes after the timer fired (its handler already queued):
+  // a timer re-armed after the stop kept the io_context, and so the process, alive.
+  boost::asio::steady_timer watchdog(boost::asio::make_strand(ioc));
   std::uint64_t watchdog_usec = 0;
+  std::atomic<bool> stopping{false};
   std::function<void()> feed_watchdog = [&] {
+    if (stopping) return;
     sd_notify(0, "WATCHDOG=1");
     watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
     watchdog.async_wait([&](const boost::system::error_code& ec) {
@@ -434,7 +408,8 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
         "at once)",
         signo);
     sd_notify(0, "STOPPING=1");
-    watchdog.cancel();
+    stopping = true;
+    boost::asio::post(watchdog.get_executor(), [&] { watchdog.cancel(); });
     server.stop();
     sync_scheduler.stop();  // a running sync stops between transactions
   });
@@ -503,12 +478,14 @@ int main(int argc, char** argv) {
   try {
     loaded_config lc = load_config(config_path);
     setup_logging(lc.cfg.log);
-    if (*run) return cmd_run(lc, io_threads);
-    if (*migrate) return cmd_migrate(lc);
-    if (*status) return cmd_status(lc, status_source);
-    if (*sync) return sgs::daemon::run_sync_command(lc.cfg, sync_options);
-    if (*check) return sgs::daemon::run_check_command(lc.cfg, check_options);
-    if (*webhook) return sgs::daemon::run_webhook_command(lc.cfg, webhook_options);
+    // The one place the store implementation is chosen ([storage]).
+    const auto storage = sgs::store::make_backend(lc.cfg.storage);
+    if (*run) return cmd_run(lc, *storage, io_threads);
+    if (*migrate) return cmd_migrate(lc, *storage);
+    if (*status) return cmd_status(lc, *storage, status_source);
+    if (*sync) return sgs::daemon::run_sync_command(lc.cfg, *storage, sync_options);
+    if (*check) return sgs::daemon::run_check_command(lc.cfg, *storage, check_options);
+    if (*webhook) return sgs::daemon::run_webhook_command(lc.cfg, *storage, webhook_options);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
     return exit_usage;

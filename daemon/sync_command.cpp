@@ -12,15 +12,12 @@
 #include <thread>
 
 #include "config/secrets.hpp"
+#include "exit_codes.hpp"
 #include "sync/sync_source.hpp"
 
 namespace sgs::daemon {
 
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 2;
 
 // Parses "lists,recipients"; nullopt (with `error`) on an unknown name.
 std::optional<std::vector<store::collection>> parse_only(const std::string& text,
@@ -129,14 +126,12 @@ CLI::App* add_sync_command(CLI::App& app, sync_cli_options& out) {
   return cmd;
 }
 
-sync::source_sync_request make_sync_request(const config::config& cfg,
+sync::source_sync_request make_sync_request(store::backend& storage,
                                             const config::source_config& src, std::string api_key) {
   sync::source_sync_request r;
   r.source = src;
   r.api_key = std::move(api_key);
-  r.store.file = cfg.storage.dir / (src.name + ".db");
-  r.store.synchronous_full = cfg.storage.synchronous == config::synchronous_mode::full;
-  r.store.busy_timeout = cfg.storage.busy_timeout;
+  r.open_store = [&storage, name = src.name] { return storage.open_object_store(name); };
   r.options.collections.clear();
   for (const auto& name : src.collections) {
     if (auto c = store::collection_from_name(name)) r.options.collections.push_back(*c);
@@ -144,7 +139,8 @@ sync::source_sync_request make_sync_request(const config::config& cfg,
   return r;
 }
 
-int run_sync_command(const config::config& cfg, const sync_cli_options& options) {
+int run_sync_command(const config::config& cfg, store::backend& storage,
+                     const sync_cli_options& options) {
   std::optional<std::vector<store::collection>> only;
   if (!options.only.empty()) {
     std::string error;
@@ -174,7 +170,7 @@ int run_sync_command(const config::config& cfg, const sync_cli_options& options)
       if (!options.source.empty()) return exit_usage;
       continue;
     }
-    sync::source_sync_request r = make_sync_request(cfg, src, *value);
+    sync::source_sync_request r = make_sync_request(storage, src, *value);
     if (only) r.options.collections = *only;
     requests.push_back(std::move(r));
   }

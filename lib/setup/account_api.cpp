@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "events/json_text.hpp"
+#include "text/json.hpp"
 
 namespace sgs::setup {
 
@@ -195,7 +195,7 @@ std::string duplicate_webhook_id(std::string_view body) {
 
 std::string webhook_settings_body(std::string_view url) {
   std::string out = "{\"enabled\":true,\"url\":";
-  events::append_json_string(out, url);
+  text::append_json_string(out, url);
   for (auto name : switches) {
     out += ",\"";
     out += name;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "events/event.hpp"
-#include "store/event_store.hpp"
+#include "store/sqlite_event_store.hpp"
 
 namespace sgs::store {
 

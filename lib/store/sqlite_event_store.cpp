@@ -1,6 +1,6 @@
 // Event store: migrations at open, dedup index rebuild, the writer thread with group commit,
 // and a checkpointer thread.
-#include "store/event_store.hpp"
+#include "store/sqlite_event_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <pthread.h>
@@ -12,10 +12,12 @@
 #include <unordered_set>
 
 #include "store/migrations.hpp"
+#include "text/iso8601.hpp"
 
 namespace sgs::store {
 
 using events::event;
+using text::iso8601_utc;
 using events::event_type;
 
 namespace {
@@ -212,34 +214,16 @@ std::vector<std::uint32_t> decode_indexes(const void* blob, int bytes) {
 
 // Reads back what iso8601_utc wrote (to the second; the dedup generations are hours long).
 std::chrono::system_clock::time_point parse_iso8601(std::string_view text) {
-  std::tm tm{};
-  std::sscanf(std::string(text).c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-              &tm.tm_hour, &tm.tm_min, &tm.tm_sec);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return text::parse_iso8601_utc(text).value_or(std::chrono::system_clock::time_point{});
 }
 
 }  // namespace
-
-std::string iso8601_utc(std::chrono::system_clock::time_point t) {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
 
 std::filesystem::path pending_file_for(const std::filesystem::path& file) {
   return file.parent_path() / (file.stem().string() + ".pending.db");
 }
 
-struct event_store::pending {
+struct sqlite_event_store::pending {
   events::parsed_batch batch;
   std::chrono::system_clock::time_point received_at;
   std::string received_at_text;
@@ -252,7 +236,7 @@ struct event_store::pending {
 };
 
 // One acknowledged body read back from pending_bodies.
-struct event_store::body_row {
+struct sqlite_event_store::body_row {
   std::int64_t id = 0;
   std::string received_at;
   std::string body;
@@ -261,7 +245,7 @@ struct event_store::body_row {
 };
 
 // Each statement belongs to one connection and is used by that connection's thread only.
-struct event_store::statements {
+struct sqlite_event_store::statements {
   // db_ (merger thread; the open and close paths before and after it runs)
   std::array<stmt_ptr, events::event_type_count> insert_event;
   stmt_ptr insert_rejected;
@@ -307,7 +291,7 @@ void configure_connection(SQLite::Database& db, bool synchronous_full) {
 
 }  // namespace
 
-event_store::event_store(const store_options& options)
+sqlite_event_store::sqlite_event_store(const store_options& options)
     : options_(options), dedup_(std::make_unique<dedup_index>(options.dedup_window)) {
   tables_wal_.store = this;
   pending_wal_.store = this;
@@ -320,9 +304,9 @@ void configure_sqlite_once() {
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
-std::unique_ptr<event_store> event_store::open(const store_options& options) {
+std::unique_ptr<sqlite_event_store> sqlite_event_store::open(const store_options& options) {
   configure_sqlite_once();
-  std::unique_ptr<event_store> store(new event_store(options));
+  std::unique_ptr<sqlite_event_store> store(new sqlite_event_store(options));
   try {
     store->open_files();
   } catch (const SQLite::Exception& e) {
@@ -348,7 +332,7 @@ std::unique_ptr<event_store> event_store::open(const store_options& options) {
   return store;
 }
 
-void event_store::open_files() {
+void sqlite_event_store::open_files() {
   std::error_code ec;
   if (options_.file.has_parent_path())
     std::filesystem::create_directories(options_.file.parent_path(), ec);
@@ -424,13 +408,13 @@ void event_store::open_files() {
                         .getInt64();
   rebuild_dedup_index();
   recover_pending();
-  sqlite3_wal_hook(h, &event_store::on_wal_commit, &tables_wal_);
-  sqlite3_wal_hook(ph, &event_store::on_wal_commit, &pending_wal_);
+  sqlite3_wal_hook(h, &sqlite_event_store::on_wal_commit, &tables_wal_);
+  sqlite3_wal_hook(ph, &sqlite_event_store::on_wal_commit, &pending_wal_);
 }
 
-event_store::~event_store() { close(); }
+sqlite_event_store::~sqlite_event_store() { close(); }
 
-void event_store::close() {
+void sqlite_event_store::close() {
   {
     std::lock_guard lock(mutex_);
     if (closing_ && !writer_.joinable()) return;
@@ -462,12 +446,12 @@ void event_store::close() {
   }
 }
 
-std::string event_store::last_error() const {
+std::string sqlite_event_store::last_error() const {
   std::lock_guard lock(mutex_);
   return last_error_;
 }
 
-void event_store::rebuild_dedup_index() {
+void sqlite_event_store::rebuild_dedup_index() {
   // Rows arrive in rowid order, so the dedup window is the tail of each table: read it
   // backwards and stop at the first row older than the window.
   const auto now = std::chrono::system_clock::now();
@@ -521,7 +505,7 @@ void event_store::rebuild_dedup_index() {
   dedup_bytes_ = dedup_->memory_bytes();
 }
 
-void event_store::add_pending_keys(const body_row& row) {
+void sqlite_event_store::add_pending_keys(const body_row& row) {
   auto parsed = events::parse_batch(row.body);
   auto* batch = std::get_if<events::parsed_batch>(&parsed);
   if (!batch) return;  // kept as rejected when merged
@@ -539,7 +523,7 @@ void event_store::add_pending_keys(const body_row& row) {
   }
 }
 
-std::vector<event_store::body_row> event_store::read_pending(sqlite3_stmt* select,
+std::vector<sqlite_event_store::body_row> sqlite_event_store::read_pending(sqlite3_stmt* select,
                                                              std::int64_t after_id,
                                                              std::size_t max_events) {
   std::vector<body_row> rows;
@@ -567,7 +551,7 @@ std::vector<event_store::body_row> event_store::read_pending(sqlite3_stmt* selec
   return rows;
 }
 
-void event_store::recover_pending() {
+void sqlite_event_store::recover_pending() {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
   // Bodies a crash left in the pending file after their merge committed: merged already.
@@ -626,7 +610,7 @@ void event_store::recover_pending() {
   dedup_bytes_ = dedup_->memory_bytes();
 }
 
-void event_store::submit(events::parsed_batch batch,
+void sqlite_event_store::submit(events::parsed_batch batch,
                          std::chrono::system_clock::time_point received_at, write_callback done) {
   const std::size_t n = batch.events.size() + batch.rejected.size();
   {
@@ -659,7 +643,7 @@ void event_store::submit(events::parsed_batch batch,
   wake_.notify_one();
 }
 
-void event_store::writer_loop() {
+void sqlite_event_store::writer_loop() {
   std::vector<pending> group;
   bool delete_failed = false;
   for (;;) {
@@ -732,7 +716,7 @@ void event_store::writer_loop() {
   }
 }
 
-double event_store::admission_budget() {
+double sqlite_event_store::admission_budget() {
   // Back-pressure, so that the tables never fall far behind: once a quarter of the high-water
   // mark is pending, requests are admitted at about the merger's pace (faster when little is
   // pending, slower when much is), and past the mark not at all. Paced, the pending bodies
@@ -767,7 +751,7 @@ double event_store::admission_budget() {
   return std::max(admission_tokens_, 0.0);
 }
 
-void event_store::write_group(std::vector<pending>& group) {
+void sqlite_event_store::write_group(std::vector<pending>& group) {
   std::vector<pending*> all;
   all.reserve(group.size());
   for (auto& p : group) all.push_back(&p);
@@ -794,7 +778,7 @@ void event_store::write_group(std::vector<pending>& group) {
   for (auto& p : group) p.done(p.result);
 }
 
-void event_store::delete_merged_bodies(std::int64_t through_id) {
+void sqlite_event_store::delete_merged_bodies(std::int64_t through_id) {
   if (through_id <= deleted_through_) return;
   sqlite3* h = pending_db_->getHandle();
   sqlite3_stmt* s = statements_->delete_pending.get();
@@ -808,7 +792,7 @@ void event_store::delete_merged_bodies(std::int64_t through_id) {
   counters_.last_commit_failed = false;
 }
 
-bool event_store::try_write(const std::vector<pending*>& batch, std::string& error,
+bool sqlite_event_store::try_write(const std::vector<pending*>& batch, std::string& error,
                             int& error_code) {
   sqlite3* h = pending_db_->getHandle();
   statements& st = *statements_;
@@ -931,7 +915,7 @@ bool event_store::try_write(const std::vector<pending*>& batch, std::string& err
   return true;
 }
 
-void event_store::merger_loop() {
+void sqlite_event_store::merger_loop() {
   bool failed = false;
   auto last_merge_end = std::chrono::steady_clock::time_point{};
   for (;;) {
@@ -973,7 +957,7 @@ void event_store::merger_loop() {
   }
 }
 
-bool event_store::merge_once(std::uint64_t& moved) {
+bool sqlite_event_store::merge_once(std::uint64_t& moved) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
   std::vector<body_row> rows;
@@ -1035,7 +1019,7 @@ bool event_store::merge_once(std::uint64_t& moved) {
   return true;
 }
 
-void event_store::insert_bodies(const std::vector<body_row>& rows) {
+void sqlite_event_store::insert_bodies(const std::vector<body_row>& rows) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
   for (const auto& row : rows) {
@@ -1058,7 +1042,7 @@ void event_store::insert_bodies(const std::vector<body_row>& rows) {
   }
 }
 
-void event_store::insert_events(const events::parsed_batch& batch,
+void sqlite_event_store::insert_events(const events::parsed_batch& batch,
                                 const std::string& duplicate_indexes,
                                 std::string_view received_at) {
   sqlite3* h = db_->getHandle();
@@ -1094,9 +1078,9 @@ void event_store::insert_events(const events::parsed_batch& batch,
   }
 }
 
-int event_store::on_wal_commit(void* state, sqlite3*, const char*, int frames) {
+int sqlite_event_store::on_wal_commit(void* state, sqlite3*, const char*, int frames) {
   auto* wal = static_cast<wal_state*>(state);
-  event_store* store = wal->store;
+  sqlite_event_store* store = wal->store;
   // Fewer frames than after the previous commit: the WAL started over from its beginning.
   if (frames < wal->frames.exchange(frames)) store->counters_.wal_resets.fetch_add(1);
   if (frames >= store->options_.checkpoint_after_frames) {
@@ -1109,7 +1093,7 @@ int event_store::on_wal_commit(void* state, sqlite3*, const char*, int frames) {
   return SQLITE_OK;
 }
 
-void event_store::yield_to_checkpoint(const wal_state& wal) {
+void sqlite_event_store::yield_to_checkpoint(const wal_state& wal) {
   // Bounded: a RESTART that cannot finish (a reader holds an old snapshot) must not stall
   // writing; the WAL then just grows until the reader is done.
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
@@ -1118,7 +1102,7 @@ void event_store::yield_to_checkpoint(const wal_state& wal) {
   }
 }
 
-void event_store::checkpoint_loop() {
+void sqlite_event_store::checkpoint_loop() {
   struct target {
     wal_state* wal;
     std::unique_ptr<SQLite::Database> db;
