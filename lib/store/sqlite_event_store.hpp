@@ -1,6 +1,7 @@
 // The SQLite event store of one source: webhook batches acknowledged into a pending journal
 // file by one writer thread with group commit and in-memory deduplication, then merged into
-// the event tables by a merger thread (see the class comment and the .cpp files it names).
+// the event tables by a merger thread. One job per file: sqlite_event_store.cpp (open, threads,
+// close), pending_journal.cpp (writer), merger.cpp, checkpointer.cpp, recovery.cpp.
 #pragma once
 
 #include <atomic>
