@@ -172,7 +172,7 @@ bool sqlite_event_store::merge_once(std::uint64_t& moved) {
   try {
     check(h, sqlite3_step(st.begin.get()), "BEGIN");
     sqlite3_reset(st.begin.get());
-    insert_bodies(rows);
+    insert_bodies(rows, true);
     sqlite3_bind_int64(st.record_merged.get(), 1, last_id);
     check(h, sqlite3_step(st.record_merged.get()), "INSERT merged_bodies");
     sqlite3_reset(st.record_merged.get());
@@ -210,10 +210,35 @@ bool sqlite_event_store::merge_once(std::uint64_t& moved) {
   return true;
 }
 
-void sqlite_event_store::insert_bodies(const std::vector<body_row>& rows) {
+std::optional<events::parsed_batch> sqlite_event_store::take_parsed(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  // Older entries were merged from the journal already (re-parsed: the merger read the body
+  // before the writer handed it over, or a failed merge dropped what it had taken).
+  while (!parsed_.empty() && parsed_.front().id < id) {
+    parsed_events_ -= parsed_.front().events;
+    parsed_.pop_front();
+  }
+  if (parsed_.empty() || parsed_.front().id != id) return std::nullopt;
+  std::optional<events::parsed_batch> out(std::move(parsed_.front().batch));
+  parsed_events_ -= parsed_.front().events;
+  parsed_.pop_front();
+  return out;
+}
+
+void sqlite_event_store::insert_bodies(const std::vector<body_row>& rows, bool from_journal) {
   sqlite3* h = db_->getHandle();
   statements& st = *statements_;
   for (const auto& row : rows) {
+    // The writer's parsed batch when it still holds it; else (after a crash, or past
+    // max_parsed_events) the body is parsed again.
+    std::optional<events::parsed_batch> kept;
+    if (from_journal) kept = take_parsed(row.id);
+    if (kept) {
+      insert_events(*kept, row.duplicates, row.received_at);
+      merging_events_.fetch_add(row.events);
+      wake_.notify_one();  // a writer held back by the high-water mark may go on
+      continue;
+    }
     auto parsed = events::parse_batch(row.body);
     if (auto* err = std::get_if<events::batch_error>(&parsed)) {
       // It parsed when it arrived; if it no longer does, keep it rather than lose it.

@@ -221,6 +221,19 @@ void sqlite_event_store::write_group(std::vector<pending>& group) {
   for (auto& p : group) p.done(p.result);
 }
 
+void sqlite_event_store::hand_to_merger(const std::vector<pending*>& batch) {
+  // Parse once: the merger takes these instead of parsing the bodies again (merger.cpp). What
+  // does not fit under max_parsed_events is re-parsed from the journal by the merger.
+  std::lock_guard lock(mutex_);
+  for (pending* p : batch) {
+    if (p->journal_id == 0) continue;
+    const std::uint64_t n = p->result.stored + p->result.rejected;
+    if (parsed_events_ + n > options_.max_parsed_events) continue;
+    parsed_.push_back(parsed_body{p->journal_id, n, std::move(p->batch)});
+    parsed_events_ += n;
+  }
+}
+
 void sqlite_event_store::delete_merged_bodies(std::int64_t through_id) {
   if (through_id <= deleted_through_) return;
   sqlite3* h = pending_db_->getHandle();
@@ -259,6 +272,7 @@ bool sqlite_event_store::try_write(const std::vector<pending*>& batch, std::stri
     }
     for (pending* p : batch) {
       p->result = write_result{write_result::outcome::committed, 0, 0, 0, {}};
+      p->journal_id = 0;
       p->new_keys.clear();
       p->duplicate_indexes.clear();
       p->stored_by_type.fill(0);
@@ -304,6 +318,7 @@ bool sqlite_event_store::try_write(const std::vector<pending*>& batch, std::stri
                           static_cast<int>(p->duplicate_indexes.size()), SQLITE_STATIC);
       }
       check(h, sqlite3_step(s), "INSERT pending body");
+      p->journal_id = sqlite3_last_insert_rowid(h);
       sqlite3_reset(s);
       journaled_events += p->result.stored + p->result.rejected;
     }
@@ -325,6 +340,7 @@ bool sqlite_event_store::try_write(const std::vector<pending*>& batch, std::stri
     return false;
   }
   if (delete_through > deleted_through_) deleted_through_ = delete_through;
+  hand_to_merger(batch);
   // Durable now: only from here on do the keys count as seen.
   std::int64_t newest_ms = 0;
   for (pending* p : batch) {

@@ -146,7 +146,7 @@ void sqlite_event_store::recover_pending() {
       check(h, sqlite3_step(st.begin.get()), "BEGIN");
       sqlite3_reset(st.begin.get());
       const std::int64_t last = rows.back().id;
-      insert_bodies(rows);
+      insert_bodies(rows, false);
       sqlite3_bind_int64(st.delete_legacy_pending.get(), 1, last);
       check(h, sqlite3_step(st.delete_legacy_pending.get()), "DELETE pending bodies");
       sqlite3_reset(st.delete_legacy_pending.get());

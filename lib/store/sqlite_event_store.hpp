@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +53,10 @@ struct store_options {
   // fast as the merger moves events into the tables: the tables stay at most about a second
   // behind, and a stop never has long to merge.
   std::size_t pending_high_water = 128 * 1024;
+  // Parse once: the writer hands the parsed batches it journaled to the merger, up to this
+  // many events in memory (~1.5 KB each with their body); beyond it, and after a crash, the
+  // merger parses the journaled bodies again.
+  std::size_t max_parsed_events = 64 * 1024;
 };
 
 // The file beside the event tables' file that holds acknowledged bodies until they are merged:
@@ -120,6 +125,7 @@ class sqlite_event_store final : public event_store {
   struct pending;
   struct statements;
   struct body_row;
+  struct parsed_body;
   // One WAL file's state, shared by its writer's commit hook and the checkpointer.
   struct wal_state {
     sqlite_event_store* store = nullptr;
@@ -142,7 +148,9 @@ class sqlite_event_store final : public event_store {
   double admission_budget();
   static constexpr double unpaced = 1e18;
   static constexpr double refuse = -1;
-  void insert_bodies(const std::vector<body_row>& rows);
+  void hand_to_merger(const std::vector<pending*>& batch);
+  std::optional<events::parsed_batch> take_parsed(std::int64_t id);
+  void insert_bodies(const std::vector<body_row>& rows, bool from_journal);
   void insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
                      std::string_view received_at);
   void delete_merged_bodies(std::int64_t through_id);
@@ -173,6 +181,8 @@ class sqlite_event_store final : public event_store {
   std::condition_variable wake_;        // the writer: queued batches, closing, bodies to delete
   std::condition_variable merge_wake_;  // the merger: new pending bodies, the writer finished
   std::deque<pending> queue_;
+  std::deque<parsed_body> parsed_;  // journaled, parsed, for the merger; oldest first
+  std::uint64_t parsed_events_ = 0;
   std::size_t queued_events_ = 0;
   std::uint64_t acknowledged_groups_ = 0;  // commits of the writer, for the merger's idle wait
   bool closing_ = false;

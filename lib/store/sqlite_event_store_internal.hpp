@@ -112,8 +112,16 @@ struct sqlite_event_store::pending {
   write_result result;
   std::vector<events::dedup_key> new_keys;  // added to the index after the commit
   std::string duplicate_indexes;            // uint32 LE indexes into batch.events
+  std::int64_t journal_id = 0;              // its pending_bodies row, once inserted
   std::array<std::uint32_t, events::event_type_count> stored_by_type{};
   std::array<std::uint32_t, events::event_type_count> duplicates_by_type{};
+};
+
+// A journaled body's parsed batch, handed from the writer to the merger (parse once).
+struct sqlite_event_store::parsed_body {
+  std::int64_t id = 0;       // pending_bodies.id
+  std::uint64_t events = 0;  // stored + rejected, as in pending_bodies.events
+  events::parsed_batch batch;
 };
 
 // One acknowledged body read back from pending_bodies.
