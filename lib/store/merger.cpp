@@ -10,6 +10,9 @@
 //  3. A failed merge rolls back whole; the bodies stay pending and are retried after a second;
 //     at shutdown they stay for the next start.
 // Threads: db_, pending_reader_ and their statements are the merger's while it runs.
+#include <variant>
+
+#include "store/event_columns.hpp"
 #include "store/sqlite_event_store_internal.hpp"
 
 namespace sgs::store {
@@ -54,54 +57,23 @@ class binder {
   int i_;
 };
 
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+
+// Binds the event's columns in the order of event_columns (store/event_columns.hpp).
 void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view received_at) {
   binder b(s, first);
-  b.text(e.sg_event_id);
-  b.text(e.sg_message_id);
-  b.text(e.email);
-  b.integer(e.timestamp);
-  b.text(e.smtp_id);
-  b.text(std::string_view(e.category));
-  b.integer(e.asm_group_id);
-  b.text(e.reason);
-  b.text(e.status);
-  b.text(e.response);
-  b.integer(e.attempt);
-  b.text(e.type);
-  b.text(e.bounce_classification);
-  b.text(e.url);
-  b.integer(e.url_offset_index);
-  b.text(e.url_offset_type);
-  b.text(e.useragent);
-  b.text(e.ip);
-  b.integer(e.tls);
-  b.integer(e.cert_err);
-  b.integer(e.sg_machine_open);
-  b.text(e.sg_content_type);
-  b.text(e.pool_name);
-  b.integer(e.pool_id);
-  b.integer(e.marketing_campaign_id);
-  b.text(e.marketing_campaign_name);
-  b.text(e.marketing_campaign_version);
-  b.integer(e.marketing_campaign_split_id);
-  b.text(e.post_type);
-  b.integer(e.sg_user_id);
-  b.text(e.singlesend_id);
-  b.text(e.singlesend_name);
-  b.text(e.mc_stats);
-  b.text(e.phase_id);
-  b.integer(e.send_at);
-  b.text(e.template_id);
-  b.text(e.template_version_id);
-  b.text(e.template_hash);
-  b.text(e.sg_template_id);
-  b.text(e.sg_template_name);
-  b.text(e.domain);
-  b.text(e.from);
-  b.text(e.newsletter);
-  b.text(std::string_view(e.custom_args));
-  b.text(e.raw);
-  b.text(received_at);
+  for (const event_column& c : event_columns) {
+    std::visit(overloaded{[&](std::optional<std::string_view> event::*f) { b.text(e.*f); },
+                          [&](std::optional<std::int64_t> event::*f) { b.integer(e.*f); },
+                          [&](std::string event::*f) { b.text(std::string_view(e.*f)); },
+                          [&](std::optional<std::string> event::*f) { b.text(e.*f); },
+                          [&](std::string_view event::*f) { b.text(e.*f); },
+                          [&](received_at_column) { b.text(received_at); }},
+               c.field);
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <mutex>
 
+#include "store/event_columns.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_event_store_internal.hpp"
 
@@ -24,18 +25,6 @@ using text::iso8601_utc;
 using namespace sqlite_detail;
 
 namespace {
-
-// The typed columns of every event table, in the order bind_event binds them.
-constexpr const char* event_columns =
-    "sg_event_id, sg_message_id, email, timestamp, smtp_id, category, asm_group_id, reason, "
-    "status, response, attempt, type, bounce_classification, url, url_offset_index, "
-    "url_offset_type, useragent, ip, tls, cert_err, sg_machine_open, sg_content_type, pool_name, "
-    "pool_id, marketing_campaign_id, marketing_campaign_name, marketing_campaign_version, "
-    "marketing_campaign_split_id, post_type, sg_user_id, singlesend_id, singlesend_name, "
-    "mc_stats, phase_id, send_at, template_id, template_version_id, template_hash, "
-    "sg_template_id, sg_template_name, domain, from_address, newsletter, custom_args, raw, "
-    "received_at";
-constexpr int event_column_count = 46;
 
 // The connection settings both files share. wal_autocheckpoint=0: a writer's own checkpoint
 // would stall it; the checkpointer thread does them.
@@ -135,10 +124,10 @@ void sqlite_event_store::open_files() {
   for (event_type t : events::all_event_types) {
     std::string sql = "INSERT INTO " + std::string(events::table_name(t)) + " (";
     if (t == event_type::other) sql += "event, ";
-    sql += event_columns;
+    sql += event_column_list();
     sql += ") VALUES (";
-    const int n = event_column_count + (t == event_type::other ? 1 : 0);
-    for (int i = 0; i < n; ++i) sql += i ? ",?" : "?";
+    const std::size_t n = event_columns.size() + (t == event_type::other ? 1 : 0);
+    for (std::size_t i = 0; i < n; ++i) sql += i ? ",?" : "?";
     sql += ")";
     st->insert_event[static_cast<std::size_t>(t)] = prepare(h, sql);
   }
