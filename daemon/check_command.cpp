@@ -8,6 +8,7 @@
 #include "setup/account_setup.hpp"
 #include "setup/checklist.hpp"
 #include "setup_session.hpp"
+#include "sources.hpp"
 
 namespace sgs::daemon {
 
@@ -33,12 +34,7 @@ int check_source(const config::config& cfg, store::backend& storage,
   std::printf("source %s (%s)\n", src.name.c_str(), src.api_base.c_str());
   auto local = setup::read_local_state(storage, src.name);
   local.source = src.name;
-  auto key = config::resolve_api_key(src.api_key, src.name);
-  if (auto* err = std::get_if<std::string>(&key)) {
-    std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());
-    return exit_usage;
-  }
-  auto& value = std::get<std::optional<std::string>>(key);
+  const auto value = api_key_of(src);
   if (!value) {
     // A webhook-only source is a valid set-up: nothing to check at SendGrid with no key.
     std::vector<setup::check_item> items{
@@ -94,14 +90,13 @@ int run_check_command(const config::config& cfg, store::backend& storage,
                       const check_cli_options& options) {
   int rc = exit_ok;
   bool first = true;
-  for (const auto& src : cfg.sources) {
-    if (!options.source.empty() && src.name != options.source) continue;
+  for (const auto* src : select_sources(cfg, options.source)) {
     if (!first) std::printf("\n");
     first = false;
-    rc = std::max(rc, check_source(cfg, storage, src));
+    rc = std::max(rc, check_source(cfg, storage, *src));
     if (rc == exit_usage) return rc;
   }
-  if (first) return find_source(cfg, options.source) ? exit_ok : exit_usage;
+  if (first) find_source(cfg, options.source);  // none configured: throws, naming none
   return rc;
 }
 

@@ -60,16 +60,4 @@ inline sendgrid::client_options client_options_for(const config::source_config& 
   return o;
 }
 
-inline const config::source_config* find_source(const config::config& cfg,
-                                                const std::string& name) {
-  for (const auto& s : cfg.sources)
-    if (s.name == name) return &s;
-  std::string names;
-  for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-  std::fprintf(stderr,
-               "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
-               name.c_str(), names.c_str());
-  return nullptr;
-}
-
 }  // namespace sgs::daemon::setup_cli

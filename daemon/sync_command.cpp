@@ -13,6 +13,7 @@
 
 #include "config/secrets.hpp"
 #include "exit_codes.hpp"
+#include "sources.hpp"
 #include "sync/sync_source.hpp"
 
 namespace sgs::daemon {
@@ -151,16 +152,9 @@ int run_sync_command(const config::config& cfg, store::backend& storage,
     }
   }
   std::vector<sync::source_sync_request> requests;
-  bool found = false;
-  for (const auto& src : cfg.sources) {
-    if (!options.source.empty() && src.name != options.source) continue;
-    found = true;
-    auto key = config::resolve_api_key(src.api_key, src.name);
-    if (auto* err = std::get_if<std::string>(&key)) {
-      std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());
-      return exit_usage;
-    }
-    auto& value = std::get<std::optional<std::string>>(key);
+  for (const auto* source : select_sources(cfg, options.source)) {
+    const config::source_config& src = *source;
+    const auto value = api_key_of(src);
     if (!value) {
       std::fprintf(
           stderr,
@@ -173,14 +167,6 @@ int run_sync_command(const config::config& cfg, store::backend& storage,
     sync::source_sync_request r = make_sync_request(storage, src, *value);
     if (only) r.options.collections = *only;
     requests.push_back(std::move(r));
-  }
-  if (!found) {
-    std::string names;
-    for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-    std::fprintf(stderr,
-                 "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
-                 options.source.c_str(), names.c_str());
-    return exit_usage;
   }
   if (requests.empty()) {
     std::fprintf(stderr, "sendgrid-source: no source has an API key: nothing to sync\n");

@@ -11,6 +11,7 @@
 #include "logging/log.hpp"
 #include "setup/account_setup.hpp"
 #include "setup_session.hpp"
+#include "sources.hpp"
 #include "text/iso8601.hpp"
 
 namespace sgs::daemon {
@@ -48,8 +49,7 @@ CLI::App* add_webhook_command(CLI::App& app, webhook_cli_options& out) {
 
 int run_webhook_command(const config::config& cfg, store::backend& storage,
                         const webhook_cli_options& options) {
-  const auto* src = find_source(cfg, options.source);
-  if (!src) return exit_usage;
+  const auto* src = &find_source(cfg, options.source);
   std::string url = options.url.empty() ? expected_url(cfg, src->name) : options.url;
   if (url.empty()) {
     std::fprintf(stderr,
@@ -64,12 +64,7 @@ int run_webhook_command(const config::config& cfg, store::backend& storage,
     return exit_usage;
   }
   while (url.size() > 8 && url.back() == '/') url.pop_back();
-  auto key = config::resolve_api_key(src->api_key, src->name);
-  if (auto* err = std::get_if<std::string>(&key)) {
-    std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());
-    return exit_usage;
-  }
-  auto& value = std::get<std::optional<std::string>>(key);
+  const auto value = api_key_of(*src);
   if (!value) {
     std::fprintf(stderr,
                  "sendgrid-source: source '%s' has no API key: set api_key_file (or api_key_env) "
