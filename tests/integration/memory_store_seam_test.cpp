@@ -148,6 +148,25 @@ TEST_F(MemorySync, ACompleteRunUpsertsAndTombstonesThroughTheInterface) {
                    .has_value());
 }
 
+// Issue 16 through the interface: a collection skipped for a missing scope does not hold the
+// source's last complete success back; sync_state cursors are read back.
+TEST_F(MemorySync, ASkippedCollectionIsLeftOutOfTheLastCompleteSuccessAndStateIsKept) {
+  lists({"l1"});
+  ASSERT_TRUE(sync().all_succeeded());
+  EXPECT_EQ(store.last_status(collection::bounces), "");
+  const auto row = store.begin_run("run-1", "default", collection::bounces, "2026-01-01T00:00:00Z");
+  store.finish_run(row, sgs::store::run_status::skipped, "", {}, "2026-01-01T00:00:01Z",
+                   "suppression.read missing");
+  EXPECT_EQ(store.last_status(collection::bounces), "skipped");
+  EXPECT_TRUE(sgs::sync::last_complete_success(store, "default",
+                                               {collection::lists, collection::bounces}, nullptr)
+                  .has_value());
+
+  EXPECT_EQ(store.state("bounces.created"), "");
+  store.set_state("bounces.created", "1767225600", "2026-01-01T00:00:02Z");
+  EXPECT_EQ(store.state("bounces.created"), "1767225600");
+}
+
 TEST_F(MemorySync, AStoreThatFailsFailsTheRunWithItsMessage) {
   lists({"l1"});
   store.break_now("connection to the database lost");
