@@ -61,6 +61,9 @@ template <class... F>
 struct overloaded : F... {
   using F::operator()...;
 };
+// Clang before 17 does not deduce an aggregate's template arguments (P1816).
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
 
 // Binds the event's columns in the order of event_columns (store/event_columns.hpp).
 void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view received_at) {
