@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "events/parse.hpp"
-#include "store/event_store.hpp"
+#include "store/sqlite_event_store.hpp"
 
 namespace {
 
@@ -53,7 +53,7 @@ std::string batch_json(std::uint64_t first, std::uint64_t count, std::uint64_t t
 }
 
 void fill(const std::filesystem::path& file, std::uint64_t total, std::uint64_t emails) {
-  auto store = sgs::store::event_store::open({.file = file});
+  auto store = sgs::store::sqlite_event_store::open({.file = file});
   std::mutex m;
   std::condition_variable cv;
   std::uint64_t in_flight = 0;

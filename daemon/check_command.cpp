@@ -8,7 +8,7 @@
 #include "setup/account_setup.hpp"
 #include "setup/checklist.hpp"
 #include "setup_session.hpp"
-#include "store/webhook_keys.hpp"
+#include "sources.hpp"
 
 namespace sgs::daemon {
 
@@ -17,12 +17,11 @@ namespace {
 using namespace setup_cli;
 
 // The keys `webhook configure` stored for this source.
-std::vector<std::string> stored_keys(const config::config& cfg, const config::source_config& src,
+std::vector<std::string> stored_keys(store::backend& storage, const config::source_config& src,
                                      std::string& error) {
   std::vector<std::string> keys;
   try {
-    for (auto& k : store::read_webhook_keys(database_of(cfg, src.name)))
-      keys.push_back(std::move(k.public_key));
+    for (auto& k : storage.read_webhook_keys(src.name)) keys.push_back(std::move(k.public_key));
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -30,18 +29,14 @@ std::vector<std::string> stored_keys(const config::config& cfg, const config::so
 }
 
 // 0, 1 or 2 for one source.
-int check_source(const config::config& cfg, const config::source_config& src) {
+int check_source(const config::config& cfg, store::backend& storage,
+                 const config::source_config& src) {
   std::printf("source %s (%s)\n", src.name.c_str(), src.api_base.c_str());
-  auto local = setup::read_local_state(database_of(cfg, src.name));
+  auto local = setup::read_local_state(storage, src.name);
   local.source = src.name;
-  auto key = config::resolve_api_key(src.api_key, src.name);
-  if (auto* err = std::get_if<std::string>(&key)) {
-    std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());
-    return exit_usage;
-  }
-  auto& value = std::get<std::optional<std::string>>(key);
+  const auto value = api_key_of(src);
   std::string key_error;
-  const auto stored = stored_keys(cfg, src, key_error);
+  const auto stored = stored_keys(storage, src, key_error);
   if (!key_error.empty()) std::fprintf(stderr, "sendgrid-source: %s\n", key_error.c_str());
   if (!value) {
     // A webhook-only source is a valid set-up: nothing to check at SendGrid with no key.
@@ -99,17 +94,17 @@ CLI::App* add_check_command(CLI::App& app, check_cli_options& out) {
   return cmd;
 }
 
-int run_check_command(const config::config& cfg, const check_cli_options& options) {
+int run_check_command(const config::config& cfg, store::backend& storage,
+                      const check_cli_options& options) {
   int rc = exit_ok;
   bool first = true;
-  for (const auto& src : cfg.sources) {
-    if (!options.source.empty() && src.name != options.source) continue;
+  for (const auto* src : select_sources(cfg, options.source)) {
     if (!first) std::printf("\n");
     first = false;
-    rc = std::max(rc, check_source(cfg, src));
+    rc = std::max(rc, check_source(cfg, storage, *src));
     if (rc == exit_usage) return rc;
   }
-  if (first) return find_source(cfg, options.source) ? exit_ok : exit_usage;
+  if (first) find_source(cfg, options.source);  // none configured: throws, naming none
   return rc;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "store/backend.hpp"
 
 namespace sgs::daemon {
 
@@ -17,6 +18,7 @@ CLI::App* add_check_command(CLI::App& app, check_cli_options& out);
 
 // Prints the checklist of each selected source. 0 when no required item failed, 1 when one
 // did, 2 for usage and configuration errors.
-int run_check_command(const config::config& cfg, const check_cli_options& options);
+int run_check_command(const config::config& cfg, store::backend& storage,
+                      const check_cli_options& options);
 
 }  // namespace sgs::daemon

@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -21,16 +24,14 @@
 #include "check_command.hpp"
 #include "config/config.hpp"
 #include "config/secrets.hpp"
+#include "exit_codes.hpp"
 #include "logging/log.hpp"
 #include "metrics/sync_metrics.hpp"
 #include "reload.hpp"
 #include "scheduler/scheduler.hpp"
 #include "setup/checklist.hpp"
-#include "store/event_store.hpp"
-#include "store/migrations.hpp"
-#include "store/object_store.hpp"
-#include "store/store_summary.hpp"
-#include "store/webhook_keys.hpp"
+#include "sources.hpp"
+#include "store/backend.hpp"
 #include "sync_command.hpp"
 #include "webhook/oauth.hpp"
 #include "webhook/server.hpp"
@@ -44,14 +45,11 @@ namespace {
 
 using sgs::config::config;
 
-// Exit codes (SPEC §3): 0 ok, 1 runtime failure, 2 usage or config error.
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 2;
+using sgs::daemon::exit_ok;
+using sgs::daemon::exit_runtime;
+using sgs::daemon::exit_usage;
 
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using sgs::daemon::usage_error;
 
 struct loaded_config {
   config cfg;
@@ -94,56 +92,25 @@ void setup_logging(const sgs::config::log_config& log) {
   sgs::logging::install(sgs::logging::detect_target(log.format), log.level);
 }
 
-std::filesystem::path store_file(const config& cfg, const std::string& source) {
-  return cfg.storage.dir / (source + ".db");
-}
-
-sgs::store::store_options store_options_for(const config& cfg, const std::string& source) {
-  sgs::store::store_options o;
-  o.file = store_file(cfg, source);
-  o.synchronous_full = cfg.storage.synchronous == sgs::config::synchronous_mode::full;
-  o.busy_timeout = cfg.storage.busy_timeout;
-  o.dedup_window = std::chrono::hours(cfg.storage.dedup_window_hours);
-  return o;
-}
-
-std::vector<const sgs::config::source_config*> select_sources(const config& cfg,
-                                                              const std::string& only) {
-  std::vector<const sgs::config::source_config*> out;
-  for (const auto& s : cfg.sources) {
-    if (only.empty() || s.name == only) out.push_back(&s);
-  }
-  if (!only.empty() && out.empty()) {
-    std::string names;
-    for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-    throw usage_error("no source named '" + only + "' in the configuration (configured: " + names +
-                      ")");
-  }
-  return out;
-}
-
-int cmd_migrate(const loaded_config& lc) {
+int cmd_migrate(const loaded_config& lc, sgs::store::backend& storage) {
   for (const auto& src : lc.cfg.sources) {
-    auto opts = store_options_for(lc.cfg, src.name);
-    auto store = sgs::store::event_store::open(opts);
-    store->close();
-    std::printf("%s: %s is at schema version %d\n", src.name.c_str(), opts.file.c_str(),
-                sgs::store::latest_schema_version());
+    const int version = storage.migrate(src.name);
+    std::printf("%s: %s is at schema version %d\n", src.name.c_str(),
+                storage.location(src.name).c_str(), version);
   }
   return exit_ok;
 }
 
-int cmd_status(const loaded_config& lc, const std::string& only) {
+int cmd_status(const loaded_config& lc, sgs::store::backend& storage, const std::string& only) {
   std::printf("config: %s\nstorage: %s\n", lc.origin.c_str(), lc.cfg.storage.dir.c_str());
   int rc = exit_ok;
-  for (const auto* src : select_sources(lc.cfg, only)) {
-    const auto file = store_file(lc.cfg, src->name);
-    std::printf("\nsource %s  (%s)\n", src->name.c_str(), file.c_str());
+  for (const auto* src : sgs::daemon::select_sources(lc.cfg, only)) {
+    std::printf("\nsource %s  (%s)\n", src->name.c_str(), storage.location(src->name).c_str());
     try {
-      const auto s = sgs::store::read_summary(file);
+      const auto s = storage.read_summary(src->name);
       std::printf("  schema version   %d\n", s.schema_version);
       // A stored key the daemon cannot parse is ignored by it: unsigned posts get in.
-      const auto keys = sgs::store::read_webhook_keys(file);
+      const auto keys = storage.read_webhook_keys(src->name);
       if (!keys.empty())
         std::printf("  webhook keys     %zu stored by webhook configure\n", keys.size());
       for (const auto& k : keys) {
@@ -191,7 +158,7 @@ int cmd_status(const loaded_config& lc, const std::string& only) {
 
 // The scheduler's view of one source: when it last succeeded, and how to run it (the sync
 // logs one line per collection and reports into `metrics`; never throws).
-sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
+sgs::scheduler::scheduled_source scheduled_sync(sgs::store::backend& storage,
                                                 const sgs::config::source_config& src,
                                                 const std::string& api_key,
                                                 sgs::metrics::sync_metrics& metrics) {
@@ -199,34 +166,16 @@ sgs::scheduler::scheduled_source scheduled_sync(const config& cfg,
   s.name = src.name;
   s.interval = src.sync_interval;
   metrics.sync_interval(src.name, src.sync_interval.count());
-  auto request = sgs::daemon::make_sync_request(cfg, src, api_key);
+  auto request = sgs::daemon::make_sync_request(storage, src, api_key);
   request.options.metrics = &metrics;
   s.last_success = [request, &metrics]() -> std::optional<sgs::scheduler::clock::time_point> {
     try {
-      auto store = sgs::store::object_store::open(request.store);
-      std::optional<sgs::scheduler::clock::time_point> oldest;
-      bool every_collection = true;
-      for (auto c : request.options.collections) {
-        const std::string at = store->last_success(c);
-        std::tm tm{};
-        if (at.empty() || !strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
-          // A collection skipped for a scope the key lacks never succeeds: it does not make
-          // every start sync at once.
-          if (store->last_status(c) == "skipped") continue;
-          every_collection = false;
-          continue;
-        }
-        const auto unix_seconds = timegm(&tm);
-        // /metrics and /healthz know the last success from before this start.
-        metrics.last_success_known(request.source.name, sgs::store::collection_name(c),
-                                   unix_seconds, at);
-        const auto t = sgs::scheduler::clock::from_time_t(unix_seconds);
-        if (!oldest || t < *oldest) oldest = t;
-      }
-      return every_collection ? oldest : std::nullopt;
+      auto store = request.open_store();
+      return sgs::sync::last_complete_success(*store, request.source.name,
+                                              request.options.collections, &metrics);
     } catch (const std::exception& e) {
-      spdlog::warn("source {}: cannot read the last sync time ({}): syncing now",
-                   request.source.name, e.what());
+      sgs::logging::warn("cannot read the last sync time: syncing now",
+                         {{"source", request.source.name}, {"error", e.what()}});
       return std::nullopt;
     }
   };
@@ -265,14 +214,15 @@ std::unique_ptr<sgs::webhook::oauth_issuer> make_oauth_issuer(
     if (auto* err = std::get_if<std::string>(&read)) throw usage_error(*err);
     secret = *std::get<std::optional<std::string>>(read);
     if (sgs::config::file_readable_by_others(sgs::config::resolve_api_key_path(file))) {
-      spdlog::warn(
-          "source {}: the OAuth client secret file {} is readable by other users: chmod "
-          "600 it",
-          src.name, sgs::config::resolve_api_key_path(file).string());
+      sgs::logging::warn(
+          "the OAuth client secret file is readable by other users: chmod 600 it",
+          {{"source", src.name}, {"file", sgs::config::resolve_api_key_path(file).string()}});
     }
   }
-  spdlog::info("source {} requires OAuth bearer tokens (token URL: POST /oauth/token/{}, ttl={}s)",
-               src.name, src.name, src.webhook_oauth_token_ttl.count());
+  sgs::logging::info("requires OAuth bearer tokens",
+                     {{"source", src.name},
+                      {"token_url", "POST /oauth/token/" + src.name},
+                      {"ttl_seconds", src.webhook_oauth_token_ttl.count()}});
   return std::make_unique<sgs::webhook::oauth_issuer>(sgs::webhook::oauth_client{
       src.webhook_oauth_client_id, std::move(secret), src.webhook_oauth_token_ttl});
 }
@@ -287,26 +237,15 @@ std::optional<sgs::webhook::tls_files> tls_files_of(const sgs::config::server_co
 void reload_tls(sgs::webhook::server& server, const sgs::config::server_config& cfg) {
   if (cfg.tls_cert_file.empty()) return;
   if (auto error = server.reload_tls()) {
-    spdlog::error("TLS reload failed, still serving the previous certificate: {}", *error);
+    sgs::logging::error("TLS reload failed, still serving the previous certificate",
+                        {{"error", *error}});
   } else {
-    spdlog::info("TLS certificate reloaded cert={}", cfg.tls_cert_file);
+    sgs::logging::info("TLS certificate reloaded", {{"cert", cfg.tls_cert_file}});
   }
 }
 
-int cmd_run(const loaded_config& lc, unsigned io_threads) {
-  const config& cfg = lc.cfg;
-  spdlog::info("starting sendgrid-source {} config={} storage={}", SGS_VERSION, lc.origin,
-               cfg.storage.dir.string());
-  // The TLS files must load before anything is opened: a typo is a config error, not a
-  // listener that fails at the first connection.
-  if (auto tls = tls_files_of(cfg.server)) {
-    if (auto error = sgs::webhook::check_tls_files(*tls)) throw usage_error(*error);
-    if (sgs::config::file_readable_by_others(tls->key_file)) {
-      spdlog::warn("the TLS key file {} is readable by other users: chmod 600 it",
-                   tls->key_file.string());
-    }
-  }
-
+// What `run` holds for its sources while it serves them; destroyed after the server.
+struct running_sources {
   sgs::metrics::sync_metrics sync_metrics;
   std::vector<std::unique_ptr<sgs::store::event_store>> stores;
   std::vector<sgs::scheduler::scheduled_source> scheduled;
@@ -315,82 +254,119 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   std::map<std::string, sgs::webhook::source_endpoint, std::less<>> endpoints;
   // Own the verifiers that the endpoints' source_auth point at, until the server is gone.
   std::vector<std::shared_ptr<const sgs::webhook::source_auth>> initial_auth;
+};
+
+// The webhook side of one source: stored keys, authentication, OAuth.
+sgs::webhook::source_auth open_auth(const sgs::config::source_config& src,
+                                    sgs::store::backend& storage, running_sources& out) {
+  // Keys stored by `webhook configure`, also picked up while running.
+  out.stored_keys.push_back(sgs::daemon::open_stored_keys(src.name, storage));
+  auto made = sgs::daemon::make_source_auth(src, out.stored_keys.back().get());
+  if (auto* err = std::get_if<std::string>(&made)) throw usage_error(*err);
+  out.initial_auth.push_back(std::get<std::shared_ptr<const sgs::webhook::source_auth>>(made));
+  const sgs::webhook::source_auth& auth = *out.initial_auth.back();
+  if (auth.verifier != nullptr) {
+    sgs::logging::info("accepts only signed webhooks",
+                       {{"source", src.name}, {"keys", auth.verifier->key_count()}});
+  }
+  if (out.stored_keys.back()->key_count() > 0) {
+    sgs::logging::info("accepts only signed webhooks (keys stored by webhook configure)",
+                       {{"source", src.name}, {"keys", out.stored_keys.back()->key_count()}});
+  } else if (!auth.verifier) {
+    sgs::logging::warn(
+        "accepts unsigned webhooks: run `sendgrid-source webhook configure --source " + src.name +
+            "` or set webhook_verification_key to refuse forged posts",
+        {{"source", src.name}});
+  }
+  // The endpoint's own copy: OAuth is not part of what a reload swaps.
+  sgs::webhook::source_auth endpoint_auth = auth;
+  if (!src.webhook_oauth_client_id.empty()) {
+    out.oauth_issuers.push_back(make_oauth_issuer(src));
+    endpoint_auth.oauth = out.oauth_issuers.back().get();
+  }
+  return endpoint_auth;
+}
+
+// Opens every source: its authentication, its sync schedule and its event store.
+void open_sources(const config& cfg, sgs::store::backend& storage, running_sources& out) {
   for (const auto& src : cfg.sources) {
-    // Keys stored by `webhook configure`, also picked up while running.
-    stored_keys.push_back(sgs::daemon::open_stored_keys(src.name, store_file(cfg, src.name)));
-    auto made = sgs::daemon::make_source_auth(src, stored_keys.back().get());
-    if (auto* err = std::get_if<std::string>(&made)) throw usage_error(*err);
-    initial_auth.push_back(std::get<std::shared_ptr<const sgs::webhook::source_auth>>(made));
-    const sgs::webhook::source_auth& auth = *initial_auth.back();
-    if (auth.verifier != nullptr) {
-      spdlog::info("source {} accepts only signed webhooks ({} key(s))", src.name,
-                   auth.verifier->key_count());
-    }
-    if (stored_keys.back()->key_count() > 0) {
-      spdlog::info("source {} accepts only signed webhooks ({} key(s) stored by webhook configure)",
-                   src.name, stored_keys.back()->key_count());
-    } else if (!auth.verifier) {
-      spdlog::warn(
-          "source {} accepts unsigned webhooks: run `sendgrid-source webhook configure --source "
-          "{}` or set webhook_verification_key to refuse forged posts",
-          src.name, src.name);
-    }
-    // The endpoint's own copy: OAuth is not part of what a reload swaps.
-    sgs::webhook::source_auth endpoint_auth = auth;
-    if (!src.webhook_oauth_client_id.empty()) {
-      oauth_issuers.push_back(make_oauth_issuer(src));
-      endpoint_auth.oauth = oauth_issuers.back().get();
-    }
-    auto key = sgs::config::resolve_api_key(src.api_key, src.name);
-    if (auto* err = std::get_if<std::string>(&key)) throw usage_error(*err);
-    if (auto& api_key = std::get<std::optional<std::string>>(key)) {
-      if (src.api_key.file && sgs::config::file_readable_by_others(
-                                  sgs::config::resolve_api_key_path(*src.api_key.file))) {
-        spdlog::warn("source {}: the API key file {} is readable by other users: chmod 600 it",
-                     src.name, sgs::config::resolve_api_key_path(*src.api_key.file).string());
-      }
+    auto endpoint_auth = open_auth(src, storage, out);
+    if (auto api_key = sgs::daemon::api_key_of(src)) {
+      sgs::daemon::warn_if_readable_by_others(src);
       if (!src.collections.empty()) {
-        scheduled.push_back(scheduled_sync(cfg, src, *api_key, sync_metrics));
-        spdlog::info("source {} syncs {} collection(s) every {}s", src.name, src.collections.size(),
-                     src.sync_interval.count());
+        out.scheduled.push_back(scheduled_sync(storage, src, *api_key, out.sync_metrics));
+        sgs::logging::info("syncs on a schedule",
+                           {{"source", src.name},
+                            {"collections", src.collections.size()},
+                            {"interval_seconds", src.sync_interval.count()}});
       }
     } else {
-      spdlog::info("source {} has no API key: it receives webhooks, its sync is off", src.name);
+      sgs::logging::info("no API key: it receives webhooks, its sync is off",
+                         {{"source", src.name}});
     }
     // Opening reads the last dedup_window_hours of events back into memory: ~2 s per million.
-    spdlog::info("source {}: opening {} and loading the dedup keys of the last {} h", src.name,
-                 store_file(cfg, src.name).string(), cfg.storage.dedup_window_hours);
+    sgs::logging::info("opening the event store and loading the dedup keys of the window",
+                       {{"source", src.name},
+                        {"store", storage.location(src.name)},
+                        {"dedup_window_hours", cfg.storage.dedup_window_hours}});
     const auto opening = std::chrono::steady_clock::now();
-    auto store = sgs::store::event_store::open(store_options_for(cfg, src.name));
-    spdlog::info("source {} store={} dedup_keys={} dedup_mb={} pending_events={} open_ms={}",
-                 src.name, store->file().string(), store->dedup_keys(),
-                 store->dedup_bytes() / (1024 * 1024), store->counters().pending_events.load(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - opening)
-                     .count());
-    endpoints.emplace(src.name,
-                      sgs::webhook::source_endpoint{src.name, store.get(), endpoint_auth});
-    stores.push_back(std::move(store));
+    auto store = storage.open_event_store(src.name);
+    sgs::logging::info("event store open",
+                       {{"source", src.name},
+                        {"store", store->location()},
+                        {"dedup_keys", store->dedup_keys()},
+                        {"dedup_mb", store->dedup_bytes() / (1024 * 1024)},
+                        {"pending_events", store->counters().pending_events.load()},
+                        {"open_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now() - opening)
+                                        .count()}});
+    out.endpoints.emplace(src.name,
+                          sgs::webhook::source_endpoint{src.name, store.get(), endpoint_auth});
+    out.stores.push_back(std::move(store));
   }
+}
+
+sgs::webhook::server_options server_options_for(const sgs::config::server_config& server,
+                                                const sgs::metrics::sync_metrics& sync_metrics) {
+  sgs::webhook::server_options so;
+  so.host = server.listen_host;
+  so.port = server.listen_port;
+  so.max_body_bytes = server.max_body_bytes;
+  so.header_timeout = server.header_timeout;
+  so.body_timeout = server.body_timeout;
+  so.idle_timeout = server.idle_timeout;
+  so.max_connections = server.max_connections;
+  so.max_events_per_request = server.max_events_per_request;
+  so.sync_metrics = &sync_metrics;
+  so.tls = tls_files_of(server);
+  so.handshake_timeout = server.tls_handshake_timeout;
+  if (!server.admin_listen_host.empty()) {
+    so.admin_listen =
+        sgs::webhook::listen_address{server.admin_listen_host, server.admin_listen_port};
+  }
+  return so;
+}
+
+int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_threads) {
+  const config& cfg = lc.cfg;
+  sgs::logging::info(
+      "starting sendgrid-source",
+      {{"version", SGS_VERSION}, {"config", lc.origin}, {"storage", cfg.storage.dir.string()}});
+  // The TLS files must load before anything is opened: a typo is a config error, not a
+  // listener that fails at the first connection.
+  if (auto tls = tls_files_of(cfg.server)) {
+    if (auto error = sgs::webhook::check_tls_files(*tls)) throw usage_error(*error);
+    if (sgs::config::file_readable_by_others(tls->key_file)) {
+      sgs::logging::warn("the TLS key file is readable by other users: chmod 600 it",
+                         {{"file", tls->key_file.string()}});
+    }
+  }
+  running_sources sources;
+  open_sources(cfg, storage, sources);
 
   boost::asio::io_context ioc(static_cast<int>(io_threads));
-  sgs::webhook::server_options so;
-  so.host = cfg.server.listen_host;
-  so.port = cfg.server.listen_port;
-  so.max_body_bytes = cfg.server.max_body_bytes;
-  so.header_timeout = cfg.server.header_timeout;
-  so.body_timeout = cfg.server.body_timeout;
-  so.idle_timeout = cfg.server.idle_timeout;
-  so.max_connections = cfg.server.max_connections;
-  so.max_events_per_request = cfg.server.max_events_per_request;
-  so.sync_metrics = &sync_metrics;
-  so.tls = tls_files_of(cfg.server);
-  so.handshake_timeout = cfg.server.tls_handshake_timeout;
-  if (!cfg.server.admin_listen_host.empty()) {
-    so.admin_listen =
-        sgs::webhook::listen_address{cfg.server.admin_listen_host, cfg.server.admin_listen_port};
-  }
-  sgs::webhook::server server(ioc.get_executor(), so, std::move(endpoints));
+  const auto so = server_options_for(cfg.server, sources.sync_metrics);
+  sgs::webhook::server server(ioc.get_executor(), so, std::move(sources.endpoints));
   server.start();
   for (const auto& src : cfg.sources) {
     spdlog::info("listening: POST {}://{}:{}/webhooks/sendgrid/{}", so.tls ? "https" : "http",
@@ -405,9 +381,14 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   // watchdog is fed from the I/O loop, so a wedged loop gets the service restarted.
   sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", so.host.c_str(),
              static_cast<unsigned>(server.port()));
-  boost::asio::steady_timer watchdog(ioc);
+  // On a strand: the signal handler cancels it from another I/O thread. `stopping` ends the
+  // feeding even when the cancel comes after the timer fired (its handler already queued):
+  // a timer re-armed after the stop kept the io_context, and so the process, alive.
+  boost::asio::steady_timer watchdog(boost::asio::make_strand(ioc));
   std::uint64_t watchdog_usec = 0;
+  std::atomic<bool> stopping{false};
   std::function<void()> feed_watchdog = [&] {
+    if (stopping) return;
     sd_notify(0, "WATCHDOG=1");
     watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
     watchdog.async_wait([&](const boost::system::error_code& ec) {
@@ -417,13 +398,13 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed_watchdog();
 
   // Sync runs on its own threads; the webhook never waits for it.
-  sgs::scheduler::scheduler sync_scheduler(std::move(scheduled));
+  sgs::scheduler::scheduler sync_scheduler(std::move(sources.scheduled));
   sync_scheduler.start();
 
   // SIGHUP: re-read the config and apply what is safe (daemon/reload.hpp), on an I/O thread.
   sgs::daemon::reload_context reload_ctx{lc.path, cfg, &server, {}};
   for (std::size_t i = 0; i < cfg.sources.size(); ++i)
-    reload_ctx.stored_keys[cfg.sources[i].name] = stored_keys[i].get();
+    reload_ctx.stored_keys[cfg.sources[i].name] = sources.stored_keys[i].get();
   boost::asio::signal_set hangup(ioc, SIGHUP);
   std::function<void()> await_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
@@ -434,7 +415,7 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
       sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                  static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
                      static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
-      spdlog::info("signal SIGHUP: reloading {}", lc.origin);
+      sgs::logging::info("signal SIGHUP: reloading", {{"config", lc.origin}});
       sgs::daemon::reload(reload_ctx);
       reload_tls(server, cfg.server);  // after a certificate renewal
       sd_notify(0, "READY=1");
@@ -456,12 +437,12 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
     sigemptyset(&second.sa_mask);
     sigaction(SIGTERM, &second, nullptr);
     sigaction(SIGINT, &second, nullptr);
-    spdlog::info(
-        "signal {}: finishing requests in flight, then exiting (a second signal exits "
-        "at once)",
-        signo);
+    sgs::logging::info(
+        "signal: finishing requests in flight, then exiting (a second signal exits at once)",
+        {{"signal", signo}});
     sd_notify(0, "STOPPING=1");
-    watchdog.cancel();
+    stopping = true;
+    boost::asio::post(watchdog.get_executor(), [&] { watchdog.cancel(); });
     server.stop();
     sync_scheduler.stop();  // a running sync stops between transactions
   });
@@ -471,8 +452,8 @@ int cmd_run(const loaded_config& lc, unsigned io_threads) {
   }
   sgs::webhook::run_contained(ioc);
   for (auto& t : threads) t.join();
-  for (auto& s : stores) s->close();
-  spdlog::info("stopped cleanly");
+  for (auto& s : sources.stores) s->close();
+  sgs::logging::info("stopped cleanly", {});
   return exit_ok;
 }
 
@@ -537,12 +518,14 @@ int main(int argc, char** argv) {
   try {
     loaded_config lc = load_config(config_path);
     setup_logging(lc.cfg.log);
-    if (*run) return cmd_run(lc, io_threads);
-    if (*migrate) return cmd_migrate(lc);
-    if (*status) return cmd_status(lc, status_source);
-    if (*sync) return sgs::daemon::run_sync_command(lc.cfg, sync_options);
-    if (*check) return sgs::daemon::run_check_command(lc.cfg, check_options);
-    if (*webhook) return sgs::daemon::run_webhook_command(lc.cfg, webhook_options);
+    // The one place the store implementation is chosen ([storage]).
+    const auto storage = sgs::store::make_backend(lc.cfg.storage);
+    if (*run) return cmd_run(lc, *storage, io_threads);
+    if (*migrate) return cmd_migrate(lc, *storage);
+    if (*status) return cmd_status(lc, *storage, status_source);
+    if (*sync) return sgs::daemon::run_sync_command(lc.cfg, *storage, sync_options);
+    if (*check) return sgs::daemon::run_check_command(lc.cfg, *storage, check_options);
+    if (*webhook) return sgs::daemon::run_webhook_command(lc.cfg, *storage, webhook_options);
   } catch (const usage_error& e) {
     std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
     return exit_usage;

@@ -7,19 +7,15 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "exit_codes.hpp"
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
-#include "sync/sync_source.hpp"
 
 namespace sgs::daemon::setup_cli {
 
-inline constexpr int exit_ok = 0;
-inline constexpr int exit_runtime = 1;
-inline constexpr int exit_usage = 2;
-
-inline std::filesystem::path database_of(const config::config& cfg, const std::string& source) {
-  return cfg.storage.dir / (source + ".db");
-}
+using daemon::exit_ok;
+using daemon::exit_runtime;
+using daemon::exit_usage;
 
 inline std::string webhook_path(const std::string& source) {
   return "/webhooks/sendgrid/" + source;
@@ -46,7 +42,7 @@ struct api {
   explicit api(sendgrid::client_options options)
       : client(std::move(options)), session(client, interactive_policy(), env()) {}
   static sendgrid::session_env env() {
-    auto e = sync::real_session_env(std::stop_token{});
+    auto e = sendgrid::real_session_env(std::stop_token{});
     e.notice = [](std::string_view text) {
       std::fprintf(stderr, "  (%.*s)\n", static_cast<int>(text.size()), text.data());
     };
@@ -62,18 +58,6 @@ inline sendgrid::client_options client_options_for(const config::source_config& 
   o.on_behalf_of = src.on_behalf_of;
   o.request_timeout = std::chrono::seconds(30);
   return o;
-}
-
-inline const config::source_config* find_source(const config::config& cfg,
-                                                const std::string& name) {
-  for (const auto& s : cfg.sources)
-    if (s.name == name) return &s;
-  std::string names;
-  for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-  std::fprintf(stderr,
-               "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
-               name.c_str(), names.c_str());
-  return nullptr;
 }
 
 }  // namespace sgs::daemon::setup_cli

@@ -12,16 +12,14 @@
 #include <thread>
 
 #include "config/secrets.hpp"
+#include "exit_codes.hpp"
+#include "sources.hpp"
 #include "sync/collections/account_sync.hpp"
 #include "sync/sync_source.hpp"
 
 namespace sgs::daemon {
 
 namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 2;
 
 // Parses "lists,recipients"; nullopt (with `error`) on an unknown name.
 std::optional<std::vector<store::collection>> parse_only(const std::string& text,
@@ -140,14 +138,12 @@ CLI::App* add_sync_command(CLI::App& app, sync_cli_options& out) {
   return cmd;
 }
 
-sync::source_sync_request make_sync_request(const config::config& cfg,
+sync::source_sync_request make_sync_request(store::backend& storage,
                                             const config::source_config& src, std::string api_key) {
   sync::source_sync_request r;
   r.source = src;
   r.api_key = std::move(api_key);
-  r.store.file = cfg.storage.dir / (src.name + ".db");
-  r.store.synchronous_full = cfg.storage.synchronous == config::synchronous_mode::full;
-  r.store.busy_timeout = cfg.storage.busy_timeout;
+  r.open_store = [&storage, name = src.name] { return storage.open_object_store(name); };
   r.options.collections.clear();
   for (const auto& name : src.collections) {
     if (name == "all") {
@@ -162,7 +158,8 @@ sync::source_sync_request make_sync_request(const config::config& cfg,
   return r;
 }
 
-int run_sync_command(const config::config& cfg, const sync_cli_options& options) {
+int run_sync_command(const config::config& cfg, store::backend& storage,
+                     const sync_cli_options& options) {
   std::optional<std::vector<store::collection>> only;
   if (!options.only.empty()) {
     std::string error;
@@ -173,16 +170,9 @@ int run_sync_command(const config::config& cfg, const sync_cli_options& options)
     }
   }
   std::vector<sync::source_sync_request> requests;
-  bool found = false;
-  for (const auto& src : cfg.sources) {
-    if (!options.source.empty() && src.name != options.source) continue;
-    found = true;
-    auto key = config::resolve_api_key(src.api_key, src.name);
-    if (auto* err = std::get_if<std::string>(&key)) {
-      std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());
-      return exit_usage;
-    }
-    auto& value = std::get<std::optional<std::string>>(key);
+  for (const auto* source : select_sources(cfg, options.source)) {
+    const config::source_config& src = *source;
+    const auto value = api_key_of(src);
     if (!value) {
       std::fprintf(
           stderr,
@@ -192,17 +182,9 @@ int run_sync_command(const config::config& cfg, const sync_cli_options& options)
       if (!options.source.empty()) return exit_usage;
       continue;
     }
-    sync::source_sync_request r = make_sync_request(cfg, src, *value);
+    sync::source_sync_request r = make_sync_request(storage, src, *value);
     if (only) r.options.collections = *only;
     requests.push_back(std::move(r));
-  }
-  if (!found) {
-    std::string names;
-    for (const auto& s : cfg.sources) names += (names.empty() ? "" : ", ") + s.name;
-    std::fprintf(stderr,
-                 "sendgrid-source: no source named '%s' in the configuration (configured: %s)\n",
-                 options.source.c_str(), names.c_str());
-    return exit_usage;
   }
   if (requests.empty()) {
     std::fprintf(stderr, "sendgrid-source: no source has an API key: nothing to sync\n");

@@ -2,16 +2,17 @@
 // lib/setup, stores its signing key, and with --test waits for SendGrid's test events.
 #include "webhook_command.hpp"
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <thread>
 
 #include "config/secrets.hpp"
+#include "logging/log.hpp"
 #include "setup/account_setup.hpp"
 #include "setup_session.hpp"
-#include "store/webhook_keys.hpp"
+#include "sources.hpp"
+#include "text/iso8601.hpp"
 
 namespace sgs::daemon {
 
@@ -47,9 +48,9 @@ CLI::App* add_webhook_command(CLI::App& app, webhook_cli_options& out) {
   return webhook;
 }
 
-int run_webhook_command(const config::config& cfg, const webhook_cli_options& options) {
-  const auto* src = find_source(cfg, options.source);
-  if (!src) return exit_usage;
+int run_webhook_command(const config::config& cfg, store::backend& storage,
+                        const webhook_cli_options& options) {
+  const auto* src = &find_source(cfg, options.source);
   std::string url = options.url.empty() ? expected_url(cfg, src->name) : options.url;
   if (url.empty()) {
     std::fprintf(stderr,
@@ -64,12 +65,7 @@ int run_webhook_command(const config::config& cfg, const webhook_cli_options& op
     return exit_usage;
   }
   while (url.size() > 8 && url.back() == '/') url.pop_back();
-  auto key = config::resolve_api_key(src->api_key, src->name);
-  if (auto* err = std::get_if<std::string>(&key)) {
-    std::fprintf(stderr, "sendgrid-source: %s\n", err->c_str());
-    return exit_usage;
-  }
-  auto& value = std::get<std::optional<std::string>>(key);
+  const auto value = api_key_of(*src);
   if (!value) {
     std::fprintf(stderr,
                  "sendgrid-source: source '%s' has no API key: set api_key_file (or api_key_env) "
@@ -87,11 +83,11 @@ int run_webhook_command(const config::config& cfg, const webhook_cli_options& op
                  url.c_str(), webhook_path(src->name).c_str());
   }
 
-  const auto database = database_of(cfg, src->name);
+  const std::string database = storage.location(src->name);
   std::optional<std::string> baseline;
   if (options.test) {
     try {
-      baseline = setup::last_arrival(database);
+      baseline = setup::last_arrival(storage, src->name);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sendgrid-source: %s\n", e.what());
       return exit_runtime;
@@ -103,10 +99,9 @@ int run_webhook_command(const config::config& cfg, const webhook_cli_options& op
   request.on_behalf_of = src->on_behalf_of;
   request.url = url;
   request.event_types = src->webhook_event_types;
-  request.database = database;
-  request.busy_timeout = cfg.storage.busy_timeout;
+  request.storage = &storage;
   request.send_test = options.test;
-  request.now_iso8601 = [] { return sync::iso8601(std::chrono::system_clock::now()); };
+  request.now_iso8601 = [] { return text::iso8601_utc(std::chrono::system_clock::now()); };
 
   std::printf("source %s: Event Webhook %s\n", src->name.c_str(), url.c_str());
   api a(client_options_for(*src, *value));
@@ -125,7 +120,7 @@ int run_webhook_command(const config::config& cfg, const webhook_cli_options& op
   std::fprintf(stderr, "  waiting up to %d s for the test events to reach %s ...%s",
                options.wait_seconds, database.c_str(), tty ? "" : "\n");
   const bool arrived = setup::wait_for_arrival(
-      database, baseline, timeout, std::chrono::milliseconds(500),
+      storage, src->name, baseline, timeout, std::chrono::milliseconds(500),
       [](std::chrono::milliseconds d) {
         std::this_thread::sleep_for(d);
         return true;
@@ -149,18 +144,16 @@ int run_webhook_command(const config::config& cfg, const webhook_cli_options& op
     return exit_runtime;
   }
   std::printf("  \u2713 the test events arrived (last received at %s)\n",
-              setup::last_arrival(database).value_or("?").c_str());
+              setup::last_arrival(storage, src->name).value_or("?").c_str());
   return exit_ok;
 }
 
 std::unique_ptr<webhook::stored_keys> open_stored_keys(const std::string& source,
-                                                       const std::filesystem::path& database) {
-  auto reader = std::make_shared<store::webhook_key_reader>(database);
-  return std::make_unique<webhook::stored_keys>([reader] { return reader->read_if_changed(); },
-                                                [source](std::string_view error) {
-                                                  spdlog::warn("source {}: stored webhook keys: {}",
-                                                               source, error);
-                                                });
+                                                       store::backend& storage) {
+  return std::make_unique<webhook::stored_keys>(
+      storage.poll_webhook_keys(source), [source](std::string_view error) {
+        logging::warn("stored webhook keys cannot be read", {{"source", source}, {"error", error}});
+      });
 }
 
 }  // namespace sgs::daemon

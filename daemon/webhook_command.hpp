@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "store/backend.hpp"
 #include "webhook/stored_keys.hpp"
 
 namespace sgs::daemon {
@@ -24,11 +25,12 @@ CLI::App* add_webhook_command(CLI::App& app, webhook_cli_options& out);
 
 // Configures the source's Event Webhook. 0 done (and, with --test, the test events arrived),
 // 1 an API or storage failure or no test event in time, 2 usage or configuration errors.
-int run_webhook_command(const config::config& cfg, const webhook_cli_options& options);
+int run_webhook_command(const config::config& cfg, store::backend& storage,
+                        const webhook_cli_options& options);
 
-// The keys `webhook configure` stored in `database`, for `run`: re-read while it runs,
+// The keys `webhook configure` stored for `source`, for `run`: re-read while it runs,
 // problems logged as warnings.
 std::unique_ptr<webhook::stored_keys> open_stored_keys(const std::string& source,
-                                                       const std::filesystem::path& database);
+                                                       store::backend& storage);
 
 }  // namespace sgs::daemon

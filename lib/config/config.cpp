@@ -1014,4 +1014,8 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   return std::chrono::seconds(total);
 }
 
+std::filesystem::path source_database_file(const storage_config& storage, std::string_view source) {
+  return storage.dir / (std::string(source) + ".db");
+}
+
 }  // namespace sgs::config

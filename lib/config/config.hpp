@@ -48,6 +48,10 @@ struct storage_config {
   bool operator==(const storage_config&) const = default;
 };
 
+// A source's SQLite file: <storage.dir>/<source>.db (its journal of acknowledged bodies is
+// beside it: <source>.pending.db).
+std::filesystem::path source_database_file(const storage_config& storage, std::string_view source);
+
 enum class log_format { text, json };
 
 struct log_config {

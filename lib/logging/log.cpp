@@ -19,7 +19,7 @@
 #include <mutex>
 #include <vector>
 
-#include "events/json_text.hpp"
+#include "text/json.hpp"
 
 namespace sgs::logging {
 
@@ -241,20 +241,20 @@ std::string text_line(std::string_view message, std::span<const field> fields) {
 std::string json_line(std::string_view time, std::string_view level, std::string_view message,
                       std::span<const field> fields) {
   std::string out = "{\"time\":";
-  events::append_json_string(out, time);
+  text::append_json_string(out, time);
   out += ",\"level\":";
-  events::append_json_string(out, level);
+  text::append_json_string(out, level);
   out += ",\"msg\":";
-  events::append_json_string(out, message);
+  text::append_json_string(out, message);
   for (const auto& f : fields) {
     if (f.value.empty()) continue;
     out += ',';
-    events::append_json_string(out, f.key);
+    text::append_json_string(out, f.key);
     out += ':';
     if (f.number) {
       out += f.value;
     } else {
-      events::append_json_string(out, f.value);
+      text::append_json_string(out, f.value);
     }
   }
   out += '}';

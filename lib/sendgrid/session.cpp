@@ -1,6 +1,11 @@
 // The retry loop around api_client, driven by the pure decisions in retry.hpp.
 #include "sendgrid/session.hpp"
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+
 #include "sendgrid/errors.hpp"
 
 namespace sgs::sendgrid {
@@ -131,6 +136,22 @@ call_result api_session::call(std::string_view method, std::string_view url,
       }
     }
   }
+}
+
+session_env real_session_env(std::stop_token stop) {
+  session_env env;
+  env.sleep = [stop](std::chrono::milliseconds d) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    // Returns true early only when a stop was requested.
+    cv.wait_for(lock, stop, d, [] { return false; });
+    return !stop.stop_requested();
+  };
+  env.now = [] { return std::chrono::system_clock::now(); };
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+  env.random01 = [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
+  return env;
 }
 
 }  // namespace sgs::sendgrid

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -68,5 +69,9 @@ class api_session {
 // The text of a failed transfer: "timeout after 60000 ms on GET /v3/...: <libcurl message>".
 std::string transport_failure_message(std::string_view method, std::string_view url,
                                       const response& res);
+
+// The real world for a session: sleeps that end early when `stop` is requested, the system
+// clock, a seeded random source.
+session_env real_session_env(std::stop_token stop);
 
 }  // namespace sgs::sendgrid

@@ -8,7 +8,7 @@
 #include <cctype>
 
 #include "config/config.hpp"
-#include "events/json_text.hpp"
+#include "text/json.hpp"
 
 namespace sgs::setup {
 
@@ -215,7 +215,7 @@ std::string duplicate_webhook_id(std::string_view body) {
 std::string webhook_settings_body(std::string_view url,
                                   const std::vector<std::string>& event_types) {
   std::string out = "{\"enabled\":true,\"url\":";
-  events::append_json_string(out, url);
+  text::append_json_string(out, url);
   for (auto name : switches) {
     if (std::find(event_types.begin(), event_types.end(), name) == event_types.end()) continue;
     out += ",\"";

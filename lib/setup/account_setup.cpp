@@ -1,10 +1,8 @@
 // API calls for `check` and `webhook configure`, the key's storage, and the test-event wait.
 #include "setup/account_setup.hpp"
 
-#include "events/json_text.hpp"
 #include "sendgrid/paging.hpp"
-#include "store/store_summary.hpp"
-#include "store/webhook_keys.hpp"
+#include "text/json.hpp"
 
 namespace sgs::setup {
 
@@ -90,19 +88,19 @@ account_answers fetch_account_answers(sendgrid::api_session& session, std::strin
   return a;
 }
 
-local_state read_local_state(const std::filesystem::path& database) {
+local_state read_local_state(store::backend& storage, std::string_view source) {
   local_state s;
-  s.database_exists = std::filesystem::exists(database);
   try {
-    s.last_event_at = store::read_last_arrival(database);
+    s.database_exists = storage.exists(source);
+    s.last_event_at = storage.read_last_arrival(source);
   } catch (const std::exception& e) {
     s.error = e.what();
   }
   return s;
 }
 
-std::optional<std::string> last_arrival(const std::filesystem::path& database) {
-  return store::read_last_arrival(database);
+std::optional<std::string> last_arrival(store::backend& storage, std::string_view source) {
+  return storage.read_last_arrival(source);
 }
 
 configure_result configure_webhook(sendgrid::api_session& session,
@@ -231,9 +229,9 @@ configure_result configure_webhook(sendgrid::api_session& session,
   // 5. Store the key where the running daemon looks for it, replacing stored keys the daemon
   // cannot use (from a version that did not check them).
   try {
-    for (const auto& old : store::read_webhook_keys(request.database)) {
+    for (const auto& old : request.storage->read_webhook_keys(request.source)) {
       if (unusable_key_reason(old.public_key) &&
-          store::remove_webhook_key(request.database, old.public_key, request.busy_timeout)) {
+          request.storage->remove_webhook_key(request.source, old.public_key)) {
         out.steps.push_back("removed a stored key the daemon could not use (" +
                             shown_key(old.public_key) + ")");
       }
@@ -243,22 +241,23 @@ configure_result configure_webhook(sendgrid::api_session& session,
     k.webhook_id = out.webhook_id;
     k.webhook_url = request.url;
     k.added_at = request.now_iso8601 ? request.now_iso8601() : std::string();
-    out.key_added = store::add_webhook_key(request.database, k, request.busy_timeout);
+    out.key_added = request.storage->add_webhook_key(request.source, k);
   } catch (const std::exception& e) {
     out.error = e.what();
     return out;
   }
-  out.steps.push_back(out.key_added
-                          ? "stored its public key in " + request.database.string() +
-                                " (a running daemon uses it within a second)"
-                          : "its public key was already stored in " + request.database.string());
+  out.steps.push_back(
+      out.key_added
+          ? "stored its public key in " + request.storage->location(request.source) +
+                " (a running daemon uses it within a second)"
+          : "its public key was already stored in " + request.storage->location(request.source));
 
   // 6. SendGrid's test events.
   if (request.send_test) {
     std::string body = "{\"id\":";
-    events::append_json_string(body, out.webhook_id);
+    text::append_json_string(body, out.webhook_id);
     body += ",\"url\":";
-    events::append_json_string(body, request.url);
+    text::append_json_string(body, request.url);
     body += "}";
     auto test = session.post_json(url_for("/v3/user/webhooks/event/test"), body);
     if (!test.ok()) return fail("send the test events", test, 0);
@@ -269,7 +268,7 @@ configure_result configure_webhook(sendgrid::api_session& session,
   return out;
 }
 
-bool wait_for_arrival(const std::filesystem::path& database,
+bool wait_for_arrival(store::backend& storage, std::string_view source,
                       const std::optional<std::string>& baseline, std::chrono::milliseconds timeout,
                       std::chrono::milliseconds poll,
                       const std::function<bool(std::chrono::milliseconds)>& sleep,
@@ -278,7 +277,7 @@ bool wait_for_arrival(const std::filesystem::path& database,
   while (true) {
     std::optional<std::string> now;
     try {
-      now = store::read_last_arrival(database);
+      now = storage.read_last_arrival(source);
     } catch (const std::exception&) {
       // Busy or being created by the daemon: look again at the next poll.
     }

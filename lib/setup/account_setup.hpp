@@ -4,14 +4,15 @@
 #pragma once
 
 #include <chrono>
-#include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sendgrid/session.hpp"
 #include "setup/account_api.hpp"
 #include "setup/checklist.hpp"
+#include "store/backend.hpp"
 
 namespace sgs::setup {
 
@@ -21,7 +22,7 @@ account_answers fetch_account_answers(sendgrid::api_session& session, std::strin
                                       const check_context& ctx);
 
 // The local side of the checklist, read-only; never throws.
-local_state read_local_state(const std::filesystem::path& database);
+local_state read_local_state(store::backend& storage, std::string_view source);
 
 struct configure_request {
   std::string source;
@@ -30,8 +31,7 @@ struct configure_request {
   std::string url;           // the Post URL
   // The event types to enable (webhook_event_types); others are left as they are.
   std::vector<std::string> event_types = config::default_webhook_event_types();
-  std::filesystem::path database;
-  std::chrono::milliseconds busy_timeout{5000};
+  store::backend* storage = nullptr;         // where the key is stored (for `source`)
   bool send_test = false;                    // ask SendGrid to post its test events afterwards
   std::function<std::string()> now_iso8601;  // for added_at
 };
@@ -54,14 +54,14 @@ struct configure_result {
 configure_result configure_webhook(sendgrid::api_session& session,
                                    const configure_request& request);
 
-// The newest arrival time of anything the source's database holds (events, rejected
-// elements, acknowledged bodies not yet merged); nullopt when none or no database.
-std::optional<std::string> last_arrival(const std::filesystem::path& database);
+// The newest arrival time of anything the source's store holds (events, rejected elements,
+// acknowledged bodies not yet merged); nullopt when none or no store yet.
+std::optional<std::string> last_arrival(store::backend& storage, std::string_view source);
 
 // Waits until last_arrival() is newer than `baseline`, polling every `poll` up to `timeout`.
 // `sleep` returns false to give up early (a signal); `progress` is told the seconds waited
 // after each poll. True when something arrived.
-bool wait_for_arrival(const std::filesystem::path& database,
+bool wait_for_arrival(store::backend& storage, std::string_view source,
                       const std::optional<std::string>& baseline, std::chrono::milliseconds timeout,
                       std::chrono::milliseconds poll,
                       const std::function<bool(std::chrono::milliseconds)>& sleep,

@@ -1,7 +1,6 @@
-// Column layout of the account collections' tables, and the sync_state cursors.
+// Column layout of the account collections' tables (backend-neutral; the SQLite sync_state and
+// last_status are in object_store.cpp).
 #include "store/account_tables.hpp"
-
-#include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
 #include <map>
@@ -269,46 +268,6 @@ std::string_view account_table_name(collection c) {
       return "messages";
     default:
       return "?";
-  }
-}
-
-std::string object_store::last_status(collection c) {
-  try {
-    SQLite::Statement q(
-        *db_, "SELECT status FROM sync_runs WHERE collection = ? ORDER BY id DESC LIMIT 1");
-    q.bind(1, std::string(collection_name(c)));
-    if (q.executeStep()) return q.getColumn(0).getString();
-    return {};
-  } catch (const SQLite::Exception& e) {
-    throw object_store_error(std::string("cannot read sync_runs: ") + e.what());
-  }
-}
-
-std::string object_store::state(std::string_view key) {
-  try {
-    SQLite::Statement q(*db_, "SELECT value FROM sync_state WHERE key = ?");
-    q.bind(1, std::string(key));
-    if (q.executeStep()) return q.getColumn(0).getString();
-    return {};
-  } catch (const SQLite::Exception& e) {
-    throw object_store_error(std::string("cannot read sync_state: ") + e.what());
-  }
-}
-
-void object_store::set_state(std::string_view key, std::string_view value,
-                             std::string_view updated_at) {
-  flush_stage();
-  try {
-    SQLite::Statement q(*db_,
-                        "INSERT INTO sync_state (key, value, updated_at) VALUES (?1, ?2, ?3) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                        "updated_at = excluded.updated_at");
-    q.bind(1, std::string(key));
-    q.bind(2, std::string(value));
-    q.bind(3, std::string(updated_at));
-    q.exec();
-  } catch (const SQLite::Exception& e) {
-    throw object_store_error(std::string("cannot write sync_state: ") + e.what());
   }
 }
 

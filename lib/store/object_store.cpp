@@ -1,4 +1,6 @@
-// Object store: staging, sorted merge, tombstones and sync_runs, on its own SQLite connection.
+// The collections' columns and rows (backend-neutral), and the SQLite object store: staging,
+// sorted merge, tombstones and sync_runs on its own connection. (One file for both until the
+// new collections land, to keep that merge simple.)
 #include "store/object_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -6,6 +8,7 @@
 
 #include "store/account_tables.hpp"
 #include "store/migrations.hpp"
+#include "store/sqlite_object_store.hpp"
 
 namespace sgs::store {
 
@@ -231,7 +234,7 @@ std::string_view object_row::text_at(int col) const {
   return {};
 }
 
-struct object_store::statements {
+struct sqlite_object_store::statements {
   stmt_ptr stage_insert;
   stmt_ptr chunk_bound;  // the id that ends the next chunk
   stmt_ptr merge_chunk;  // id in (lo, hi]
@@ -242,9 +245,9 @@ struct object_store::statements {
   stmt_ptr finish_run;
 };
 
-object_store::object_store(const object_store_options& options) : options_(options) {}
+sqlite_object_store::sqlite_object_store(const object_store_options& options) : options_(options) {}
 
-object_store::~object_store() {
+sqlite_object_store::~sqlite_object_store() {
   try {
     if (current_) end_collection();
   } catch (...) {
@@ -253,8 +256,9 @@ object_store::~object_store() {
   st_.reset();
 }
 
-std::unique_ptr<object_store> object_store::open(const object_store_options& options) {
-  std::unique_ptr<object_store> store(new object_store(options));
+std::unique_ptr<sqlite_object_store> sqlite_object_store::open(
+    const object_store_options& options) {
+  std::unique_ptr<sqlite_object_store> store(new sqlite_object_store(options));
   try {
     std::error_code ec;
     if (options.file.has_parent_path())
@@ -296,7 +300,7 @@ std::unique_ptr<object_store> object_store::open(const object_store_options& opt
   return store;
 }
 
-void object_store::begin_collection(collection c) {
+void sqlite_object_store::begin_collection(collection c) {
   if (current_) end_collection();
   auto& db = *db_;
   sqlite3* h = db.getHandle();
@@ -340,7 +344,7 @@ void object_store::begin_collection(collection c) {
   in_stage_tx_ = 0;
 }
 
-void object_store::stage(const object_row& row) {
+void sqlite_object_store::stage(const object_row& row) {
   if (!current_ || row.kind() != *current_) {
     throw object_store_error("stage(): the row is not of the collection begun");
   }
@@ -368,14 +372,14 @@ void object_store::stage(const object_row& row) {
   if (++in_stage_tx_ >= options_.stage_batch_rows) flush_stage();
 }
 
-void object_store::flush_stage() {
+void sqlite_object_store::flush_stage() {
   if (in_stage_tx_ == 0) return;
   db_->exec("COMMIT");
   in_stage_tx_ = 0;
 }
 
-std::int64_t object_store::merge(std::string_view source_api, std::string_view synced_at,
-                                 const std::function<bool()>& keep_going) {
+std::int64_t sqlite_object_store::merge(std::string_view source_api, std::string_view synced_at,
+                                        const std::function<bool()>& keep_going) {
   if (!current_) throw object_store_error("merge() without begin_collection()");
   auto& db = *db_;
   sqlite3* h = db.getHandle();
@@ -425,8 +429,8 @@ std::int64_t object_store::merge(std::string_view source_api, std::string_view s
   return changed;
 }
 
-std::int64_t object_store::tombstone(std::string_view deleted_at,
-                                     const std::function<bool()>& keep_going) {
+std::int64_t sqlite_object_store::tombstone(std::string_view deleted_at,
+                                            const std::function<bool()>& keep_going) {
   if (!current_) throw object_store_error("tombstone() without begin_collection()");
   auto& db = *db_;
   sqlite3* h = db.getHandle();
@@ -460,7 +464,7 @@ std::int64_t object_store::tombstone(std::string_view deleted_at,
   return tombstoned;
 }
 
-void object_store::end_collection() {
+void sqlite_object_store::end_collection() {
   if (!current_) return;
   const std::string stage = stage_table(*current_);
   current_.reset();
@@ -480,8 +484,8 @@ void object_store::end_collection() {
   }
 }
 
-std::int64_t object_store::begin_run(std::string_view run_id, std::string_view source, collection c,
-                                     std::string_view started_at) {
+std::int64_t sqlite_object_store::begin_run(std::string_view run_id, std::string_view source,
+                                            collection c, std::string_view started_at) {
   flush_stage();  // the run record must not join a staging transaction that may roll back
   sqlite3* h = db_->getHandle();
   sqlite3_stmt* s = st_->begin_run.get();
@@ -493,9 +497,9 @@ std::int64_t object_store::begin_run(std::string_view run_id, std::string_view s
   return sqlite3_last_insert_rowid(h);
 }
 
-void object_store::finish_run(std::int64_t run_row, run_status status, std::string_view source_api,
-                              const run_counts& counts, std::string_view finished_at,
-                              std::string_view error) {
+void sqlite_object_store::finish_run(std::int64_t run_row, run_status status,
+                                     std::string_view source_api, const run_counts& counts,
+                                     std::string_view finished_at, std::string_view error) {
   flush_stage();
   sqlite3* h = db_->getHandle();
   sqlite3_stmt* s = st_->finish_run.get();
@@ -521,7 +525,7 @@ void object_store::finish_run(std::int64_t run_row, run_status status, std::stri
   run(h, s, "cannot record the end of a sync run");
 }
 
-std::vector<sync_run_record> object_store::recent_runs(std::size_t limit) {
+std::vector<sync_run_record> sqlite_object_store::recent_runs(std::size_t limit) {
   std::vector<sync_run_record> out;
   try {
     SQLite::Statement q(
@@ -553,7 +557,7 @@ std::vector<sync_run_record> object_store::recent_runs(std::size_t limit) {
   return out;
 }
 
-std::string object_store::last_success(collection c) {
+std::string sqlite_object_store::last_success(collection c) {
   try {
     SQLite::Statement q(
         *db_,
@@ -564,6 +568,46 @@ std::string object_store::last_success(collection c) {
     return q.getColumn(0).getString();
   } catch (const SQLite::Exception& e) {
     throw object_store_error(std::string("cannot read sync_runs: ") + e.what());
+  }
+}
+
+std::string sqlite_object_store::last_status(collection c) {
+  try {
+    SQLite::Statement q(
+        *db_, "SELECT status FROM sync_runs WHERE collection = ? ORDER BY id DESC LIMIT 1");
+    q.bind(1, std::string(collection_name(c)));
+    if (q.executeStep()) return q.getColumn(0).getString();
+    return {};
+  } catch (const SQLite::Exception& e) {
+    throw object_store_error(std::string("cannot read sync_runs: ") + e.what());
+  }
+}
+
+std::string sqlite_object_store::state(std::string_view key) {
+  try {
+    SQLite::Statement q(*db_, "SELECT value FROM sync_state WHERE key = ?");
+    q.bind(1, std::string(key));
+    if (q.executeStep()) return q.getColumn(0).getString();
+    return {};
+  } catch (const SQLite::Exception& e) {
+    throw object_store_error(std::string("cannot read sync_state: ") + e.what());
+  }
+}
+
+void sqlite_object_store::set_state(std::string_view key, std::string_view value,
+                                    std::string_view updated_at) {
+  flush_stage();
+  try {
+    SQLite::Statement q(*db_,
+                        "INSERT INTO sync_state (key, value, updated_at) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                        "updated_at = excluded.updated_at");
+    q.bind(1, std::string(key));
+    q.bind(2, std::string(value));
+    q.bind(3, std::string(updated_at));
+    q.exec();
+  } catch (const SQLite::Exception& e) {
+    throw object_store_error(std::string("cannot write sync_state: ") + e.what());
   }
 }
 

@@ -1,23 +1,17 @@
-// The object tables of one source (lists, segments, campaigns, recipients) and sync_runs:
-// staging a collection's rows, merging them in, tombstoning what a complete sync did not see.
+// The object tables of one source (lists, segments, campaigns, recipients) and sync_runs as
+// the sync sees them: the collections, their columns, a row to stage, and the store interface.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
-
-namespace SQLite {
-class Database;
-}
 
 namespace sgs::store {
 
@@ -183,88 +177,60 @@ struct sync_run_record {
   std::string error;
 };
 
-struct object_store_options {
-  std::filesystem::path file;
-  bool synchronous_full = true;
-  std::chrono::milliseconds busy_timeout{5000};
-  // Rows per transaction into the staging table (a temp table: it never takes the database's
-  // write lock, so its size does not matter to the webhook writer).
-  std::size_t stage_batch_rows = 20000;
-  // Rows per write transaction when merging staged rows into the object table: bounds how
-  // long the event writer may wait for the lock (see docs/SYNC.md for the measurements).
-  std::size_t merge_batch_rows = 10000;
-  // Pages of the object tables kept in memory (negative = KiB, as PRAGMA cache_size).
-  int cache_size = -32768;
-};
-
 class object_store_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// Owns its own SQLite connection to the source's file (WAL; the event store writes to the
-// same file through another connection). Not thread-safe: one sync thread uses it. Every
-// method throws object_store_error with SQLite's message and what was being done.
+// A source's object tables as one sync run sees them (SQLite today: sqlite_object_store.hpp).
+// Not thread-safe: one sync thread uses it. Every method throws object_store_error with the
+// database's message and what was being done.
 //
-// A collection's run, and why it is shaped this way (docs/SYNC.md):
-//  1. begin_collection() creates an empty TEMP staging table. stage() appends each object
-//     received; temp tables live outside the database file, so staging never holds the write
-//     lock the webhook's writer needs, and memory stays flat (the stage spills to a temp file).
-//  2. merge() indexes the stage, then upserts it into the object table in id order, in write
-//     transactions of merge_batch_rows: random UUIDs arrive in random order, and inserting
-//     them sorted turns one random B-tree page write per row into a sequential append. A row
-//     whose raw JSON is unchanged (and is not tombstoned) is not rewritten at all.
+// A collection's run (docs/SYNC.md):
+//  1. begin_collection() starts an empty stage for the collection; stage() appends each
+//     object received. Staging never holds a lock the webhook's writer needs, and memory
+//     stays flat however large the collection.
+//  2. merge() upserts the stage into the object table in transactions it chooses (a row whose
+//     raw JSON is unchanged, and is not tombstoned, is not rewritten).
 //  3. tombstone() (only after a complete run) sets deleted_at on rows of the table that are
-//     not in the stage, in rowid-range transactions. The stage is the "seen" set, on disk.
+//     not in the stage.
 //  4. end_collection() drops the stage.
 // A failed run may still merge what it received (upserts are true facts) but must not
 // tombstone: a row missing from a partial run may just not have been fetched yet.
 class object_store {
  public:
-  static std::unique_ptr<object_store> open(const object_store_options& options);
-  ~object_store();
-  object_store(const object_store&) = delete;
-  object_store& operator=(const object_store&) = delete;
+  virtual ~object_store() = default;
 
-  void begin_collection(collection c);
-  void stage(const object_row& row);  // row.kind() must be the collection begun
-  std::int64_t staged_rows() const { return staged_; }
+  virtual void begin_collection(collection c) = 0;
+  virtual void stage(const object_row& row) = 0;  // row.kind() must be the collection begun
+  virtual std::int64_t staged_rows() const = 0;
   // Returns the rows inserted, changed or revived. `keep_going` is asked between
   // transactions; when it answers false, merge stops (what is committed stays).
-  std::int64_t merge(std::string_view source_api, std::string_view synced_at,
-                     const std::function<bool()>& keep_going);
+  virtual std::int64_t merge(std::string_view source_api, std::string_view synced_at,
+                             const std::function<bool()>& keep_going) = 0;
   // Returns the rows newly tombstoned; same `keep_going` contract.
-  std::int64_t tombstone(std::string_view deleted_at, const std::function<bool()>& keep_going);
-  void end_collection();
+  virtual std::int64_t tombstone(std::string_view deleted_at,
+                                 const std::function<bool()>& keep_going) = 0;
+  virtual void end_collection() = 0;
 
-  // sync_runs: a row at the start of a collection's run, completed at its end.
-  std::int64_t begin_run(std::string_view run_id, std::string_view source, collection c,
-                         std::string_view started_at);
-  void finish_run(std::int64_t run_row, run_status status, std::string_view source_api,
-                  const run_counts& counts, std::string_view finished_at, std::string_view error);
+  // sync_runs: a row at the start of a collection's run, completed at its end. A run record
+  // is written in the same transaction as the rows it describes where the store can.
+  virtual std::int64_t begin_run(std::string_view run_id, std::string_view source, collection c,
+                                 std::string_view started_at) = 0;
+  virtual void finish_run(std::int64_t run_row, run_status status, std::string_view source_api,
+                          const run_counts& counts, std::string_view finished_at,
+                          std::string_view error) = 0;
   // The newest runs first (for status and tests).
-  std::vector<sync_run_record> recent_runs(std::size_t limit);
+  virtual std::vector<sync_run_record> recent_runs(std::size_t limit) = 0;
   // When this collection last finished a run with status succeeded ("" when never).
-  std::string last_success(collection c);
-  // The status of this collection's newest run ("" when never run). Defined in
-  // store/account_tables.cpp.
-  std::string last_status(collection c);
-  // sync_state: cursors of the incremental collections ("" when never written). Defined in
-  // store/account_tables.cpp.
-  std::string state(std::string_view key);
-  void set_state(std::string_view key, std::string_view value, std::string_view updated_at);
-
- private:
-  struct statements;
-  explicit object_store(const object_store_options& options);
-  void flush_stage();
-
-  object_store_options options_;
-  std::unique_ptr<SQLite::Database> db_;
-  std::unique_ptr<statements> st_;
-  std::optional<collection> current_;
-  std::int64_t staged_ = 0;
-  std::size_t in_stage_tx_ = 0;
+  virtual std::string last_success(collection c) = 0;
+  // The status of this collection's newest run ("" when never run).
+  virtual std::string last_status(collection c) = 0;
+  // sync_state: cursors of the incremental collections ("" when never written). set_state
+  // first writes out what is staged (the cursor must not get ahead of the rows).
+  virtual std::string state(std::string_view key) = 0;
+  virtual void set_state(std::string_view key, std::string_view value,
+                         std::string_view updated_at) = 0;
 };
 
 }  // namespace sgs::store

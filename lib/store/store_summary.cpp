@@ -6,8 +6,8 @@
 #include <stdexcept>
 
 #include "events/event.hpp"
-#include "store/event_store.hpp"
 #include "store/object_store.hpp"
+#include "store/sqlite_event_store.hpp"
 
 namespace sgs::store {
 

@@ -1,4 +1,4 @@
-// The signed-webhook public keys stored in a source's database by `webhook configure`
+// The signed-webhook public keys in a source's SQLite file, stored by `webhook configure`
 // (table webhook_verification_keys, schema/0003_webhook_keys.sql).
 #pragma once
 
@@ -9,18 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "store/webhook_key.hpp"
+
 namespace SQLite {
 class Database;
 }
 
 namespace sgs::store {
-
-struct stored_webhook_key {
-  std::string public_key;  // base64 DER SubjectPublicKeyInfo, as SendGrid returned it
-  std::string webhook_id;
-  std::string webhook_url;
-  std::string added_at;  // ISO-8601 UTC
-};
 
 // Opens the source's database (creating and migrating it when needed: the daemon may never
 // have run) and stores the key, unless that key is already there. Returns true when it was

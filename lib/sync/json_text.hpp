@@ -4,11 +4,11 @@
 #include <string>
 #include <string_view>
 
-#include "events/json_text.hpp"
+#include "text/json.hpp"
 
 namespace sgs::sync {
 
-using events::append_json_string;  // quotes and escapes one string
+using text::append_json_string;  // quotes and escapes one string
 
 // A CSV cell that holds several values as a JSON array of strings: kept as it is when it is
 // already a JSON array ("[...]"), else split on commas, each value trimmed ("a, b" ->

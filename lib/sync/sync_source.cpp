@@ -28,12 +28,12 @@
 #include "logging/repeat_limiter.hpp"
 #include "sendgrid/errors.hpp"
 #include "sendgrid/paging.hpp"
-#include "store/event_store.hpp"
 #include "sync/collections/account_sync.hpp"
 #include "sync/contact_csv.hpp"
 #include "sync/csv_reader.hpp"
 #include "sync/gunzip.hpp"
 #include "sync/json_objects.hpp"
+#include "text/iso8601.hpp"
 
 namespace sgs::sync {
 
@@ -193,11 +193,10 @@ collection_result source_run::run_collection(collection c) {
     if (o.status == outcome::kind::complete || saw_success_) api_ = api;
     if (o.status == outcome::kind::auth && o.http_status == 403 && !api_ &&
         api == api_kind::marketing) {
-      spdlog::warn(
-          "sync source={}: {} answered 403 (access forbidden): treating the account as Legacy "
-          "Marketing "
-          "Campaigns and syncing from /v3/contactdb/* and /v3/campaigns",
-          options_.source_name, endpoint_label(c, api));
+      logging::warn(
+          "403 (access forbidden): treating the account as Legacy Marketing Campaigns and "
+          "syncing from /v3/contactdb/* and /v3/campaigns",
+          {{"source", options_.source_name}, {"endpoint", endpoint_label(c, api)}});
       const outcome marketing = o;
       store_.begin_collection(c);  // drop anything staged from the marketing attempt
       counts = {};
@@ -215,10 +214,8 @@ collection_result source_run::run_collection(collection c) {
             options_.on_behalf_of);
       } else if (o.status == outcome::kind::complete || saw_success_) {
         api_ = api;
-        spdlog::info(
-            "sync source={}: legacy Marketing Campaigns account: using /v3/contactdb/* and "
-            "/v3/campaigns",
-            options_.source_name);
+        logging::info("legacy Marketing Campaigns account: using /v3/contactdb/* and /v3/campaigns",
+                      {{"source", options_.source_name}});
       }
     } else if (o.status == outcome::kind::auth) {
       o.error = sendgrid::auth_failure_message(
@@ -383,9 +380,10 @@ bool source_run::stage_page(collection c, api_kind api, const call_result& r,
     // flood the log (issue 13 counted 1 264 of these lines in 60 s).
     const auto v = skipped_warnings_.allow(collection_name(c));
     if (v.log) {
-      spdlog::warn("sync source={} collection={}: {} objects without an id were skipped{}",
-                   options_.source_name, collection_name(c), p.skipped,
-                   logging::repeat_limiter::suffix(v));
+      logging::warn("objects without an id were skipped" + logging::repeat_limiter::suffix(v),
+                    {{"source", options_.source_name},
+                     {"collection", collection_name(c)},
+                     {"skipped", p.skipped}});
     }
   }
   report(c, "fetching", counts);
@@ -541,8 +539,8 @@ outcome source_run::fetch_export(store::run_counts& counts) {
     if (job.contact_count && *job.contact_count == 0) return outcome::complete();
     return outcome::failed("the contact export job " + job.id + " is ready but lists no files");
   }
-  spdlog::info("sync source={}: contact export {} ready: {} file(s)", options_.source_name, job.id,
-               job.urls.size());
+  logging::info("contact export ready",
+                {{"source", options_.source_name}, {"export", job.id}, {"files", job.urls.size()}});
   for (std::size_t i = 0; i < job.urls.size(); ++i) {
     auto o = download_export_file(job.urls[i], i + 1, job.urls.size(), counts);
     if (o.status != outcome::kind::complete) return o;
@@ -664,8 +662,8 @@ outcome source_run::download_export_file(const std::string& url, std::size_t ind
         if (csv.records() > 0) return outcome::failed(label + ": no header row");
       }
       if (skipped > 0) {
-        spdlog::warn("sync source={}: {}: {} contacts without CONTACT_ID were skipped",
-                     options_.source_name, label, skipped);
+        logging::warn("contacts without CONTACT_ID were skipped",
+                      {{"source", options_.source_name}, {"file", label}, {"skipped", skipped}});
       }
       return outcome::complete();
     }
@@ -697,7 +695,7 @@ bool source_result::all_succeeded() const {
   return true;
 }
 
-std::string iso8601(std::chrono::system_clock::time_point t) { return store::iso8601_utc(t); }
+std::string iso8601(std::chrono::system_clock::time_point t) { return text::iso8601_utc(t); }
 
 source_result sync_source(sendgrid::api_session& session, store::object_store& store,
                           const sync_options& options) {
@@ -708,20 +706,30 @@ source_result sync_source(sendgrid::api_session& session, store::object_store& s
   return out;
 }
 
-sendgrid::session_env real_session_env(std::stop_token stop) {
-  sendgrid::session_env env;
-  env.sleep = [stop](std::chrono::milliseconds d) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    // Returns true early only when a stop was requested.
-    cv.wait_for(lock, stop, d, [] { return false; });
-    return !stop.stop_requested();
-  };
-  env.now = [] { return std::chrono::system_clock::now(); };
-  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
-  env.random01 = [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
-  return env;
+std::optional<std::chrono::system_clock::time_point> last_complete_success(
+    store::object_store& store, std::string_view source,
+    const std::vector<store::collection>& collections, metrics::sync_sink* metrics) {
+  std::optional<std::chrono::system_clock::time_point> oldest;
+  bool every_collection = true;
+  for (auto c : collections) {
+    const std::string at = store.last_success(c);
+    const auto t = at.empty() ? std::nullopt : text::parse_iso8601_utc(at);
+    if (!t) {
+      // A collection skipped for a scope the key lacks never succeeds: it does not make
+      // every start sync at once.
+      if (store.last_status(c) == store::run_status_name(store::run_status::skipped)) continue;
+      every_collection = false;
+      continue;
+    }
+    // /metrics and /healthz know the last success from before this start.
+    if (metrics != nullptr) {
+      metrics->last_success_known(
+          source, store::collection_name(c),
+          std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count(), at);
+    }
+    if (!oldest || *t < *oldest) oldest = *t;
+  }
+  return every_collection ? oldest : std::nullopt;
 }
 
 source_result run_source_sync(const source_sync_request& request) {
@@ -731,13 +739,13 @@ source_result run_source_sync(const source_sync_request& request) {
   source_result failed;
   failed.source = request.source.name;
   try {
-    auto store = store::object_store::open(request.store);
+    auto store = request.open_store();
     sendgrid::client_options co = request.client;
     co.api_base = request.source.api_base;
     co.api_key = request.api_key;
     co.on_behalf_of = request.source.on_behalf_of;
     sendgrid::api_client client(co);
-    auto env = real_session_env(options.stop);
+    auto env = sendgrid::real_session_env(options.stop);
     // Retries and rate-limit waits can come by the hundred on a bad day: one line per kind
     // of wait and source per minute, with the count of those not logged.
     env.notice = [name = request.source.name](std::string_view text) {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -113,16 +115,22 @@ source_result sync_source(sendgrid::api_session& session, store::object_store& s
 struct source_sync_request {
   config::source_config source;
   std::string api_key;
-  store::object_store_options store;
+  // Opens the source's object store for this run (the daemon's store::backend); throws
+  // store::object_store_error.
+  std::function<std::unique_ptr<store::object_store>()> open_store;
   sync_options options;             // source_name and on_behalf_of are taken from `source`
   sendgrid::client_options client;  // api_base, key and on_behalf_of are taken from above
   sendgrid::retry_policy retry;
 };
 source_result run_source_sync(const source_sync_request& request);
 
-// The real world for a session: sleeps that end early when `stop` is requested, the system
-// clock, a seeded random source.
-sendgrid::session_env real_session_env(std::stop_token stop);
+// When the source last synced completely: the oldest of the collections' last successes, or
+// nullopt when one of them never succeeded (the scheduler then syncs at once; a collection
+// whose newest run was skipped, for a scope the key lacks, is left out). Tells
+// `metrics` (may be null) each collection's last success. Throws store::object_store_error.
+std::optional<std::chrono::system_clock::time_point> last_complete_success(
+    store::object_store& store, std::string_view source,
+    const std::vector<store::collection>& collections, metrics::sync_sink* metrics);
 
 // Formats a time as ISO-8601 UTC with milliseconds (synced_at, sync_runs).
 std::string iso8601(std::chrono::system_clock::time_point t);

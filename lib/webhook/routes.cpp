@@ -1,7 +1,7 @@
 // Routing table and HTTP answers for the webhook endpoint; pure functions.
 #include "webhook/routes.hpp"
 
-#include "events/json_text.hpp"
+#include "text/json.hpp"
 
 namespace sgs::webhook {
 namespace {
@@ -9,7 +9,7 @@ namespace {
 reply error_reply(int status, std::string_view message) {
   reply r;
   r.status = status;
-  r.body = "{\"error\":" + json_quote(message) + "}";
+  r.body = sgs::text::json_error(message);
   return r;
 }
 
@@ -21,12 +21,7 @@ reply method_not_allowed(std::string_view allow) {
 
 }  // namespace
 
-std::string json_quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  events::append_json_string(out, text);
-  return out;
-}
+std::string json_quote(std::string_view text) { return sgs::text::json_quote(text); }
 
 route_result route_impl(std::string_view method, std::string_view path, bool source_known,
                         std::string_view source) {

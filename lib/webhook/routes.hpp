@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/event_store.hpp"
+#include "store/write_result.hpp"
 
 namespace sgs::webhook {
 

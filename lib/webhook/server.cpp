@@ -23,6 +23,7 @@
 #include "events/parse.hpp"
 #include "logging/log.hpp"
 #include "logging/repeat_limiter.hpp"
+#include "text/iso8601.hpp"
 #include "webhook/intake.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/oauth.hpp"
@@ -847,7 +848,7 @@ reply server::state::healthz() const {
     first = false;
     body += json_quote(name) + ":{\"writable\":" + (ok ? "true" : "false") +
             ",\"events_stored\":" + std::to_string(stored) + ",\"last_event_at\":" +
-            (last_ms ? json_quote(store::iso8601_utc(std::chrono::system_clock::time_point(
+            (last_ms ? json_quote(text::iso8601_utc(std::chrono::system_clock::time_point(
                            std::chrono::milliseconds(last_ms))))
                      : std::string("null")) +
             ",\"queued_events\":" + std::to_string(c.queued_events.load()) +

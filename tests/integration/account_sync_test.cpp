@@ -12,7 +12,7 @@
 #include "fake_sendgrid.hpp"
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
-#include "store/object_store.hpp"
+#include "store/sqlite_object_store.hpp"
 #include "sync/sync_source.hpp"
 #include "test_server.hpp"
 
@@ -60,7 +60,7 @@ class AccountSyncTest : public ::testing::Test {
   AccountSyncTest() {
     sgs::store::object_store_options so;
     so.file = dir.path() / "default.db";
-    store = sgs::store::object_store::open(so);
+    store = sgs::store::sqlite_object_store::open(so);
     client_options.api_base = api.base_url();
     client_options.api_key = "SG.test-key";
     client_options.request_timeout = 5000ms;

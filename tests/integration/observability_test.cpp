@@ -14,7 +14,7 @@
 #include "logging/log.hpp"
 #include "metrics/sync_metrics.hpp"
 #include "sendgrid/session.hpp"
-#include "store/object_store.hpp"
+#include "store/sqlite_object_store.hpp"
 #include "sync/sync_source.hpp"
 #include "test_server.hpp"
 #include "webhook/auth.hpp"
@@ -96,7 +96,7 @@ class ObservabilityTest : public ::testing::Test {
 
     sgs::store::object_store_options so;
     so.file = dir.path() / "default.db";
-    auto store = sgs::store::object_store::open(so);
+    auto store = sgs::store::sqlite_object_store::open(so);
     sgs::sendgrid::client_options co;
     co.api_base = api.base_url();
     co.api_key = "SG.test-key";

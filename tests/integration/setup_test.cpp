@@ -8,6 +8,7 @@
 #include "sendgrid/session.hpp"
 #include "setup/account_setup.hpp"
 #include "setup/checklist.hpp"
+#include "store/sqlite_backend.hpp"
 #include "store/webhook_keys.hpp"
 #include "test_server.hpp"
 #include "webhook/stored_keys.hpp"
@@ -64,7 +65,7 @@ class SetupTest : public ::testing::Test {
     sgs::sendgrid::api_session session(client, policy, env());
     const auto ctx = context();
     auto answers = sgs::setup::fetch_account_answers(session, api.base_url(), ctx);
-    return sgs::setup::evaluate(answers, ctx, sgs::setup::read_local_state(database()));
+    return sgs::setup::evaluate(answers, ctx, sgs::setup::read_local_state(storage, source));
   }
 
   sgs::setup::configure_result configure(const std::string& url, bool test = false) {
@@ -74,7 +75,7 @@ class SetupTest : public ::testing::Test {
     r.source = source;
     r.api_base = api.base_url();
     r.url = url;
-    r.database = database();
+    r.storage = &storage;
     r.send_test = test;
     r.event_types = required_types;
     r.now_iso8601 = [] { return std::string("2026-01-01T00:00:00.000Z"); };
@@ -111,6 +112,7 @@ class SetupTest : public ::testing::Test {
 
   fake_sendgrid api;
   temp_dir dir;
+  sgs::store::sqlite_backend storage{{.dir = dir.path()}};
   sgs::sendgrid::client_options client_options;
   sgs::sendgrid::retry_policy policy;
   std::vector<std::string> config_keys;
@@ -512,7 +514,7 @@ TEST_F(SetupTest, StoredKeyIsUsedByARunningServerWithoutRestart) {
   // SendGrid's signed test batch is accepted...
   ASSERT_TRUE(api.wait_test_posts(1, 10s));
   EXPECT_EQ(api.test_post_statuses()[0], 200);
-  EXPECT_TRUE(sgs::setup::wait_for_arrival(database(), "2000-01-01", 5000ms, 50ms,
+  EXPECT_TRUE(sgs::setup::wait_for_arrival(storage, source, "2000-01-01", 5000ms, 50ms,
                                            [](std::chrono::milliseconds d) {
                                              std::this_thread::sleep_for(d);
                                              return true;
@@ -549,7 +551,7 @@ TEST_F(SetupTest, StoredKeyIsUsedByARunningServerWithoutRestart) {
 
 TEST_F(SetupTest, WaitForArrivalGivesUpAfterTheTimeout) {
   int slept = 0;
-  EXPECT_FALSE(sgs::setup::wait_for_arrival(database(), std::nullopt, 3000ms, 1000ms,
+  EXPECT_FALSE(sgs::setup::wait_for_arrival(storage, source, std::nullopt, 3000ms, 1000ms,
                                             [&](std::chrono::milliseconds) {
                                               ++slept;
                                               return true;

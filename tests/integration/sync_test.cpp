@@ -12,7 +12,7 @@
 #include "fake_sendgrid.hpp"
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
-#include "store/object_store.hpp"
+#include "store/sqlite_object_store.hpp"
 #include "sync/sync_source.hpp"
 #include "test_server.hpp"
 
@@ -40,7 +40,7 @@ class SyncTest : public ::testing::Test {
   SyncTest() {
     sgs::store::object_store_options so;
     so.file = dir.path() / "default.db";
-    store = sgs::store::object_store::open(so);
+    store = sgs::store::sqlite_object_store::open(so);
     client_options.api_base = api.base_url();
     client_options.api_key = "SG.test-key";
     client_options.request_timeout = 2000ms;
@@ -628,7 +628,11 @@ TEST_F(SyncTest, RunSourceSyncOpensItsOwnStoreAndClient) {
   req.source.name = "default";
   req.source.api_base = api.base_url();
   req.api_key = "SG.test-key";
-  req.store.file = dir.path() / "default.db";
+  req.open_store = [file = dir.path() / "default.db"] {
+    sgs::store::object_store_options so;
+    so.file = file;
+    return sgs::store::sqlite_object_store::open(so);
+  };
   req.options = options;
   req.options.collections = {collection::lists};
   req.retry = policy;

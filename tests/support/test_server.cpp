@@ -28,7 +28,7 @@ test_server::test_server(const std::filesystem::path& dir, std::vector<std::stri
   for (const auto& name : names_) {
     store::store_options o = store_template;
     o.file = path_of(name);
-    stores_.push_back(store::event_store::open(o));
+    stores_.push_back(store::sqlite_event_store::open(o));
     endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get(), auth[name]});
   }
   options.host = "127.0.0.1";

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "store/event_store.hpp"
+#include "store/sqlite_event_store.hpp"
 #include "webhook/server.hpp"
 
 namespace sgs::test {

@@ -1,7 +1,5 @@
 // Unit tests of the object store on a SQLite file in a temp dir: staging, sorted merge,
 // unchanged rows not rewritten, tombstones and revival, sync_runs.
-#include "store/object_store.hpp"
-
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +7,7 @@
 #include <random>
 
 #include "store/migrations.hpp"
+#include "store/sqlite_object_store.hpp"
 
 using sgs::store::collection;
 using sgs::store::object_row;
@@ -32,7 +31,7 @@ class ObjectStoreTest : public ::testing::Test {
     o.file = dir_ / "default.db";
     o.merge_batch_rows = 3;  // several merge transactions even for a handful of rows
     o.stage_batch_rows = 2;
-    store_ = object_store::open(o);
+    store_ = sgs::store::sqlite_object_store::open(o);
   }
   void TearDown() override {
     store_.reset();

@@ -76,6 +76,32 @@ TEST(ReloadPlan, ListenStorageFormatAndSyncKeysNeedARestartAndKeepTheirRunningVa
   EXPECT_TRUE(plan_reload(applied, fresh).auth_changed.empty());
 }
 
+// The keys main gained beside the seam (issues 12, 13, 16), each in its table: admin_listen
+// and the collections' options need a restart, webhook_event_types is applied (check only).
+TEST(ReloadPlan, AdminListenAndCollectionOptionsNeedARestartEventTypesAreApplied) {
+  const auto running = two_sources();
+  auto fresh = running;
+  fresh.server.admin_listen_host = "127.0.0.1";
+  fresh.server.admin_listen_port = 9091;
+  fresh.sources[0].suppression_reconcile_interval = std::chrono::hours(6);
+  fresh.sources[0].stats_trailing_days = 7;
+  fresh.sources[1].stats_backfill_days = 30;
+  fresh.sources[1].webhook_event_types = {"delivered", "bounce"};
+  const auto plan = plan_reload(running, fresh);
+  EXPECT_TRUE(has(plan.needs_restart, "server.admin_listen"));
+  EXPECT_TRUE(has(plan.needs_restart, "source shop: suppression_reconcile_interval"));
+  EXPECT_TRUE(has(plan.needs_restart, "source shop: stats_trailing_days"));
+  EXPECT_TRUE(has(plan.needs_restart, "source crm: stats_backfill_days"));
+  EXPECT_EQ(plan.needs_restart.size(), 4u) << "no \"(other keys)\" line";
+  EXPECT_TRUE(plan.auth_changed.empty());
+
+  const auto applied = apply_reload(running, fresh);
+  EXPECT_EQ(applied.server.admin_listen_host, running.server.admin_listen_host);
+  EXPECT_EQ(applied.sources[0].stats_trailing_days, running.sources[0].stats_trailing_days);
+  EXPECT_EQ(applied.sources[1].webhook_event_types,
+            (std::vector<std::string>{"delivered", "bounce"}));
+}
+
 TEST(ReloadPlan, AddedAndRemovedSourcesNeedARestart) {
   auto fresh = two_sources();
   fresh.sources.erase(fresh.sources.begin());

@@ -10,8 +10,8 @@
 
 #include "events/parse.hpp"
 #include "store/dedup_index.hpp"
-#include "store/event_store.hpp"
 #include "store/migrations.hpp"
+#include "store/sqlite_event_store.hpp"
 #include "store/store_summary.hpp"
 
 namespace {
@@ -138,13 +138,13 @@ TEST(EventStore, StoresDedupsAndSurvivesReopen) {
       R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1","sg_message_id":"m1"},
           {"email":"a@b.c","timestamp":2,"event":"click","sg_event_id":"e2","sg_message_id":"m1","url":"https://x"}])";
   {
-    auto store = event_store::open({.file = t.file()});
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
     auto r = write(*store, body);
     EXPECT_EQ(r.status, write_result::outcome::committed);
     EXPECT_EQ(r.stored, 2u);
     EXPECT_EQ(write(*store, body).duplicates, 2u);
   }
-  auto store = event_store::open({.file = t.file()});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
   EXPECT_EQ(store->dedup_keys(), 4u);  // id and fingerprint of each
   EXPECT_EQ(write(*store, body).duplicates, 2u);
   const auto summary = sgs::store::read_summary(t.file());
@@ -157,16 +157,16 @@ TEST(EventStore, RowsOlderThanTheWindowAreNotDedupedAfterRestart) {
   const std::string body =
       R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"old"}])";
   {
-    auto store = event_store::open({.file = t.file(), .dedup_window = 1h});
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file(), .dedup_window = 1h});
     write(*store, body, std::chrono::system_clock::now() - 2h);
   }
-  auto store = event_store::open({.file = t.file(), .dedup_window = 1h});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file(), .dedup_window = 1h});
   EXPECT_EQ(store->dedup_keys(), 0u);
 }
 
 TEST(EventStore, FailedCommitMarksNothingAsSeen) {
   temp_db t;
-  auto store = event_store::open({.file = t.file(), .busy_timeout = 100ms});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file(), .busy_timeout = 100ms});
   const std::string body = R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"}])";
   {
     // Acknowledging commits to the pending file: with it locked, nothing can be acknowledged.
@@ -187,7 +187,7 @@ TEST(EventStore, FailedCommitMarksNothingAsSeen) {
 // wait out the busy timeout again, so N queued requests got their 503 after N timeouts.
 TEST(EventStore, LockedPendingFileFailsAQueuedGroupAtOnceNotBatchByBatch) {
   temp_db t;
-  auto store = event_store::open({.file = t.file(), .busy_timeout = 300ms});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file(), .busy_timeout = 300ms});
   SQLite::Database other(sgs::store::pending_file_for(t.file()).string(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   constexpr int batches = 8;
@@ -239,8 +239,8 @@ TEST(EventStore, BodiesAnOlderVersionLeftInTheTablesFileAreMergedAndDedupedAtOpe
     ins.exec();
   }
   {
-    auto store =
-        event_store::open({.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
+    auto store = sgs::store::sqlite_event_store::open(
+        {.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
     EXPECT_EQ(store->counters().pending_events.load(), 0u);  // merged while opening
     EXPECT_EQ(
         write(*store, R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"e1"}])")
@@ -256,7 +256,8 @@ TEST(EventStore, BodiesAnOlderVersionLeftInTheTablesFileAreMergedAndDedupedAtOpe
 
 TEST(EventStore, SmallBatchesAreAcknowledgedFromPendingBodiesAndMergedExactlyOnce) {
   temp_db t;
-  auto store = event_store::open({.file = t.file(), .merge_after_events = 1000000});
+  auto store =
+      sgs::store::sqlite_event_store::open({.file = t.file(), .merge_after_events = 1000000});
   for (int i = 0; i < 50; ++i) {
     const std::string id = std::to_string(i);
     ASSERT_EQ(write(*store, R"([{"email":"a@b.c","timestamp":)" + id +
@@ -299,12 +300,12 @@ int count(const std::filesystem::path& file, const std::string& sql) {
 
 TEST(EventStore, BodiesAcknowledgedBeforeACrashAreCountedDedupedAndMergedAtOpen) {
   temp_db t;
-  event_store::open({.file = t.file()})->close();  // creates both files
+  sgs::store::sqlite_event_store::open({.file = t.file()})->close();  // creates both files
   insert_pending_body(t.file(),
                       R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"p1"}])", 1);
   {
-    auto store =
-        event_store::open({.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
+    auto store = sgs::store::sqlite_event_store::open(
+        {.file = t.file(), .dedup_window = std::chrono::hours(24 * 365 * 100)});
     EXPECT_EQ(store->counters().pending_events.load(), 1u);
     // Acknowledged already, so a retry of it is a duplicate even before it is merged.
     EXPECT_EQ(
@@ -322,14 +323,14 @@ TEST(EventStore, ABodyMergedBeforeACrashButNotYetDeletedIsNotMergedTwice) {
   const std::string body = R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"m1"},
       "not an event"])";
   {
-    auto store = event_store::open({.file = t.file()});
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
     ASSERT_EQ(write(*store, body).stored, 1u);
   }  // merged (as body id 1) and deleted from the pending file
   ASSERT_EQ(count(t.file(), "SELECT count(*) FROM _open"), 1);
   ASSERT_EQ(count(t.file(), "SELECT seq FROM sqlite_sequence WHERE name = 'merged_bodies'"), 1);
   // The crash: the merge committed, the deletion from the pending file did not happen.
   insert_pending_body(t.file(), body, 2, 1);
-  event_store::open({.file = t.file()})->close();
+  sgs::store::sqlite_event_store::open({.file = t.file()})->close();
   EXPECT_EQ(count(t.file(), "SELECT count(*) FROM _open"), 1);
   EXPECT_EQ(count(t.file(), "SELECT count(*) FROM rejected_events"), 1);
   EXPECT_EQ(count(sgs::store::pending_file_for(t.file()), "SELECT count(*) FROM pending_bodies"),
@@ -339,7 +340,7 @@ TEST(EventStore, ABodyMergedBeforeACrashButNotYetDeletedIsNotMergedTwice) {
 TEST(EventStore, AReplacedPendingFileNeverReusesMergedIds) {
   temp_db t;
   {
-    auto store = event_store::open({.file = t.file()});
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
     ASSERT_EQ(
         write(*store, R"([{"email":"a@b.c","timestamp":1,"event":"open","sg_event_id":"r1"}])")
             .stored,
@@ -349,7 +350,7 @@ TEST(EventStore, AReplacedPendingFileNeverReusesMergedIds) {
   // start again at 1, which counts as merged already.
   std::filesystem::remove(sgs::store::pending_file_for(t.file()));
   {
-    auto store = event_store::open({.file = t.file()});
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
     ASSERT_EQ(
         write(*store, R"([{"email":"a@b.c","timestamp":2,"event":"open","sg_event_id":"r2"}])")
             .stored,
@@ -361,10 +362,10 @@ TEST(EventStore, AReplacedPendingFileNeverReusesMergedIds) {
 TEST(EventStore, AcknowledgingWaitsForTheMergerPastTheHighWaterMark) {
   temp_db t;
   constexpr std::size_t high_water = 2000;
-  auto store = event_store::open({.file = t.file(),
-                                  .merge_after_events = 500,
-                                  .merge_max_events = 500,
-                                  .pending_high_water = high_water});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file(),
+                                                     .merge_after_events = 500,
+                                                     .merge_max_events = 500,
+                                                     .pending_high_water = high_water});
   std::mutex m;
   std::condition_variable cv;
   int in_flight = 0;
@@ -406,11 +407,11 @@ TEST(EventStore, AcknowledgingWaitsForTheMergerPastTheHighWaterMark) {
 TEST(EventStore, WalStaysBoundedUnderSustainedWrites) {
   temp_db t;
   // Small merges, so that the WAL's size is about checkpointing, not one big transaction.
-  auto store = event_store::open({.file = t.file(),
-                                  .merge_after_events = 1000,
-                                  .merge_max_events = 1000,
-                                  .checkpoint_after_frames = 16,
-                                  .restart_after_frames = 64});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file(),
+                                                     .merge_after_events = 1000,
+                                                     .merge_max_events = 1000,
+                                                     .checkpoint_after_frames = 16,
+                                                     .restart_after_frames = 64});
   std::mutex m;
   std::condition_variable cv;
   int in_flight = 0;
@@ -446,14 +447,14 @@ TEST(EventStore, WalStaysBoundedUnderSustainedWrites) {
 
 TEST(EventStore, SubmitAfterCloseAnswersClosed) {
   temp_db t;
-  auto store = event_store::open({.file = t.file()});
+  auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
   store->close();
   EXPECT_EQ(write(*store, "[]").status, write_result::outcome::closed);
 }
 
 TEST(EventStore, OpenFailsWithAClearErrorForAnUnwritableDirectory) {
   try {
-    event_store::open({.file = "/proc/no-such-dir/x.db"});
+    sgs::store::sqlite_event_store::open({.file = "/proc/no-such-dir/x.db"});
     FAIL() << "expected store_error";
   } catch (const sgs::store::store_error& e) {
     EXPECT_NE(std::string(e.what()).find("/proc/no-such-dir"), std::string::npos);

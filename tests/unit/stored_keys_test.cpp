@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "signature_vectors.hpp"
-#include "store/event_store.hpp"
+#include "store/sqlite_event_store.hpp"
 #include "store/webhook_keys.hpp"
 #include "webhook/auth.hpp"
 
@@ -61,7 +61,7 @@ TEST(WebhookKeyTable, AddCreatesAndMigratesTheFileAndIgnoresARepeat) {
   // The file is a full source database an event store opens as it is.
   sgs::store::store_options o;
   o.file = t.db();
-  auto store = sgs::store::event_store::open(o);
+  auto store = sgs::store::sqlite_event_store::open(o);
   store->close();
   EXPECT_EQ(sgs::store::read_webhook_keys(t.db()).size(), 2u);
 }

@@ -1,7 +1,7 @@
 // JSON string escaping (RFC 8259: quote, backslash and control characters).
-#include "events/json_text.hpp"
+#include "text/json.hpp"
 
-namespace sgs::events {
+namespace sgs::text {
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -38,4 +38,18 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-}  // namespace sgs::events
+std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_json_string(out, s);
+  return out;
+}
+
+std::string json_error(std::string_view message) {
+  std::string out = "{\"error\":";
+  append_json_string(out, message);
+  out += '}';
+  return out;
+}
+
+}  // namespace sgs::text

@@ -1,0 +1,94 @@
+// The typed columns of every event table, declared once: name, SQL type, whether NULL is
+// allowed, and the field of a parsed event that fills it. The SQLite store's INSERT text and
+// binder come from this table, and a test checks schema/0001_events.sql against it (PRAGMA
+// table_info); a PostgreSQL store's COPY column list can come from it too. other_events has
+// one more column first: `event` (the wire name of a type we do not know).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "events/event.hpp"
+
+namespace sgs::store {
+
+enum class column_type { text, integer };
+
+// The column filled with the time the request arrived (not a field of the event).
+struct received_at_column {};
+
+struct event_column {
+  using event = events::event;
+  std::string_view name;
+  column_type type = column_type::text;
+  bool not_null = false;
+  std::variant<std::optional<std::string_view> event::*, std::optional<std::int64_t> event::*,
+               std::string event::*, std::optional<std::string> event::*, std::string_view event::*,
+               received_at_column>
+      field;
+};
+
+namespace event_columns_detail {
+using events::event;
+inline constexpr std::array<event_column, 46> columns{{
+    {"sg_event_id", column_type::text, false, &event::sg_event_id},
+    {"sg_message_id", column_type::text, false, &event::sg_message_id},
+    {"email", column_type::text, false, &event::email},
+    {"timestamp", column_type::integer, false, &event::timestamp},
+    {"smtp_id", column_type::text, false, &event::smtp_id},
+    {"category", column_type::text, true, &event::category},
+    {"asm_group_id", column_type::integer, false, &event::asm_group_id},
+    {"reason", column_type::text, false, &event::reason},
+    {"status", column_type::text, false, &event::status},
+    {"response", column_type::text, false, &event::response},
+    {"attempt", column_type::integer, false, &event::attempt},
+    {"type", column_type::text, false, &event::type},
+    {"bounce_classification", column_type::text, false, &event::bounce_classification},
+    {"url", column_type::text, false, &event::url},
+    {"url_offset_index", column_type::integer, false, &event::url_offset_index},
+    {"url_offset_type", column_type::text, false, &event::url_offset_type},
+    {"useragent", column_type::text, false, &event::useragent},
+    {"ip", column_type::text, false, &event::ip},
+    {"tls", column_type::integer, false, &event::tls},
+    {"cert_err", column_type::integer, false, &event::cert_err},
+    {"sg_machine_open", column_type::integer, false, &event::sg_machine_open},
+    {"sg_content_type", column_type::text, false, &event::sg_content_type},
+    {"pool_name", column_type::text, false, &event::pool_name},
+    {"pool_id", column_type::integer, false, &event::pool_id},
+    {"marketing_campaign_id", column_type::integer, false, &event::marketing_campaign_id},
+    {"marketing_campaign_name", column_type::text, false, &event::marketing_campaign_name},
+    {"marketing_campaign_version", column_type::text, false, &event::marketing_campaign_version},
+    {"marketing_campaign_split_id", column_type::integer, false,
+     &event::marketing_campaign_split_id},
+    {"post_type", column_type::text, false, &event::post_type},
+    {"sg_user_id", column_type::integer, false, &event::sg_user_id},
+    {"singlesend_id", column_type::text, false, &event::singlesend_id},
+    {"singlesend_name", column_type::text, false, &event::singlesend_name},
+    {"mc_stats", column_type::text, false, &event::mc_stats},
+    {"phase_id", column_type::text, false, &event::phase_id},
+    {"send_at", column_type::integer, false, &event::send_at},
+    {"template_id", column_type::text, false, &event::template_id},
+    {"template_version_id", column_type::text, false, &event::template_version_id},
+    {"template_hash", column_type::text, false, &event::template_hash},
+    {"sg_template_id", column_type::text, false, &event::sg_template_id},
+    {"sg_template_name", column_type::text, false, &event::sg_template_name},
+    {"domain", column_type::text, false, &event::domain},
+    {"from_address", column_type::text, false, &event::from},
+    {"newsletter", column_type::text, false, &event::newsletter},
+    {"custom_args", column_type::text, true, &event::custom_args},
+    {"raw", column_type::text, true, &event::raw},
+    {"received_at", column_type::text, true, received_at_column{}},
+}};
+}  // namespace event_columns_detail
+
+// In table order (the order of schema/0001_events.sql after other_events' `event`).
+inline constexpr const std::array<event_column, 46>& event_columns = event_columns_detail::columns;
+
+// "sg_event_id, sg_message_id, ..., received_at": the column list of an INSERT or COPY.
+std::string event_column_list();
+
+}  // namespace sgs::store
