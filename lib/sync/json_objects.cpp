@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "sync/json_cells.hpp"
 #include "sync/json_text.hpp"
 
 namespace sgs::sync {
@@ -41,26 +42,7 @@ void set_text(object_row& row, int col, std::optional<element> e) {
   }
 }
 
-// Integer columns: integers and booleans; numeric strings too (legacy APIs mix them).
-void set_int(object_row& row, int col, std::optional<element> e) {
-  if (!e) return;
-  std::int64_t i;
-  bool b;
-  double d;
-  std::string_view s;
-  if (e->get_int64().get(i) == simdjson::SUCCESS) {
-    row.integer(col, i);
-  } else if (e->get_bool().get(b) == simdjson::SUCCESS) {
-    row.integer(col, b ? 1 : 0);
-  } else if (e->get_double().get(d) == simdjson::SUCCESS) {
-    row.integer(col, static_cast<std::int64_t>(d));
-  } else if (e->get_string().get(s) == simdjson::SUCCESS && !s.empty()) {
-    char* end = nullptr;
-    const std::string text(s);
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (end && *end == '\0') row.integer(col, v);
-  }
-}
+void set_int(object_row& row, int col, std::optional<element> e) { set_int_cell(row, col, e); }
 
 // JSON columns (arrays, objects): minified; null leaves the cell null.
 void set_json(object_row& row, int col, std::optional<element> e) {
@@ -315,12 +297,7 @@ page json_objects::parse_page(store::collection c, api_kind api, std::string_vie
     stage(row);
     ++out.items;
   }
-  std::string_view next;
-  if (doc.is_object()) {
-    if (auto meta = field(doc, "_metadata"); meta && meta->is_object()) {
-      if ((*meta)["next"].get_string().get(next) == simdjson::SUCCESS) out.next = next;
-    }
-  }
+  out.next = metadata_next(doc);
   out.ok = true;
   return out;
 }
@@ -368,6 +345,36 @@ bool json_objects::parse_contact_line(std::string_view line, object_row& row, bo
   has_id = map_contact(doc, row);
   if (has_id) row.owned(rc::raw) = simdjson::minify(doc);
   return true;
+}
+
+void set_int_cell(store::object_row& row, int col, std::optional<simdjson::dom::element> e) {
+  if (!e) return;
+  std::int64_t i;
+  bool b;
+  double d;
+  std::string_view s;
+  if (e->get_int64().get(i) == simdjson::SUCCESS) {
+    row.integer(col, i);
+  } else if (e->get_bool().get(b) == simdjson::SUCCESS) {
+    row.integer(col, b ? 1 : 0);
+  } else if (e->get_double().get(d) == simdjson::SUCCESS) {
+    row.integer(col, static_cast<std::int64_t>(d));
+  } else if (e->get_string().get(s) == simdjson::SUCCESS && !s.empty()) {
+    char* end = nullptr;
+    const std::string text(s);
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (end && *end == '\0') row.integer(col, v);
+  }
+}
+
+std::string metadata_next(simdjson::dom::element doc) {
+  simdjson::dom::element meta;
+  std::string_view next;
+  if (doc.is_object() && doc["_metadata"].get(meta) == simdjson::SUCCESS && meta.is_object() &&
+      meta["next"].get_string().get(next) == simdjson::SUCCESS) {
+    return std::string(next);
+  }
+  return {};
 }
 
 }  // namespace sgs::sync

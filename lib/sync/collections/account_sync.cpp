@@ -31,6 +31,7 @@
 #include "logging/log.hpp"
 #include "sendgrid/errors.hpp"
 #include "sendgrid/paging.hpp"
+#include "sync/json_cells.hpp"
 #include "sync/json_text.hpp"
 
 namespace sgs::sync {
@@ -69,25 +70,9 @@ void set_cell(object_row& row, int col, column_source src, std::optional<element
   switch (src) {
     case column_source::computed:
       return;
-    case column_source::integer: {
-      std::int64_t i;
-      bool b;
-      double d;
-      std::string_view s;
-      if (e->get_int64().get(i) == simdjson::SUCCESS) {
-        row.integer(col, i);
-      } else if (e->get_bool().get(b) == simdjson::SUCCESS) {
-        row.integer(col, b ? 1 : 0);
-      } else if (e->get_double().get(d) == simdjson::SUCCESS) {
-        row.integer(col, static_cast<std::int64_t>(d));
-      } else if (e->get_string().get(s) == simdjson::SUCCESS && !s.empty()) {
-        const std::string text(s);
-        char* end = nullptr;
-        const long long v = std::strtoll(text.c_str(), &end, 10);
-        if (end && *end == '\0') row.integer(col, v);
-      }
+    case column_source::integer:
+      set_int_cell(row, col, e);
       return;
-    }
     case column_source::sql_time: {
       std::string_view s;
       if (e->get_string().get(s) == simdjson::SUCCESS) {
@@ -483,18 +468,12 @@ fetched account_run::fetch_templates(bool versions) {
         stage(row_);
       }
     }
-    std::string next;
-    if (auto meta = field(doc, "_metadata")) {
-      if (auto n = field(*meta, "next")) {
-        std::string_view s;
-        if (n->get_string().get(s) == simdjson::SUCCESS) next = std::string(s);
-      }
-    }
+    const std::string next = metadata_next(doc);
     if (next.empty()) break;
     auto nu = sendgrid::next_page_url(ctx_.api_base, next);
     if (!nu || *nu == u || counts_.pages >= ctx_.options.max_pages) {
       out.status = fetched::kind::failed;
-      out.error = "GET /v3/templates: unusable or repeated _metadata.next link";
+      out.error = "GET /v3/templates: unusable or repeated _metadata.next link \"" + next + "\"";
       return out;
     }
     u = std::move(*nu);
@@ -729,18 +708,13 @@ fetched account_run::fetch_marketing_stats(const std::string& first_path) {
                                        "|" + text_of("aggregation");
       stage(row_);
     }
-    std::string next;
-    if (auto meta = field(doc, "_metadata")) {
-      if (auto n = field(*meta, "next")) {
-        std::string_view s;
-        if (n->get_string().get(s) == simdjson::SUCCESS) next = std::string(s);
-      }
-    }
+    const std::string next = metadata_next(doc);
     if (next.empty()) break;
     auto nu = sendgrid::next_page_url(ctx_.api_base, next);
     if (!nu || *nu == u || counts_.pages >= ctx_.options.max_pages) {
       out.status = fetched::kind::failed;
-      out.error = "GET " + first_path + ": unusable or repeated _metadata.next link";
+      out.error =
+          "GET " + first_path + ": unusable or repeated _metadata.next link \"" + next + "\"";
       return out;
     }
     u = std::move(*nu);
