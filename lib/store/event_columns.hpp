@@ -20,6 +20,8 @@ enum class column_type { text, integer };
 
 // The column filled with the time the request arrived (not a field of the event).
 struct received_at_column {};
+// The column filled with the index segment the merger is filling (schema/0006).
+struct segment_column {};
 
 struct event_column {
   using event = events::event;
@@ -28,13 +30,13 @@ struct event_column {
   bool not_null = false;
   std::variant<std::optional<std::string_view> event::*, std::optional<std::int64_t> event::*,
                std::string event::*, std::optional<std::string> event::*, std::string_view event::*,
-               received_at_column>
+               received_at_column, segment_column>
       field;
 };
 
 namespace event_columns_detail {
 using events::event;
-inline constexpr std::array<event_column, 46> columns{{
+inline constexpr std::array<event_column, 47> columns{{
     {"sg_event_id", column_type::text, false, &event::sg_event_id},
     {"sg_message_id", column_type::text, false, &event::sg_message_id},
     {"email", column_type::text, false, &event::email},
@@ -82,13 +84,15 @@ inline constexpr std::array<event_column, 46> columns{{
     {"custom_args", column_type::text, true, &event::custom_args},
     {"raw", column_type::text, true, &event::raw},
     {"received_at", column_type::text, true, received_at_column{}},
+    {"ingest_segment", column_type::integer, true, segment_column{}},
 }};
 }  // namespace event_columns_detail
 
 // In table order (the order of schema/0001_events.sql after other_events' `event`).
-inline constexpr const std::array<event_column, 46>& event_columns = event_columns_detail::columns;
+inline constexpr const std::array<event_column, 47>& event_columns = event_columns_detail::columns;
 
-// "sg_event_id, sg_message_id, ..., received_at": the column list of an INSERT or COPY.
+// "sg_event_id, sg_message_id, ..., received_at, ingest_segment": the column list of an INSERT or
+// COPY.
 std::string event_column_list();
 
 }  // namespace sgs::store

@@ -12,6 +12,7 @@
 // Threads: db_, pending_reader_ and their statements are the merger's while it runs.
 #include <variant>
 
+#include "store/daily_counts.hpp"
 #include "store/event_columns.hpp"
 #include "store/sqlite_event_store_internal.hpp"
 
@@ -66,7 +67,8 @@ template <class... F>
 overloaded(F...) -> overloaded<F...>;
 
 // Binds the event's columns in the order of event_columns (store/event_columns.hpp).
-void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view received_at) {
+void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view received_at,
+                std::int64_t segment) {
   binder b(s, first);
   for (const event_column& c : event_columns) {
     std::visit(overloaded{[&](std::optional<std::string_view> event::*f) { b.text(e.*f); },
@@ -74,7 +76,8 @@ void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view rec
                           [&](std::string event::*f) { b.text(std::string_view(e.*f)); },
                           [&](std::optional<std::string> event::*f) { b.text(e.*f); },
                           [&](std::string_view event::*f) { b.text(e.*f); },
-                          [&](received_at_column) { b.text(received_at); }},
+                          [&](received_at_column) { b.text(received_at); },
+                          [&](segment_column) { b.integer(segment); }},
                c.field);
   }
 }
@@ -161,6 +164,7 @@ bool sqlite_event_store::merge_once(std::uint64_t& moved) {
                                                  st.commit.get()};
     roll_back(h, st.rollback.get(), used);
     for (auto& s : st.insert_event) sqlite3_reset(s.get());
+    daily_counts_->rolled_back();
     merging_events_ = 0;
     counters_.failed_merges.fetch_add(1);
     counters_.last_merge_failed = true;
@@ -171,6 +175,8 @@ bool sqlite_event_store::merge_once(std::uint64_t& moved) {
         f.message;
     return false;
   }
+  daily_counts_->committed();
+  after_merge(moved_events);
   // In this order, the writer never sees fewer events waiting than there are.
   merging_events_ = 0;
   counters_.pending_events.fetch_sub(moved_events);
@@ -183,6 +189,25 @@ bool sqlite_event_store::merge_once(std::uint64_t& moved) {
   }
   wake_.notify_one();  // the writer deletes the merged bodies
   return true;
+}
+
+// Between merges: a new index segment when this one is full; the day counts into the
+// daily_counts view when enough were counted. A failed fold leaves the view exact (its live
+// part counts what was not folded) and is tried again after the next merge.
+void sqlite_event_store::after_merge(std::uint64_t moved_events) {
+  segment_events_ += moved_events;
+  if (segment_events_ >= options_.segment_events) {
+    ++segment_;
+    segment_events_ = 0;
+  }
+  if (daily_counts_->unfolded() >= options_.daily_counts_fold_events) {
+    try {
+      daily_counts_->fold(db_->getHandle());
+    } catch (const std::runtime_error& e) {
+      std::lock_guard lock(mutex_);
+      last_error_ = std::string("folding counts into daily_counts failed (retried): ") + e.what();
+    }
+  }
 }
 
 std::optional<events::parsed_batch> sqlite_event_store::take_parsed(std::int64_t id) {
@@ -254,9 +279,10 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
                         SQLITE_STATIC);
       first = 2;
     }
-    bind_event(s, first, e, received_at);
+    bind_event(s, first, e, received_at, segment_);
     check(h, sqlite3_step(s), "INSERT event");
     sqlite3_reset(s);
+    daily_counts_->count(e);
   }
   for (const auto& r : batch.rejected) {
     sqlite3_stmt* s = st.insert_rejected.get();

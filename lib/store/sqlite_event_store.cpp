@@ -13,6 +13,7 @@
 
 #include <mutex>
 
+#include "store/daily_counts.hpp"
 #include "store/event_columns.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_event_store_internal.hpp"
@@ -159,10 +160,39 @@ void sqlite_event_store::open_files() {
                            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE "
                            "name = 'merged_bodies'), 0)")
                         .getInt64();
+  load_segment();
+  daily_counts_ = std::make_unique<daily_counts_keeper>(h);
   rebuild_dedup_index();
   recover_pending();
+  // What merges committed after the view's last fold (a crash forgot their counts).
+  daily_counts_->recount(h);
+  if (daily_counts_->unfolded() > 0) daily_counts_->fold(h);
   sqlite3_wal_hook(h, &sqlite_event_store::on_wal_commit, &tables_wal_);
   sqlite3_wal_hook(ph, &sqlite_event_store::on_wal_commit, &pending_wal_);
+}
+
+// The newest segment and how full it is; a new one when it is full (schema/0006).
+void sqlite_event_store::load_segment() {
+  std::int64_t newest = 0;
+  for (event_type t : events::all_event_types) {
+    const std::string table(events::table_name(t));
+    newest = std::max<std::int64_t>(
+        newest,
+        db_->execAndGet("SELECT coalesce(max(ingest_segment), 0) FROM " + table).getInt64());
+  }
+  std::uint64_t held = 0;
+  for (event_type t : events::all_event_types) {
+    SQLite::Statement q(*db_, "SELECT count(*) FROM " + std::string(events::table_name(t)) +
+                                  " WHERE ingest_segment = ?");
+    q.bind(1, static_cast<std::int64_t>(newest));
+    if (q.executeStep()) held += static_cast<std::uint64_t>(q.getColumn(0).getInt64());
+  }
+  segment_ = newest;
+  segment_events_ = held;
+  if (segment_events_ >= options_.segment_events) {
+    ++segment_;
+    segment_events_ = 0;
+  }
 }
 
 sqlite_event_store::~sqlite_event_store() { close(); }

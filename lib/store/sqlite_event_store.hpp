@@ -30,6 +30,8 @@ class Database;
 
 namespace sgs::store {
 
+class daily_counts_keeper;
+
 struct store_options {
   std::filesystem::path file;
   bool synchronous_full = true;  // PRAGMA synchronous=FULL (else NORMAL)
@@ -57,6 +59,13 @@ struct store_options {
   // many events in memory (~1.5 KB each with their body); beyond it, and after a crash, the
   // merger parses the journaled bodies again.
   std::size_t max_parsed_events = 64 * 1024;
+  // Index segments (schema/0006): the merger starts a new one after this many events, so the
+  // part of the email and sg_message_id indexes that takes new rows stays about this size.
+  // Smaller: faster ingest on a large store; larger: fewer seeks per lookup (one per segment).
+  std::uint64_t segment_events = 1'000'000;
+  // The merger folds what it counted into the daily_counts view after this many events, so
+  // the view's live part never counts more than about this many rows.
+  std::uint64_t daily_counts_fold_events = 100'000;
 };
 
 // The file beside the event tables' file that holds acknowledged bodies until they are merged:
@@ -154,6 +163,8 @@ class sqlite_event_store final : public event_store {
   void insert_events(const events::parsed_batch& batch, const std::string& duplicate_indexes,
                      std::string_view received_at);
   void delete_merged_bodies(std::int64_t through_id);
+  void load_segment();
+  void after_merge(std::uint64_t moved_events);
   void checkpoint_loop();
   static void yield_to_checkpoint(const wal_state& wal);
   static int on_wal_commit(void* state, ::sqlite3* db, const char* name, int frames);
@@ -176,6 +187,11 @@ class sqlite_event_store final : public event_store {
   std::chrono::steady_clock::time_point last_admission_refill_{};
   std::atomic<std::int64_t> merged_through_{0};  // merged_bodies: last body id in the tables
   std::int64_t deleted_through_ = 0;  // writer thread: bodies up to here are gone from the file
+  // Merger thread (open_files before it starts): the index segment rows go into and how many
+  // events it holds; the per-day counts behind the daily_counts view.
+  std::int64_t segment_ = 0;
+  std::uint64_t segment_events_ = 0;
+  std::unique_ptr<daily_counts_keeper> daily_counts_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;        // the writer: queued batches, closing, bodies to delete

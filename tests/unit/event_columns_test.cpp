@@ -59,7 +59,7 @@ TEST(EventColumns, EveryEventTableOfAFreshDatabaseHasExactlyTheDeclaredColumns) 
 TEST(EventColumns, TheColumnListIsTheDeclaredNamesInOrder) {
   const std::string list = sgs::store::event_column_list();
   EXPECT_TRUE(list.starts_with("sg_event_id, sg_message_id, email, timestamp, "));
-  EXPECT_TRUE(list.ends_with(", custom_args, raw, received_at"));
+  EXPECT_TRUE(list.ends_with(", custom_args, raw, received_at, ingest_segment"));
 }
 
 }  // namespace

@@ -1,0 +1,260 @@
+// The daily_counts view kept by the merger (see daily_counts.hpp).
+#include "store/daily_counts.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+
+#include "text/json.hpp"
+
+namespace sgs::store {
+
+namespace {
+
+using events::event_type;
+
+// SQLite's date() covers 0000-01-01 00:00:00 .. 9999-12-31 23:59:59.
+constexpr std::int64_t first_second = -62167219200;
+constexpr std::int64_t last_second = 253402300799;
+
+struct stmt_closer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using statement = std::unique_ptr<sqlite3_stmt, stmt_closer>;
+
+[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+  throw std::runtime_error(what + ": " + sqlite3_errmsg(db));
+}
+
+statement prepare(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &s, nullptr) != SQLITE_OK) {
+    fail(db, "daily_counts: cannot prepare " + sql.substr(0, 80));
+  }
+  return statement(s);
+}
+
+void exec(sqlite3* db, const std::string& sql) {
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    fail(db, "daily_counts: " + sql.substr(0, 40));
+  }
+}
+
+std::string_view column_text(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string_view();
+}
+
+// "2026-12-07" -> day number; nullopt for NULL or anything else.
+std::optional<std::int64_t> day_of_text(std::string_view t) {
+  int y = 0, m = 0, d = 0;
+  if (t.size() != 10 || std::sscanf(std::string(t).c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3) {
+    return std::nullopt;
+  }
+  const std::chrono::year_month_day ymd{std::chrono::year{y},
+                                        std::chrono::month{static_cast<unsigned>(m)},
+                                        std::chrono::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return std::chrono::sys_days(ymd).time_since_epoch().count();
+}
+
+std::string event_of(event_type t) { return std::string(events::wire_name(t)); }
+
+// A SQL string literal of `s`.
+std::string sql_quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+void add(day_event_counts& into, const day_event_counts& from) {
+  for (const auto& [k, n] : from) into[k] += n;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> utc_day_of(std::int64_t s) {
+  if (s < first_second || s > last_second) return std::nullopt;
+  return s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+}
+
+std::string day_text(std::int64_t day) {
+  const std::chrono::year_month_day ymd{std::chrono::sys_days{std::chrono::days{day}}};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
+std::string render_daily_counts_view(const frozen_counts& frozen) {
+  std::string json = "{\"through\":{";
+  for (event_type t : events::all_event_types) {
+    if (t != events::all_event_types.front()) json += ',';
+    text::append_json_string(json, events::table_name(t));
+    json += ':' + std::to_string(frozen.through[static_cast<std::size_t>(t)]);
+  }
+  json += "},\"counts\":[";
+  bool first = true;
+  for (const auto& [key, n] : frozen.counts) {
+    if (n == 0) continue;
+    json += first ? "[" : ",[";
+    first = false;
+    json += key.first ? "\"" + day_text(*key.first) + "\"" : "null";
+    json += ',';
+    text::append_json_string(json, key.second);
+    json += ',' + std::to_string(n) + ']';
+  }
+  json += "]}";
+
+  std::string sql =
+      "CREATE VIEW daily_counts AS\n"
+      "SELECT day, event, sum(events) AS events FROM (\n"
+      "  SELECT json_extract(value, '$[0]') AS day, json_extract(value, '$[1]') AS event,\n"
+      "         json_extract(value, '$[2]') AS events\n"
+      "  FROM json_each(" +
+      sql_quote(json) + ", '$.counts')";
+  for (event_type t : events::all_event_types) {
+    const std::string table(events::table_name(t));
+    const std::string after = std::to_string(frozen.through[static_cast<std::size_t>(t)]);
+    sql += "\n  UNION ALL SELECT date(timestamp, 'unixepoch'), ";
+    sql += t == event_type::other ? "event" : sql_quote(event_of(t));
+    sql += ", count(*) FROM " + table + " WHERE rowid > " + after +
+           " AND timestamp IS NOT NULL GROUP BY 1";
+    if (t == event_type::other) sql += ", 2";
+  }
+  sql += "\n) GROUP BY day, event";
+  return sql;
+}
+
+frozen_counts parse_daily_counts_view(sqlite3* db, std::string_view sql) {
+  constexpr std::string_view marker = "json_each('";
+  const auto start = sql.find(marker);
+  if (start == std::string_view::npos) {
+    throw std::runtime_error("daily_counts is not a view this sendgrid-source keeps");
+  }
+  std::string json;
+  std::size_t i = start + marker.size();
+  for (;; ++i) {
+    if (i >= sql.size()) throw std::runtime_error("daily_counts: unterminated counts");
+    if (sql[i] == '\'') {
+      if (i + 1 < sql.size() && sql[i + 1] == '\'') {
+        json += '\'';
+        ++i;
+        continue;
+      }
+      break;
+    }
+    json += sql[i];
+  }
+  frozen_counts out;
+  auto through = prepare(db, "SELECT key, value FROM json_each(?1, '$.through')");
+  sqlite3_bind_text(through.get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
+  while (sqlite3_step(through.get()) == SQLITE_ROW) {
+    const std::string_view table = column_text(through.get(), 0);
+    for (event_type t : events::all_event_types) {
+      if (events::table_name(t) == table) {
+        out.through[static_cast<std::size_t>(t)] = sqlite3_column_int64(through.get(), 1);
+      }
+    }
+  }
+  auto counts = prepare(db,
+                        "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                        "json_extract(value, '$[2]') FROM json_each(?1, '$.counts')");
+  sqlite3_bind_text(counts.get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(counts.get())) == SQLITE_ROW) {
+    day_event key{day_of_text(column_text(counts.get(), 0)),
+                  std::string(column_text(counts.get(), 1))};
+    out.counts[key] += static_cast<std::uint64_t>(sqlite3_column_int64(counts.get(), 2));
+  }
+  if (rc != SQLITE_DONE) fail(db, "daily_counts: reading the counts of the view");
+  return out;
+}
+
+daily_counts_keeper::daily_counts_keeper(sqlite3* db) {
+  auto q =
+      prepare(db, "SELECT sql FROM sqlite_schema WHERE type = 'view' AND name = 'daily_counts'");
+  if (sqlite3_step(q.get()) != SQLITE_ROW) {
+    throw std::runtime_error("the database has no daily_counts view");
+  }
+  frozen_ = parse_daily_counts_view(db, column_text(q.get(), 0));
+}
+
+void daily_counts_keeper::count(const events::event& e) {
+  if (!e.timestamp) return;
+  day_event key{utc_day_of(*e.timestamp),
+                e.kind == event_type::other ? std::string(e.event_name) : event_of(e.kind)};
+  ++merging_[std::move(key)];
+  ++merging_events_;
+}
+
+void daily_counts_keeper::committed() {
+  add(committed_, merging_);
+  unfolded_events_ += merging_events_;
+  rolled_back();
+}
+
+void daily_counts_keeper::rolled_back() {
+  merging_.clear();
+  merging_events_ = 0;
+}
+
+void daily_counts_keeper::recount(sqlite3* db) {
+  day_event_counts counted;
+  std::uint64_t events = 0;
+  for (event_type t : events::all_event_types) {
+    const std::int64_t after = frozen_.through[static_cast<std::size_t>(t)];
+    const bool other = t == event_type::other;
+    // With nothing frozen yet, no rowid bound: the count then reads the timestamp index,
+    // a fraction of the table's bytes.
+    std::string sql = "SELECT date(timestamp, 'unixepoch'), " +
+                      std::string(other ? "event" : "NULL") + ", count(*) FROM " +
+                      std::string(events::table_name(t)) + " WHERE timestamp IS NOT NULL" +
+                      (after > 0 ? " AND rowid > " + std::to_string(after) : "") + " GROUP BY 1" +
+                      (other ? ", 2" : "");
+    auto q = prepare(db, sql);
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+      const auto n = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 2));
+      day_event key{day_of_text(column_text(q.get(), 0)),
+                    other ? std::string(column_text(q.get(), 1)) : event_of(t)};
+      counted[std::move(key)] += n;
+      events += n;
+    }
+    if (rc != SQLITE_DONE) fail(db, "daily_counts: counting " + std::string(events::table_name(t)));
+  }
+  committed_ = std::move(counted);
+  unfolded_events_ = events;
+  rolled_back();
+}
+
+void daily_counts_keeper::fold(sqlite3* db) {
+  frozen_counts next = frozen_;
+  add(next.counts, committed_);
+  exec(db, "BEGIN IMMEDIATE");
+  try {
+    for (event_type t : events::all_event_types) {
+      auto q =
+          prepare(db, "SELECT coalesce(max(rowid), 0) FROM " + std::string(events::table_name(t)));
+      if (sqlite3_step(q.get()) != SQLITE_ROW) fail(db, "daily_counts: max(rowid)");
+      next.through[static_cast<std::size_t>(t)] = sqlite3_column_int64(q.get(), 0);
+    }
+    exec(db, "DROP VIEW IF EXISTS daily_counts");
+    exec(db, render_daily_counts_view(next));
+    exec(db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  frozen_ = std::move(next);
+  committed_.clear();
+  unfolded_events_ = 0;
+}
+
+}  // namespace sgs::store
