@@ -92,7 +92,23 @@ void setup_logging(const sgs::config::log_config& log) {
   sgs::logging::install(sgs::logging::detect_target(log.format), log.level);
 }
 
+// A migration that rewrites indexes takes about a minute per 10 million events: say what it
+// is doing (each statement that took a while) so that a large store does not look hung.
+void print_slow_migration_steps(sgs::store::backend& storage) {
+  storage.on_migration_step([](const sgs::store::migration_step& step) {
+    if (step.done == 1) {
+      std::fprintf(stderr, "applying migration %.*s (%zu statements)\n",
+                   static_cast<int>(step.migration.size()), step.migration.data(), step.total);
+    }
+    if (step.seconds >= 0.5) {
+      std::fprintf(stderr, "  [%zu/%zu] %s  %.1f s\n", step.done, step.total,
+                   step.statement.c_str(), step.seconds);
+    }
+  });
+}
+
 int cmd_migrate(const loaded_config& lc, sgs::store::backend& storage) {
+  print_slow_migration_steps(storage);
   for (const auto& src : lc.cfg.sources) {
     const int version = storage.migrate(src.name);
     std::printf("%s: %s is at schema version %d\n", src.name.c_str(),
@@ -349,6 +365,20 @@ sgs::webhook::server_options server_options_for(const sgs::config::server_config
 
 int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_threads) {
   const config& cfg = lc.cfg;
+  // A schema migration at start can outlast systemd's start timeout on a large store: log
+  // each slow step and ask for more time (the migration is one transaction: a stop rolls it
+  // back, and the next start begins again).
+  storage.on_migration_step([](const sgs::store::migration_step& step) {
+    sd_notify(0, "EXTEND_TIMEOUT_USEC=600000000");
+    if (step.done == 1 || step.seconds >= 0.5) {
+      sgs::logging::info("migrating the store",
+                         {{"migration", std::string(step.migration)},
+                          {"step", step.done},
+                          {"of", step.total},
+                          {"statement", step.statement},
+                          {"ms", static_cast<std::int64_t>(step.seconds * 1000)}});
+    }
+  });
   sgs::logging::info(
       "starting sendgrid-source",
       {{"version", SGS_VERSION}, {"config", lc.origin}, {"storage", cfg.storage.dir.string()}});

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "store/event_store.hpp"
+#include "store/migration_progress.hpp"
 #include "store/object_store.hpp"
 #include "store/summary.hpp"
 #include "store/webhook_key.hpp"
@@ -59,6 +60,14 @@ class backend {
   virtual bool remove_webhook_key(std::string_view source, const std::string& public_key) = 0;
   virtual std::vector<stored_webhook_key> read_webhook_keys(std::string_view source) = 0;
   virtual webhook_key_poller poll_webhook_keys(std::string_view source) = 0;
+
+  // Who hears of the statements of a long schema migration (by migrate() or by opening a store
+  // that needs one): `migrate` prints them, the daemon logs them and tells systemd it is
+  // still starting.
+  void on_migration_step(migration_progress progress) { migration_progress_ = std::move(progress); }
+
+ protected:
+  migration_progress migration_progress_;
 };
 
 // The backend [storage] asks for. The one place that names an implementation.

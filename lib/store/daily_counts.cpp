@@ -14,8 +14,9 @@ namespace {
 
 using events::event_type;
 
-// SQLite's date() covers 0000-01-01 00:00:00 .. 9999-12-31 23:59:59.
-constexpr std::int64_t first_second = -62167219200;
+// SQLite's date() covers Julian day 0 (-4713-11-24 12:00:00, proleptic Gregorian) to
+// 9999-12-31 23:59:59.
+constexpr std::int64_t first_second = -210866760000;
 constexpr std::int64_t last_second = 253402300799;
 
 struct stmt_closer {
@@ -47,12 +48,15 @@ std::string_view column_text(sqlite3_stmt* s, int i) {
            : std::string_view();
 }
 
-// "2026-12-07" -> day number; nullopt for NULL or anything else.
+// "2026-12-07" (or "-0724-08-31") -> day number; nullopt for NULL or anything else.
 std::optional<std::int64_t> day_of_text(std::string_view t) {
   int y = 0, m = 0, d = 0;
+  const bool negative = !t.empty() && t[0] == '-';
+  if (negative) t.remove_prefix(1);
   if (t.size() != 10 || std::sscanf(std::string(t).c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3) {
     return std::nullopt;
   }
+  if (negative) y = -y;
   const std::chrono::year_month_day ymd{std::chrono::year{y},
                                         std::chrono::month{static_cast<unsigned>(m)},
                                         std::chrono::day{static_cast<unsigned>(d)}};
@@ -86,8 +90,9 @@ std::optional<std::int64_t> utc_day_of(std::int64_t s) {
 
 std::string day_text(std::int64_t day) {
   const std::chrono::year_month_day ymd{std::chrono::sys_days{std::chrono::days{day}}};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+  const int y = static_cast<int>(ymd.year());
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%s%04d-%02u-%02u", y < 0 ? "-" : "", y < 0 ? -y : y,
                 static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
   return buf;
 }

@@ -41,10 +41,10 @@ namespace sgs::store {
 using day_event = std::pair<std::optional<std::int64_t>, std::string>;
 using day_event_counts = std::map<day_event, std::uint64_t>;
 
-// The day SQLite's date(ts, 'unixepoch') names, as days since 1970-01-01; nullopt outside the
-// years 0000-9999 (where date() answers NULL).
+// The day SQLite's date(ts, 'unixepoch') names, as days since 1970-01-01; nullopt outside
+// the range date() answers for (Julian day 0, in 4714 BC, to the end of 9999).
 std::optional<std::int64_t> utc_day_of(std::int64_t unix_seconds);
-// "2026-12-07" for a day number.
+// "2026-12-07" (as SQLite writes it: "-0724-08-31" before year 0) for a day number.
 std::string day_text(std::int64_t day);
 
 // What the view holds, parsed from or rendered into its definition.

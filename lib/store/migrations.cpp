@@ -2,8 +2,11 @@
 #include "store/migrations.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 namespace sgs::store {
 
@@ -12,7 +15,43 @@ int latest_schema_version() {
   return all.empty() ? 0 : all.back().version;
 }
 
-int migrate(SQLite::Database& db) {
+namespace {
+
+// The statements of a migration, split where SQLite's own tokenizer says a statement ends.
+std::vector<std::string> statements_of(std::string_view sql) {
+  std::vector<std::string> out;
+  std::string current;
+  for (char c : sql) {
+    current += c;
+    if (c == ';' && sqlite3_complete(current.c_str())) {
+      out.push_back(std::move(current));
+      current.clear();
+    }
+  }
+  if (current.find_first_not_of(" \t\r\n") != std::string::npos) out.push_back(current);
+  return out;
+}
+
+// "CREATE INDEX delivered_by_email ON delivered(...)" -> its first line without comments.
+std::string summary_of(const std::string& statement) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < statement.size()) {
+    const auto eol = statement.find('\n', i);
+    std::string line = statement.substr(i, eol == std::string::npos ? eol : eol - i);
+    i = eol == std::string::npos ? statement.size() : eol + 1;
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line.compare(start, 2, "--") == 0) continue;
+    out = line.substr(start);
+    break;
+  }
+  if (out.size() > 72) out = out.substr(0, 69) + "...";
+  return out;
+}
+
+}  // namespace
+
+int migrate(SQLite::Database& db, const migration_progress& progress, int up_to) {
   const int current = db.execAndGet("PRAGMA user_version").getInt();
   const int latest = latest_schema_version();
   if (current > latest) {
@@ -23,9 +62,19 @@ int migrate(SQLite::Database& db) {
   int applied = 0;
   for (const migration& m : embedded_migrations()) {
     if (m.version <= current) continue;
+    if (m.version > up_to) break;
     try {
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-      db.exec(std::string(m.sql));
+      const auto statements = statements_of(m.sql);
+      for (std::size_t i = 0; i < statements.size(); ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        db.exec(statements[i]);
+        if (progress) {
+          progress(
+              {m.name, i + 1, statements.size(), summary_of(statements[i]),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()});
+        }
+      }
       db.exec("PRAGMA user_version = " + std::to_string(m.version));
       tx.commit();
     } catch (const SQLite::Exception& e) {

@@ -18,6 +18,7 @@ store_options sqlite_backend::event_store_options(std::string_view source) const
   o.synchronous_full = options_.synchronous_full;
   o.busy_timeout = options_.busy_timeout;
   o.dedup_window = options_.dedup_window;
+  o.on_migration_step = migration_progress_;
   return o;
 }
 

@@ -102,7 +102,7 @@ void sqlite_event_store::open_files() {
   sqlite3_busy_handler(h, &writer_busy_handler, &busy_timeout_ms_);
   configure_connection(*db_, options_.synchronous_full);
   db_->exec("PRAGMA cache_size=-32768");
-  migrate(*db_);
+  migrate(*db_, options_.on_migration_step);
 
   const std::string pending_path = pending_file_for(options_.file).string();
   pending_db_ = std::make_unique<SQLite::Database>(pending_path, open_flags);

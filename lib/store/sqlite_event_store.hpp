@@ -21,6 +21,7 @@
 #include "events/parse.hpp"
 #include "store/dedup_index.hpp"
 #include "store/event_store.hpp"
+#include "store/migration_progress.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -66,6 +67,8 @@ struct store_options {
   // The merger folds what it counted into the daily_counts view after this many events, so
   // the view's live part never counts more than about this many rows.
   std::uint64_t daily_counts_fold_events = 100'000;
+  // Hears of each statement of a schema migration run at open.
+  migration_progress on_migration_step{};
 };
 
 // The file beside the event tables' file that holds acknowledged bodies until they are merged:
