@@ -122,6 +122,7 @@ TEST(IndexSegments, LookupsFindEveryEventAcrossSegmentsAndDailyCountsStayExact) 
   {
     auto store = sgs::store::sqlite_event_store::open({.file = t.file(),
                                                        .merge_after_events = 1,
+                                                       .merge_max_events = 100,
                                                        .segment_events = 300,
                                                        .daily_counts_fold_events = 250});
     for (int i = 0; i < 20; ++i) ASSERT_EQ(write(*store, body_of(i * 100, 100)).stored, 100u);
@@ -157,6 +158,23 @@ TEST(IndexSegments, LookupsFindEveryEventAcrossSegmentsAndDailyCountsStayExact) 
   EXPECT_NE(plan.getColumn(3).getString().find("ANY(ingest_segment) AND email=?"),
             std::string::npos)
       << plan.getColumn(3).getString();
+}
+
+TEST(IndexSegments, JoinsOnEmailUseTheIndexesNotATemporaryOne) {
+  temp_dir t;
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  sgs::store::migrate(db);
+  // The README's "recipients with their last open and click".
+  SQLite::Statement plan(db,
+                         "EXPLAIN QUERY PLAN SELECT r.email, max(o.timestamp), max(c.timestamp) "
+                         "FROM recipients r LEFT JOIN _open o ON o.email = r.email "
+                         "LEFT JOIN click c ON c.email = r.email WHERE r.deleted_at IS NULL "
+                         "GROUP BY r.email");
+  std::string details;
+  while (plan.executeStep()) details += plan.getColumn(3).getString() + "\n";
+  EXPECT_NE(details.find("USING INDEX _open_by_email"), std::string::npos) << details;
+  EXPECT_NE(details.find("USING INDEX click_by_email"), std::string::npos) << details;
+  EXPECT_EQ(details.find("AUTOMATIC"), std::string::npos) << details;
 }
 
 TEST(IndexSegments, CountsAMergeCommittedButNotFoldedBeforeACrashOnceAtOpen) {
