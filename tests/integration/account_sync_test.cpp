@@ -59,6 +59,9 @@ std::string message(int i, const std::string& time, const std::string& status = 
 class AccountSyncTest : public sgs::test::sync_fixture {
  protected:
   AccountSyncTest() {
+    // More room than the sync tests' 2 s for the larger answers here (messages windows of
+    // 1000 rows) on a loaded machine.
+    client_options.request_timeout = 5000ms;
     options.suppression_page_size = 2;
     options.template_page_size = 2;
     options.verified_sender_page_size = 2;

@@ -39,7 +39,6 @@ std::string list_json(const std::string& id, const std::string& name, int count 
 class SyncTest : public sgs::test::sync_fixture {
  protected:
   SyncTest() {
-    client_options.request_timeout = 2000ms;
     options.list_page_size = 2;
     options.singlesend_page_size = 2;
     options.legacy_campaign_page_size = 2;

@@ -1,6 +1,7 @@
 // The sync integration tests' fixture: fake API, real client, SQLite store, injected time.
 #include "sync_fixture.hpp"
 
+#include "fake_client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
 
@@ -12,13 +13,8 @@ sync_fixture::sync_fixture() {
   store::object_store_options so;
   so.file = dir.path() / "default.db";
   store = store::sqlite_object_store::open(so);
-  client_options.api_base = api.base_url();
-  client_options.api_key = "SG.test-key";
-  client_options.request_timeout = 5000ms;
-  client_options.connect_timeout = 1000ms;
-  policy.max_attempts = 3;
-  policy.backoff_base = 1ms;
-  policy.backoff_cap = 4ms;
+  client_options = client_options_for(api);
+  policy = quick_retries(3, 4ms);
   options.now = [this] { return now; };
 }
 

@@ -25,8 +25,8 @@ class sync_fixture : public ::testing::Test {
   // 2026-01-01T00:00:00Z: the clock of the sync and of the session until a test moves it.
   static constexpr std::chrono::seconds start_time{1767225600};
 
-  // A store at dir/default.db, a client on the fake with a test key, retries without waiting
-  // (3 attempts, 1-4 ms backoff) and options.now reading `now`.
+  // A store at dir/default.db, a client on the fake (fake_client.hpp: 2 s per request),
+  // retries barely waiting (3 attempts, 1-4 ms backoff) and options.now reading `now`.
   sync_fixture();
 
   // sync_source over a fresh session; `only` replaces options.collections when not empty.
