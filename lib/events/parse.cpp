@@ -290,6 +290,22 @@ class body_reader {
   const char* scan_string(const char* p, bool& escaped) const;
   // The key of `f` without its quotes; false after fail() when it has a malformed escape.
   bool key_of(od::field& f, std::string_view& key, bool& escaped);
+  // Iterates the members of the object `v`: on_member(field, key, escaped) with the key as
+  // key_of() gives it; false (after fail()) as soon as the JSON is bad or on_member says so.
+  template <class F>
+  bool for_each_member(od::value& v, F&& on_member) {
+    od::object object;
+    if (auto err = v.get_object().get(object)) return fail(err, v);
+    for (auto member : object) {
+      od::field f;
+      if (auto err = std::move(member).get(f)) return fail(err, v);
+      std::string_view key;
+      bool escaped;
+      if (!key_of(f, key, escaped)) return false;
+      if (!on_member(f, key, escaped)) return false;
+    }
+    return true;
+  }
   // Checks `v` and returns its exact bytes (whitespace around it excluded).
   bool take_raw(od::value& v, std::size_t depth, std::string_view& raw);
   // The end of a container that has just been iterated: the next token, whitespace trimmed.
@@ -406,17 +422,9 @@ bool body_reader::check_value(od::value& v, std::size_t depth) {
       // Depth is enforced here because On-Demand only checks it in development builds, and
       // because it bounds this function's recursion.
       if (depth > max_depth_) return too_deep(token.data());
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
-        if (!check_value(f.value(), depth + 1)) return false;
-      }
-      return true;
+      return for_each_member(v, [&](od::field& f, std::string_view, bool) {
+        return check_value(f.value(), depth + 1);
+      });
     }
     case '[': {
       if (depth > max_depth_) return too_deep(token.data());
@@ -612,29 +620,16 @@ bool body_reader::read_object(od::value& v, event& e, const wire_field& field, c
     if (m.integer != nullptr) (e.*m.integer).reset();
   }
   switch (token[0]) {
-    case '{': {
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
+    case '{':
+      return for_each_member(v, [&](od::field& f, std::string_view key, bool) {
         const auto m = std::find_if(field.members.begin(), field.members.end(),
                                     [key](const member_field& x) { return x.name == key; });
-        if (m == field.members.end()) {
-          if (!check_value(f.value(), depth + 1)) return false;
-          continue;
-        }
+        if (m == field.members.end()) return check_value(f.value(), depth + 1);
         const label ml{l.key, m->path, expectation(m->kind)};
-        const bool ok = m->kind == field_kind::text
-                            ? read_text(f.value(), e.*m->text, ml, depth + 1)
-                            : read_integer(f.value(), e.*m->integer, ml, depth + 1, false, false);
-        if (!ok) return false;
-      }
-      return true;
-    }
+        return m->kind == field_kind::text
+                   ? read_text(f.value(), e.*m->text, ml, depth + 1)
+                   : read_integer(f.value(), e.*m->integer, ml, depth + 1, false, false);
+      });
     case 'n':
       return check_scalar(v) != nullptr;
     default:
@@ -717,17 +712,9 @@ bool body_reader::read_known(std::uint8_t id, std::string_view quoted_key, od::v
       // v3 custom_args / SMTPAPI unique_args are normally flattened by SendGrid; when a sender
       // nests them anyway, their members are the custom args.
       if (v.raw_json_token()[0] != '{') return add_custom(quoted_key, v, depth);
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
-        if (!add_custom({key.data() - 1, key.size() + 2}, f.value(), depth + 1)) return false;
-      }
-      return true;
+      return for_each_member(v, [&](od::field& f, std::string_view key, bool) {
+        return add_custom({key.data() - 1, key.size() + 2}, f.value(), depth + 1);
+      });
     }
   }
   return check_value(v, depth);
@@ -760,18 +747,11 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
     return true;
   }
 
-  od::object object;
-  if (auto err = v.get_object().get(object)) return fail(err, v);
   event& e = batch.events.emplace_back();
   problems_.clear();
   custom_.clear();
   std::optional<std::string_view> name;
-  for (auto member : object) {
-    od::field f;
-    if (auto err = std::move(member).get(f)) return fail(err, v);
-    std::string_view key;
-    bool escaped;
-    if (!key_of(f, key, escaped)) return false;
+  const bool read = for_each_member(v, [&](od::field& f, std::string_view key, bool escaped) {
     std::uint8_t id = no_key;
     if (!escaped) {
       id = find_known_key(key);
@@ -780,10 +760,10 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
       id = find_known_key(plain);
     }
     const std::string_view quoted_key{key.data() - 1, key.size() + 2};
-    const bool ok = id == no_key ? add_custom(quoted_key, f.value(), depth + 1)
-                                 : read_known(id, quoted_key, f.value(), e, name);
-    if (!ok) return false;
-  }
+    return id == no_key ? add_custom(quoted_key, f.value(), depth + 1)
+                        : read_known(id, quoted_key, f.value(), e, name);
+  });
+  if (!read) return false;
   const char* end = end_after(v, token.data());
   if (end == nullptr) return false;
   e.raw = {token.data(), static_cast<std::size_t>(end - token.data())};
