@@ -188,6 +188,13 @@ class account_run {
   // returns how many it had, or -1 after failed() when the answer has the wrong shape. Both
   // return false when the fetch failed (`out` says why), and fail past options.max_pages.
   using page_reader = std::function<std::int64_t(element doc)>;
+  // One answer: GET `path` and the array under `key` of it ("" for a bare array).
+  bool get_array(const std::string& path, std::string_view key, simdjson::dom::array& items,
+                 fetched& out);
+  // Stages every item of `items` that has an `id`, keyed by it; `complete(item)` may set more
+  // cells before the row is staged. Returns the id of the last item staged, "" when none.
+  std::string stage_with_ids(simdjson::dom::array items,
+                             const std::function<void(element item)>& complete = {});
   // limit/offset: from offset 0 until a page holds fewer than `limit` items.
   bool page_by_offset(const std::function<std::string(std::int64_t offset)>& url_at, int limit,
                       std::string_view what, const page_reader& page, fetched& out);
@@ -271,6 +278,32 @@ bool account_run::get_json(const std::string& u, element& doc, fetched& out) {
     return false;
   }
   return true;
+}
+
+bool account_run::get_array(const std::string& path, std::string_view key,
+                            simdjson::dom::array& items, fetched& out) {
+  element doc;
+  if (!get_json(url(path), doc, out)) return false;
+  if (array_at(doc, key, items)) return true;
+  const auto q = path.find('?');
+  return failed(out, "GET " + path.substr(0, q) +
+                         (key.empty() ? std::string(": the answer is not a JSON array")
+                                      : ": the answer has no " + std::string(key) + " array"));
+}
+
+std::string account_run::stage_with_ids(simdjson::dom::array items,
+                                        const std::function<void(element item)>& complete) {
+  std::string last;
+  for (element item : items) {
+    auto id = id_text(field(item, "id"));
+    if (id.empty()) continue;
+    fill(c_, item, row_);
+    row_.owned(0) = id;
+    if (complete) complete(item);
+    stage(row_);
+    last = std::move(id);
+  }
+  return last;
 }
 
 bool account_run::page_by_offset(const std::function<std::string(std::int64_t offset)>& url_at,
@@ -411,21 +444,9 @@ fetched account_run::fetch_suppressions() {
 
 fetched account_run::fetch_groups() {
   fetched out;
-  element doc;
-  if (!get_json(url("/v3/asm/groups"), doc, out)) return out;
   simdjson::dom::array items;
-  if (doc.get_array().get(items) != simdjson::SUCCESS) {
-    out.status = fetched::kind::failed;
-    out.error = "GET /v3/asm/groups: the answer is not a JSON array";
-    return out;
-  }
-  for (element item : items) {
-    fill(c_, item, row_);
-    const auto id = id_text(field(item, "id"));
-    if (id.empty()) continue;
-    row_.owned(0) = id;
-    stage(row_);
-  }
+  if (!get_array("/v3/asm/groups", "", items, out)) return out;
+  stage_with_ids(items);
   out.tombstone = true;
   return out;
 }
@@ -435,14 +456,8 @@ fetched account_run::fetch_group_members() {
   fetched out;
   std::vector<std::string> groups;
   {
-    element doc;
-    if (!get_json(url("/v3/asm/groups"), doc, out)) return out;
     simdjson::dom::array items;
-    if (doc.get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/asm/groups: the answer is not a JSON array";
-      return out;
-    }
+    if (!get_array("/v3/asm/groups", "", items, out)) return out;
     for (element item : items) {
       auto id = id_text(field(item, "id"));
       if (!id.empty()) groups.push_back(std::move(id));
@@ -452,14 +467,8 @@ fetched account_run::fetch_group_members() {
   const int email_col = col(c_, "email");
   const int raw_col = static_cast<int>(store::account_columns(c_).size()) - 1;
   for (const auto& g : groups) {
-    element doc;
-    if (!get_json(url("/v3/asm/groups/" + g + "/suppressions"), doc, out)) return out;
     simdjson::dom::array items;
-    if (doc.get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/asm/groups/{id}/suppressions: the answer is not a JSON array";
-      return out;
-    }
+    if (!get_array("/v3/asm/groups/" + g + "/suppressions", "", items, out)) return out;
     for (element item : items) {
       std::string_view email;
       if (item.get_string().get(email) != simdjson::SUCCESS || email.empty()) continue;
@@ -529,22 +538,12 @@ fetched account_run::fetch_senders() {
   element doc;
   if (!get_json(url("/v3/marketing/senders"), doc, out)) return out;
   simdjson::dom::array items;
-  if (doc.get_array().get(items) != simdjson::SUCCESS) {
-    // Some answers wrap the array: {"results": [...]}.
-    auto r = field(doc, "results");
-    if (!r || r->get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/marketing/senders: the answer is not a JSON array";
-      return out;
-    }
+  // Some answers wrap the array: {"results": [...]}.
+  if (!array_at(doc, "", items) && !array_at(doc, "results", items)) {
+    failed(out, "GET /v3/marketing/senders: the answer is not a JSON array");
+    return out;
   }
-  for (element item : items) {
-    const auto id = id_text(field(item, "id"));
-    if (id.empty()) continue;
-    fill(c_, item, row_);
-    row_.owned(0) = id;
-    stage(row_);
-  }
+  stage_with_ids(items);
   out.tombstone = true;
   return out;
 }
@@ -556,32 +555,14 @@ fetched account_run::fetch_verified_senders() {
   const int limit = ctx_.options.verified_sender_page_size;
   std::string last_seen;
   while (true) {
-    element doc;
     std::string p = "/v3/verified_senders?limit=" + std::to_string(limit);
     if (!last_seen.empty()) p += "&lastSeenID=" + url_encode(last_seen);
-    if (!get_json(url(p), doc, out)) return out;
     simdjson::dom::array items;
-    auto r = field(doc, "results");
-    if (!r || r->get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/verified_senders: the answer has no results array";
-      return out;
-    }
-    std::int64_t got = 0;
-    std::string page_last;
-    for (element item : items) {
-      ++got;
-      const auto id = id_text(field(item, "id"));
-      if (id.empty()) continue;
-      page_last = id;
-      fill(c_, item, row_);
-      row_.owned(0) = id;
-      stage(row_);
-    }
-    if (got < limit || page_last.empty()) break;
+    if (!get_array(p, "results", items, out)) return out;
+    const std::string page_last = stage_with_ids(items);
+    if (static_cast<std::int64_t>(items.size()) < limit || page_last.empty()) break;
     if (page_last == last_seen || counts_.pages >= ctx_.options.max_pages) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/verified_senders: lastSeenID paging does not advance";
+      failed(out, "GET /v3/verified_senders: lastSeenID paging does not advance");
       return out;
     }
     last_seen = page_last;
@@ -597,19 +578,13 @@ fetched account_run::fetch_field_definitions() {
   const int reserved_col = col(c_, "reserved");
   for (const auto& [key, reserved] :
        {std::pair<std::string_view, int>{"custom_fields", 0}, {"reserved_fields", 1}}) {
-    auto arr = field(doc, key);
     simdjson::dom::array items;
-    if (!arr || arr->get_array().get(items) != simdjson::SUCCESS) continue;
-    for (element item : items) {
-      const auto id = id_text(field(item, "id"));
-      if (id.empty()) continue;
-      fill(c_, item, row_);
-      row_.owned(0) = id;
+    if (!array_at(doc, key, items)) continue;
+    stage_with_ids(items, [&](element) {
       row_.integer(reserved_col, reserved);
       if (reserved == 0 && row_.at(col(c_, "read_only")).t == object_row::cell::type::null)
         row_.integer(col(c_, "read_only"), 0);
-      stage(row_);
-    }
+    });
   }
   out.tombstone = true;
   return out;
