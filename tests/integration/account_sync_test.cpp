@@ -364,6 +364,22 @@ TEST_F(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
             "promo|2026-01-01|7");
   // 2025-12-31: one page; 2026-01-01: 3 categories in pages of 2.
   EXPECT_EQ(last_run("category_stats_daily"), "3/4/4/0/succeeded");
+
+  // A day later a figure of 2026-01-01 changed and 2026-01-02 has a category: the trailing
+  // window (2025-12-30 .. today) re-reads the one and adds the other; nothing is tombstoned.
+  now = jan_1 + 24h;
+  api.edit([](fake_account& a) {
+    a.category_stats["2026-01-01"]["news"] = metrics(8);
+    a.category_stats["2026-01-02"] = {{"offers", metrics(9)}};
+  });
+  r = sync({collection::category_stats_daily});
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_EQ(q("SELECT group_concat(id || '=' || delivered, ' ') FROM "
+              "(SELECT * FROM category_stats_daily ORDER BY id)"),
+            "news|2025-12-31=1 news|2026-01-01=8 offers|2026-01-01=6 offers|2026-01-02=9 "
+            "promo|2026-01-01=7");
+  // 12-30 (empty), 12-31, 01-01 (2 pages), 01-02: 5 pages, 5 rows, 2 of them new or changed.
+  EXPECT_EQ(last_run("category_stats_daily"), "5/5/2/0/succeeded");
 }
 
 // Totals from the listing, days from /{id}?aggregated_by=day for items with any activity:
