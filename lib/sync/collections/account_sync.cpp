@@ -403,8 +403,10 @@ fetched account_run::fetch_suppressions() {
     const auto start = std::max<std::int64_t>(0, cursor - ctx_.options.suppression_overlap.count());
     filter = "&start_time=" + std::to_string(start) + "&end_time=" + std::to_string(now);
   }
-  spdlog::debug("sync source={} collection={}: {} read", ctx_.options.source_name, name_,
-                full ? "full (reconcile)" : "incremental");
+  logging::log(spdlog::level::debug, "sync: suppressions read",
+               {{"source", ctx_.options.source_name},
+                {"collection", name_},
+                {"read", full ? "full (reconcile)" : "incremental"}});
   const int limit = ctx_.options.suppression_page_size;
   std::int64_t newest = cursor;
   const int id_col = 0;
@@ -830,10 +832,13 @@ fetched account_run::fetch_messages() {
     progress("fetching");
   }
   if (saturated > 0) {
-    spdlog::warn(
-        "sync source={} collection=messages: {} one-second window(s) still held {} messages or "
-        "more; some messages of those seconds may be missing",
-        o.source_name, saturated, o.messages_limit);
+    logging::warn(
+        "sync: some one-second windows still held the limit of messages or more; some messages "
+        "of those seconds may be missing",
+        {{"source", o.source_name},
+         {"collection", "messages"},
+         {"windows", saturated},
+         {"limit", o.messages_limit}});
   }
   out.state.emplace_back(key, std::to_string(now_ms));
   return out;
