@@ -55,6 +55,8 @@ sqlite3 "$work/data/bench.db" "SELECT 'recipients', count(*) FROM recipients UNI
     (SELECT count(*) FROM global_unsubscribes) UNION ALL
   SELECT 'stats_daily', count(*) FROM stats_daily UNION ALL
   SELECT 'category_stats_daily', count(*) FROM category_stats_daily UNION ALL
+  SELECT 'singlesend_stats days', count(*) FROM singlesend_stats WHERE date IS NOT NULL UNION ALL
+  SELECT 'automation_stats days', count(*) FROM automation_stats WHERE date IS NOT NULL UNION ALL
   SELECT 'templates', count(*) FROM templates UNION ALL
   SELECT 'template_versions', count(*) FROM template_versions"
 echo "database: $(du -sh "$work/data" | cut -f1)"

@@ -193,6 +193,21 @@ def main():
                 return self.send(200, {"results": [{"id": f"ss{i}", "ab_variation": "all", "ab_phase": "all",
                                                     "step_id": "s1", "aggregation": "total",
                                                     "stats": metrics(i)} for i in range(20)], "_metadata": {}})
+            # One item's days (aggregated_by=day): every day of the range the account has, paged.
+            if p.startswith(("/v3/marketing/stats/singlesends/", "/v3/marketing/stats/automations/")):
+                item = p.rsplit("/", 1)[1]
+                s = max(datetime.date.fromisoformat(q["start_date"]), first_day)
+                e = datetime.date.fromisoformat(q.get("end_date", today.isoformat()))
+                days = [s + datetime.timedelta(days=i) for i in range((e - s).days + 1)]
+                size, token = int(q.get("page_size", 25)), int(q.get("page_token", 0))
+                body = {"results": [{"id": item, "ab_variation": "all", "ab_phase": "all", "step_id": "s1",
+                                     "aggregation": d.isoformat(), "stats": metrics(d.toordinal())}
+                                    for d in days[token:token + size]], "_metadata": {"self": base + self.path}}
+                if token + size < len(days):
+                    rest = urllib.parse.urlencode([(k, v) for k, v in urllib.parse.parse_qsl(url.query)
+                                                   if k != "page_token"])
+                    body["_metadata"]["next"] = f"{base}{p}?{rest}&page_token={token + size}"
+                return self.send(200, body)
             self.send(404, {"errors": [{"field": None, "message": "not found"}]})
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

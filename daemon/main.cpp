@@ -1,19 +1,9 @@
 // sendgrid-source: the command line and the wiring of config, stores and the webhook server.
 #include <malloc.h>
-#include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -30,9 +20,11 @@
 #include "reload.hpp"
 #include "scheduler/scheduler.hpp"
 #include "setup/checklist.hpp"
+#include "signals.hpp"
 #include "sources.hpp"
 #include "store/backend.hpp"
 #include "sync_command.hpp"
+#include "watchdog.hpp"
 #include "webhook/oauth.hpp"
 #include "webhook/server.hpp"
 #include "webhook_command.hpp"
@@ -206,17 +198,6 @@ sgs::scheduler::scheduled_source scheduled_sync(sgs::store::backend& storage,
   return s;
 }
 
-// Ends the process at once: the second SIGTERM/SIGINT, while the first one is draining.
-// Only async-signal-safe calls. Acknowledged events are already durable (2xx only after the
-// commit); requests in flight get no answer and are retried by SendGrid.
-extern "C" void exit_on_second_signal(int) {
-  static const char message[] =
-      "sendgrid-source: second signal: exiting at once, without finishing the requests in "
-      "flight\n";
-  [[maybe_unused]] auto n = write(STDERR_FILENO, message, sizeof message - 1);
-  _exit(exit_runtime);
-}
-
 // The source's OAuth token issuer; its client secret read from the config or its file.
 std::unique_ptr<sgs::webhook::oauth_issuer> make_oauth_issuer(
     const sgs::config::source_config& src) {
@@ -363,6 +344,45 @@ sgs::webhook::server_options server_options_for(const sgs::config::server_config
   return so;
 }
 
+// The TLS files must load before anything is opened: a typo is a config error, not a listener
+// that fails at the first connection.
+void check_tls(const sgs::config::server_config& server) {
+  auto tls = tls_files_of(server);
+  if (!tls) return;
+  if (auto error = sgs::webhook::check_tls_files(*tls)) throw usage_error(*error);
+  if (sgs::config::file_readable_by_others(tls->key_file)) {
+    sgs::logging::warn("the TLS key file is readable by other users: chmod 600 it",
+                       {{"file", tls->key_file.string()}});
+  }
+}
+
+// One line per webhook URL (tests and operators read the port from it) and the admin one.
+void log_listeners(const config& cfg, const sgs::webhook::server_options& so,
+                   const sgs::webhook::server& server) {
+  const std::string base = std::string(so.tls ? "https" : "http") + "://" + so.host + ":" +
+                           std::to_string(server.port());
+  for (const auto& src : cfg.sources) {
+    sgs::logging::info("listening: POST " + base + "/webhooks/sendgrid/" + src.name,
+                       {{"source", src.name}});
+  }
+  if (so.admin_listen) {
+    sgs::logging::info("admin listener: GET http://" + so.admin_listen->host + ":" +
+                           std::to_string(server.admin_port()) +
+                           "/healthz and /metrics (404 on the public one)",
+                       {});
+  }
+}
+
+// Runs the io_context on `io_threads` threads (this one included) until it runs out of work.
+void run_io(boost::asio::io_context& ioc, unsigned io_threads) {
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < io_threads; ++i) {
+    threads.emplace_back([&] { sgs::webhook::run_contained(ioc); });
+  }
+  sgs::webhook::run_contained(ioc);
+  for (auto& t : threads) t.join();
+}
+
 int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_threads) {
   const config& cfg = lc.cfg;
   // A schema migration at start can outlast systemd's start timeout on a large store: log
@@ -382,15 +402,7 @@ int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_t
   sgs::logging::info(
       "starting sendgrid-source",
       {{"version", SGS_VERSION}, {"config", lc.origin}, {"storage", cfg.storage.dir.string()}});
-  // The TLS files must load before anything is opened: a typo is a config error, not a
-  // listener that fails at the first connection.
-  if (auto tls = tls_files_of(cfg.server)) {
-    if (auto error = sgs::webhook::check_tls_files(*tls)) throw usage_error(*error);
-    if (sgs::config::file_readable_by_others(tls->key_file)) {
-      sgs::logging::warn("the TLS key file is readable by other users: chmod 600 it",
-                         {{"file", tls->key_file.string()}});
-    }
-  }
+  check_tls(cfg.server);
   running_sources sources;
   open_sources(cfg, storage, sources);
 
@@ -398,34 +410,12 @@ int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_t
   const auto so = server_options_for(cfg.server, sources.sync_metrics);
   sgs::webhook::server server(ioc.get_executor(), so, std::move(sources.endpoints));
   server.start();
-  for (const auto& src : cfg.sources) {
-    spdlog::info("listening: POST {}://{}:{}/webhooks/sendgrid/{}", so.tls ? "https" : "http",
-                 so.host, server.port(), src.name);
-  }
-  if (so.admin_listen) {
-    spdlog::info("admin listener: GET http://{}:{}/healthz and /metrics (404 on the public one)",
-                 so.admin_listen->host, server.admin_port());
-  }
+  log_listeners(cfg, so, server);
 
-  // systemd (Type=notify): ready once the stores are open and the listener is bound; the
-  // watchdog is fed from the I/O loop, so a wedged loop gets the service restarted.
-  sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", so.host.c_str(),
-             static_cast<unsigned>(server.port()));
-  // On a strand: the signal handler cancels it from another I/O thread. `stopping` ends the
-  // feeding even when the cancel comes after the timer fired (its handler already queued):
-  // a timer re-armed after the stop kept the io_context, and so the process, alive.
-  boost::asio::steady_timer watchdog(boost::asio::make_strand(ioc));
-  std::uint64_t watchdog_usec = 0;
-  std::atomic<bool> stopping{false};
-  std::function<void()> feed_watchdog = [&] {
-    if (stopping) return;
-    sd_notify(0, "WATCHDOG=1");
-    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
-    watchdog.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) feed_watchdog();
-    });
-  };
-  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed_watchdog();
+  // Ready once the stores are open and the listener is bound.
+  sgs::daemon::notify_ready(so.host, server.port());
+  sgs::daemon::watchdog watchdog(ioc);
+  watchdog.start();
 
   // Sync runs on its own threads; the webhook never waits for it.
   sgs::scheduler::scheduler sync_scheduler(std::move(sources.scheduled));
@@ -435,53 +425,27 @@ int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_t
   sgs::daemon::reload_context reload_ctx{lc.path, cfg, &server, {}};
   for (std::size_t i = 0; i < cfg.sources.size(); ++i)
     reload_ctx.stored_keys[cfg.sources[i].name] = sources.stored_keys[i].get();
-  boost::asio::signal_set hangup(ioc, SIGHUP);
-  std::function<void()> await_hangup = [&] {
-    hangup.async_wait([&](const boost::system::error_code& ec, int) {
-      if (ec) return;
-      // MONOTONIC_USEC lets systemd (253+) match the READY=1 below to this reload.
-      timespec now{};
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                 static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
-                     static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
-      sgs::logging::info("signal SIGHUP: reloading", {{"config", lc.origin}});
-      sgs::daemon::reload(reload_ctx);
-      reload_tls(server, cfg.server);  // after a certificate renewal
-      sd_notify(0, "READY=1");
-      await_hangup();
-    });
-  };
-  await_hangup();
-
-  // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their
-  // commits, stop a running sync between transactions). A second one exits at once, with 1.
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    boost::system::error_code ignored;
-    hangup.cancel(ignored);
-    signals.clear(ignored);
-    struct sigaction second {};
-    second.sa_handler = exit_on_second_signal;
-    sigemptyset(&second.sa_mask);
-    sigaction(SIGTERM, &second, nullptr);
-    sigaction(SIGINT, &second, nullptr);
+  sgs::daemon::signal_handlers signals(ioc);
+  signals.on_hangup([&] {
+    sgs::daemon::notify_reloading();
+    sgs::logging::info("signal SIGHUP: reloading", {{"config", lc.origin}});
+    sgs::daemon::reload(reload_ctx);
+    reload_tls(server, cfg.server);  // after a certificate renewal
+    sgs::daemon::notify_reloaded();
+  });
+  // First SIGINT/SIGTERM: drain (stop accepting, finish requests in flight and their commits,
+  // stop a running sync between transactions); the io_context then runs out of work.
+  signals.on_stop([&](int signo) {
     sgs::logging::info(
         "signal: finishing requests in flight, then exiting (a second signal exits at once)",
         {{"signal", signo}});
-    sd_notify(0, "STOPPING=1");
-    stopping = true;
-    boost::asio::post(watchdog.get_executor(), [&] { watchdog.cancel(); });
+    sgs::daemon::notify_stopping();
+    watchdog.stop();
     server.stop();
-    sync_scheduler.stop();  // a running sync stops between transactions
+    sync_scheduler.stop();
   });
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < io_threads; ++i) {
-    threads.emplace_back([&] { sgs::webhook::run_contained(ioc); });
-  }
-  sgs::webhook::run_contained(ioc);
-  for (auto& t : threads) t.join();
+
+  run_io(ioc, io_threads);
   for (auto& s : sources.stores) s->close();
   sgs::logging::info("stopped cleanly", {});
   return exit_ok;

@@ -1,8 +1,6 @@
 // The SIGHUP reload: read, validate, compare (config/reload.hpp), apply.
 #include "reload.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -44,13 +42,14 @@ std::variant<std::shared_ptr<const webhook::source_auth>, std::string> make_sour
 
 bool reload(reload_context& ctx) {
   if (ctx.config_path.empty()) {
-    spdlog::warn("reload: running on the built-in defaults, there is no config file to re-read");
+    logging::warn("reload: running on the built-in defaults, there is no config file to re-read",
+                  {});
     return false;
   }
   std::ifstream in(ctx.config_path, std::ios::binary);
   if (!in) {
-    spdlog::error("reload refused: cannot read {}: {}; the running configuration stays",
-                  ctx.config_path, std::strerror(errno));
+    logging::error("reload refused: cannot read the config file; the running configuration stays",
+                   {{"config", ctx.config_path}, {"error", std::strerror(errno)}});
     return false;
   }
   std::stringstream text;
@@ -59,8 +58,9 @@ bool reload(reload_context& ctx) {
   if (auto* errors = std::get_if<std::vector<config::config_error>>(&parsed)) {
     std::string text = config::format_errors(*errors, ctx.config_path);
     while (!text.empty() && text.back() == '\n') text.pop_back();
-    spdlog::error("reload refused: {} is invalid; the running configuration stays:\n{}",
-                  ctx.config_path, text);
+    // The problems stay one field (one line each), so the journal keeps them with the message.
+    logging::error("reload refused: the config file is invalid; the running configuration stays",
+                   {{"config", ctx.config_path}, {"problems", text}});
     return false;
   }
   const config::config& fresh = std::get<config::config>(parsed);
@@ -74,7 +74,8 @@ bool reload(reload_context& ctx) {
       const auto stored = ctx.stored_keys.find(name);
       auto a = make_source_auth(src, stored == ctx.stored_keys.end() ? nullptr : stored->second);
       if (auto* err = std::get_if<std::string>(&a)) {
-        spdlog::error("reload refused: {}; the running configuration stays", *err);
+        logging::error("reload refused: a webhook key is unusable; the running configuration stays",
+                       {{"source", name}, {"error", *err}});
         return false;
       }
       auths.emplace_back(name, std::get<std::shared_ptr<const webhook::source_auth>>(a));

@@ -22,10 +22,13 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <optional>
+
+#include "events/event_fields.hpp"
 
 namespace sgs::events {
 
@@ -57,96 +60,19 @@ namespace {
 namespace od = simdjson::ondemand;
 using simdjson::error_code;
 
-// How a known top-level key's value is read.
-enum class field_kind : std::uint8_t {
-  text,          // string -> optional<string_view>
-  trimmed_text,  // same, ASCII whitespace trimmed (sg_message_id has been seen with a leading
-                 // space)
-  integer,       // int or numeric string
-  timestamp,     // int, numeric string, or float (floored)
-  flag,          // 0/1 (any int), numeric string, or true/false
-  event_name,    // the `event` string
-  category,      // string or array of strings -> JSON array text
-  url_offset,    // {index, type}, or a bare integer index (the docs table says Integer)
-  pool,          // {name, id}
-  newsletter,    // object -> its raw JSON text
-  nested_args,   // object whose members are custom args (unique_args / custom_args)
-};
-
-struct known_key {
-  std::string_view name;
-  field_kind kind;
-  std::optional<std::string_view> event::*text = nullptr;
-  std::optional<std::int64_t> event::*number = nullptr;
-};
-
-// Keys SendGrid defines (sendgrid-api.md 8.2/8.3). Every other top-level key is a custom arg.
-constexpr known_key known_keys[] = {
-    {.name = "event", .kind = field_kind::event_name},
-    {.name = "email", .kind = field_kind::text, .text = &event::email},
-    {.name = "timestamp", .kind = field_kind::timestamp, .number = &event::timestamp},
-    {.name = "smtp-id", .kind = field_kind::text, .text = &event::smtp_id},
-    {.name = "sg_event_id", .kind = field_kind::text, .text = &event::sg_event_id},
-    {.name = "sg_message_id", .kind = field_kind::trimmed_text, .text = &event::sg_message_id},
-    {.name = "category", .kind = field_kind::category},
-    {.name = "asm_group_id", .kind = field_kind::integer, .number = &event::asm_group_id},
-    {.name = "reason", .kind = field_kind::text, .text = &event::reason},
-    {.name = "status", .kind = field_kind::text, .text = &event::status},
-    {.name = "response", .kind = field_kind::text, .text = &event::response},
-    {.name = "attempt", .kind = field_kind::integer, .number = &event::attempt},
-    {.name = "type", .kind = field_kind::text, .text = &event::type},
-    {.name = "bounce_classification",
-     .kind = field_kind::text,
-     .text = &event::bounce_classification},
-    {.name = "url", .kind = field_kind::text, .text = &event::url},
-    {.name = "url_offset", .kind = field_kind::url_offset},
-    {.name = "useragent", .kind = field_kind::text, .text = &event::useragent},
-    {.name = "ip", .kind = field_kind::text, .text = &event::ip},
-    {.name = "tls", .kind = field_kind::flag, .number = &event::tls},
-    {.name = "cert_err", .kind = field_kind::flag, .number = &event::cert_err},
-    {.name = "sg_machine_open", .kind = field_kind::flag, .number = &event::sg_machine_open},
-    {.name = "sg_content_type", .kind = field_kind::text, .text = &event::sg_content_type},
-    {.name = "pool", .kind = field_kind::pool},
-    {.name = "marketing_campaign_id",
-     .kind = field_kind::integer,
-     .number = &event::marketing_campaign_id},
-    {.name = "marketing_campaign_name",
-     .kind = field_kind::text,
-     .text = &event::marketing_campaign_name},
-    {.name = "marketing_campaign_version",
-     .kind = field_kind::text,
-     .text = &event::marketing_campaign_version},
-    {.name = "marketing_campaign_split_id",
-     .kind = field_kind::integer,
-     .number = &event::marketing_campaign_split_id},
-    {.name = "post_type", .kind = field_kind::text, .text = &event::post_type},
-    {.name = "sg_user_id", .kind = field_kind::integer, .number = &event::sg_user_id},
-    {.name = "singlesend_id", .kind = field_kind::text, .text = &event::singlesend_id},
-    {.name = "singlesend_name", .kind = field_kind::text, .text = &event::singlesend_name},
-    {.name = "mc_stats", .kind = field_kind::text, .text = &event::mc_stats},
-    {.name = "phase_id", .kind = field_kind::text, .text = &event::phase_id},
-    {.name = "send_at", .kind = field_kind::integer, .number = &event::send_at},
-    {.name = "template_id", .kind = field_kind::text, .text = &event::template_id},
-    {.name = "template_version_id", .kind = field_kind::text, .text = &event::template_version_id},
-    {.name = "template_hash", .kind = field_kind::text, .text = &event::template_hash},
-    {.name = "sg_template_id", .kind = field_kind::text, .text = &event::sg_template_id},
-    {.name = "sg_template_name", .kind = field_kind::text, .text = &event::sg_template_name},
-    {.name = "domain", .kind = field_kind::text, .text = &event::domain},
-    {.name = "from", .kind = field_kind::text, .text = &event::from},
-    {.name = "newsletter", .kind = field_kind::newsletter},
-    {.name = "unique_args", .kind = field_kind::nested_args},
-    {.name = "custom_args", .kind = field_kind::nested_args},
-};
-constexpr std::size_t known_key_count = std::size(known_keys);
+constexpr std::size_t known_key_count = std::size(wire_fields);
 constexpr std::uint8_t no_key = 0xFF;
 static_assert(known_key_count < no_key);
 
 constexpr std::size_t max_key_length = 27;  // marketing_campaign_split_id
 
-// Keys grouped by length, so a lookup compares bytes with at most a handful of candidates.
+// Keys grouped by length, so a lookup compares bytes with at most a handful of candidates. The
+// names are copied here, next to each other: wire_field entries are 80 bytes, and reaching
+// each candidate's name through them cost ~2% of the whole parse (bench/parse_bench.cpp).
 struct key_index {
   std::array<std::uint8_t, known_key_count> by_length{};
-  std::array<std::uint8_t, max_key_length + 2> first{};  // [first[n], first[n+1]) have length n
+  std::array<std::string_view, known_key_count> names{};  // names[i] is wire_fields[by_length[i]]
+  std::array<std::uint8_t, max_key_length + 2> first{};   // [first[n], first[n+1]) have length n
 };
 
 constexpr key_index make_key_index() {
@@ -155,7 +81,9 @@ constexpr key_index make_key_index() {
   for (std::size_t len = 0; len <= max_key_length; ++len) {
     index.first[len] = static_cast<std::uint8_t>(next);
     for (std::size_t i = 0; i < known_key_count; ++i) {
-      if (known_keys[i].name.size() == len) index.by_length[next++] = static_cast<std::uint8_t>(i);
+      if (wire_fields[i].name.size() != len) continue;
+      index.names[next] = wire_fields[i].name;
+      index.by_length[next++] = static_cast<std::uint8_t>(i);
     }
   }
   index.first[max_key_length + 1] = static_cast<std::uint8_t>(next);
@@ -169,10 +97,11 @@ std::uint8_t find_known_key(std::string_view key) {
   if (key.empty() || key.size() > max_key_length) return no_key;
   for (std::size_t i = keys_by_length.first[key.size()]; i < keys_by_length.first[key.size() + 1];
        ++i) {
-    const std::uint8_t id = keys_by_length.by_length[i];
-    const std::string_view name = known_keys[id].name;
+    const std::string_view name = keys_by_length.names[i];
     // Most candidates differ in an end byte; checking those first saves most memcmp calls.
-    if (name.front() == key.front() && name.back() == key.back() && name == key) return id;
+    if (name.front() == key.front() && name.back() == key.back() && name == key) {
+      return keys_by_length.by_length[i];
+    }
   }
   return no_key;
 }
@@ -191,15 +120,17 @@ std::string_view expectation(field_kind kind) {
       return "must be 0, 1, true or false";
     case field_kind::category:
       return "must be a string or an array of strings";
-    case field_kind::url_offset:
-      return "must be an object with `index` and `type`";
-    case field_kind::pool:
-      return "must be an object with `name` and `id`";
+    case field_kind::object:
+      return "must be an object";
     case field_kind::newsletter:
     case field_kind::nested_args:
       return "must be an object";
   }
   return "has the wrong type";
+}
+
+std::string_view expectation(const wire_field& field) {
+  return field.kind == field_kind::object ? field.expected : expectation(field.kind);
 }
 
 // The JSON type of a value from its first byte, for messages.
@@ -359,6 +290,22 @@ class body_reader {
   const char* scan_string(const char* p, bool& escaped) const;
   // The key of `f` without its quotes; false after fail() when it has a malformed escape.
   bool key_of(od::field& f, std::string_view& key, bool& escaped);
+  // Iterates the members of the object `v`: on_member(field, key, escaped) with the key as
+  // key_of() gives it; false (after fail()) as soon as the JSON is bad or on_member says so.
+  template <class F>
+  bool for_each_member(od::value& v, F&& on_member) {
+    od::object object;
+    if (auto err = v.get_object().get(object)) return fail(err, v);
+    for (auto member : object) {
+      od::field f;
+      if (auto err = std::move(member).get(f)) return fail(err, v);
+      std::string_view key;
+      bool escaped;
+      if (!key_of(f, key, escaped)) return false;
+      if (!on_member(f, key, escaped)) return false;
+    }
+    return true;
+  }
   // Checks `v` and returns its exact bytes (whitespace around it excluded).
   bool take_raw(od::value& v, std::size_t depth, std::string_view& raw);
   // The end of a container that has just been iterated: the next token, whitespace trimmed.
@@ -371,8 +318,9 @@ class body_reader {
   bool read_integer(od::value& v, std::optional<std::int64_t>& out, const label& l,
                     std::size_t depth, bool floor_floats, bool accept_bool);
   bool read_category(od::value& v, std::string& out, const label& l, std::size_t depth);
-  bool read_url_offset(od::value& v, event& e, const label& l, std::size_t depth);
-  bool read_pool(od::value& v, event& e, const label& l, std::size_t depth);
+  // An object-valued field (url_offset, pool): its members from the table, others checked.
+  bool read_object(od::value& v, event& e, const wire_field& field, const label& l,
+                   std::size_t depth);
   bool read_newsletter(od::value& v, std::optional<std::string>& out, const label& l,
                        std::size_t depth);
   bool add_custom(std::string_view quoted_key, od::value& v, std::size_t depth);
@@ -474,17 +422,9 @@ bool body_reader::check_value(od::value& v, std::size_t depth) {
       // Depth is enforced here because On-Demand only checks it in development builds, and
       // because it bounds this function's recursion.
       if (depth > max_depth_) return too_deep(token.data());
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
-        if (!check_value(f.value(), depth + 1)) return false;
-      }
-      return true;
+      return for_each_member(v, [&](od::field& f, std::string_view, bool) {
+        return check_value(f.value(), depth + 1);
+      });
     }
     case '[': {
       if (depth > max_depth_) return too_deep(token.data());
@@ -672,80 +612,30 @@ bool body_reader::read_category(od::value& v, std::string& out, const label& l, 
   }
 }
 
-bool body_reader::read_url_offset(od::value& v, event& e, const label& l, std::size_t depth) {
+bool body_reader::read_object(od::value& v, event& e, const wire_field& field, const label& l,
+                              std::size_t depth) {
   const std::string_view token = v.raw_json_token();
-  e.url_offset_index.reset();
-  e.url_offset_type.reset();
-  switch (token[0]) {
-    case '{': {
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
-        if (key == "index") {
-          if (!read_integer(f.value(), e.url_offset_index,
-                            {l.key, "url_offset.index", "must be an integer"}, depth + 1, false,
-                            false)) {
-            return false;
-          }
-        } else if (key == "type") {
-          if (!read_text(f.value(), e.url_offset_type,
-                         {l.key, "url_offset.type", "must be a string"}, depth + 1)) {
-            return false;
-          }
-        } else if (!check_value(f.value(), depth + 1)) {
-          return false;
-        }
-      }
-      return true;
-    }
-    case 'n':
-      return check_scalar(v) != nullptr;
-    default:
-      if (token[0] == '-' || is_digit(token[0])) {
-        return read_integer(v, e.url_offset_index, l, depth, false, false);
-      }
-      return wrong_type(v, token, l, depth);
+  for (const member_field& m : field.members) {
+    if (m.text != nullptr) (e.*m.text).reset();
+    if (m.integer != nullptr) (e.*m.integer).reset();
   }
-}
-
-bool body_reader::read_pool(od::value& v, event& e, const label& l, std::size_t depth) {
-  const std::string_view token = v.raw_json_token();
-  e.pool_name.reset();
-  e.pool_id.reset();
   switch (token[0]) {
-    case '{': {
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
-        if (key == "name") {
-          if (!read_text(f.value(), e.pool_name, {l.key, "pool.name", "must be a string"},
-                         depth + 1)) {
-            return false;
-          }
-        } else if (key == "id") {
-          if (!read_integer(f.value(), e.pool_id, {l.key, "pool.id", "must be an integer"},
-                            depth + 1, false, false)) {
-            return false;
-          }
-        } else if (!check_value(f.value(), depth + 1)) {
-          return false;
-        }
-      }
-      return true;
-    }
+    case '{':
+      return for_each_member(v, [&](od::field& f, std::string_view key, bool) {
+        const auto m = std::find_if(field.members.begin(), field.members.end(),
+                                    [key](const member_field& x) { return x.name == key; });
+        if (m == field.members.end()) return check_value(f.value(), depth + 1);
+        const label ml{l.key, m->path, expectation(m->kind)};
+        return m->kind == field_kind::text
+                   ? read_text(f.value(), e.*m->text, ml, depth + 1)
+                   : read_integer(f.value(), e.*m->integer, ml, depth + 1, false, false);
+      });
     case 'n':
       return check_scalar(v) != nullptr;
     default:
+      if (field.bare_integer != nullptr && (token[0] == '-' || is_digit(token[0]))) {
+        return read_integer(v, e.*field.bare_integer, l, depth, false, false);
+      }
       return wrong_type(v, token, l, depth);
   }
 }
@@ -786,8 +676,8 @@ bool body_reader::add_custom(std::string_view quoted_key, od::value& v, std::siz
 bool body_reader::read_known(std::uint8_t id, std::string_view quoted_key, od::value& v, event& e,
                              std::optional<std::string_view>& name) {
   constexpr std::size_t depth = 3;  // root array, element object, this value
-  const known_key& k = known_keys[id];
-  const label l{id, k.name, expectation(k.kind)};
+  const wire_field& k = wire_fields[id];
+  const label l{id, k.name, expectation(k)};
   forget(id);
   switch (k.kind) {
     case field_kind::text:
@@ -807,34 +697,24 @@ bool body_reader::read_known(std::uint8_t id, std::string_view quoted_key, od::v
       }
       return read_text(v, name, l, depth);
     case field_kind::integer:
-      return read_integer(v, e.*k.number, l, depth, false, false);
+      return read_integer(v, e.*k.integer, l, depth, false, false);
     case field_kind::timestamp:
-      return read_integer(v, e.*k.number, l, depth, true, false);
+      return read_integer(v, e.*k.integer, l, depth, true, false);
     case field_kind::flag:
-      return read_integer(v, e.*k.number, l, depth, false, true);
+      return read_integer(v, e.*k.integer, l, depth, false, true);
     case field_kind::category:
       return read_category(v, e.category, l, depth);
-    case field_kind::url_offset:
-      return read_url_offset(v, e, l, depth);
-    case field_kind::pool:
-      return read_pool(v, e, l, depth);
+    case field_kind::object:
+      return read_object(v, e, k, l, depth);
     case field_kind::newsletter:
       return read_newsletter(v, e.newsletter, l, depth);
     case field_kind::nested_args: {
       // v3 custom_args / SMTPAPI unique_args are normally flattened by SendGrid; when a sender
       // nests them anyway, their members are the custom args.
       if (v.raw_json_token()[0] != '{') return add_custom(quoted_key, v, depth);
-      od::object object;
-      if (auto err = v.get_object().get(object)) return fail(err, v);
-      for (auto member : object) {
-        od::field f;
-        if (auto err = std::move(member).get(f)) return fail(err, v);
-        std::string_view key;
-        bool escaped;
-        if (!key_of(f, key, escaped)) return false;
-        if (!add_custom({key.data() - 1, key.size() + 2}, f.value(), depth + 1)) return false;
-      }
-      return true;
+      return for_each_member(v, [&](od::field& f, std::string_view key, bool) {
+        return add_custom({key.data() - 1, key.size() + 2}, f.value(), depth + 1);
+      });
     }
   }
   return check_value(v, depth);
@@ -867,18 +747,11 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
     return true;
   }
 
-  od::object object;
-  if (auto err = v.get_object().get(object)) return fail(err, v);
   event& e = batch.events.emplace_back();
   problems_.clear();
   custom_.clear();
   std::optional<std::string_view> name;
-  for (auto member : object) {
-    od::field f;
-    if (auto err = std::move(member).get(f)) return fail(err, v);
-    std::string_view key;
-    bool escaped;
-    if (!key_of(f, key, escaped)) return false;
+  const bool read = for_each_member(v, [&](od::field& f, std::string_view key, bool escaped) {
     std::uint8_t id = no_key;
     if (!escaped) {
       id = find_known_key(key);
@@ -887,10 +760,10 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
       id = find_known_key(plain);
     }
     const std::string_view quoted_key{key.data() - 1, key.size() + 2};
-    const bool ok = id == no_key ? add_custom(quoted_key, f.value(), depth + 1)
-                                 : read_known(id, quoted_key, f.value(), e, name);
-    if (!ok) return false;
-  }
+    return id == no_key ? add_custom(quoted_key, f.value(), depth + 1)
+                        : read_known(id, quoted_key, f.value(), e, name);
+  });
+  if (!read) return false;
   const char* end = end_after(v, token.data());
   if (end == nullptr) return false;
   e.raw = {token.data(), static_cast<std::size_t>(end - token.data())};
@@ -972,36 +845,8 @@ namespace {
 template <class F>
 void for_each_text(event& e, F&& f) {
   f(e.event_name);
-  for (std::optional<std::string_view>* field : {&e.sg_event_id,
-                                                 &e.sg_message_id,
-                                                 &e.email,
-                                                 &e.smtp_id,
-                                                 &e.reason,
-                                                 &e.status,
-                                                 &e.response,
-                                                 &e.type,
-                                                 &e.bounce_classification,
-                                                 &e.url,
-                                                 &e.url_offset_type,
-                                                 &e.useragent,
-                                                 &e.ip,
-                                                 &e.sg_content_type,
-                                                 &e.pool_name,
-                                                 &e.marketing_campaign_name,
-                                                 &e.marketing_campaign_version,
-                                                 &e.post_type,
-                                                 &e.singlesend_id,
-                                                 &e.singlesend_name,
-                                                 &e.mc_stats,
-                                                 &e.phase_id,
-                                                 &e.template_id,
-                                                 &e.template_version_id,
-                                                 &e.template_hash,
-                                                 &e.sg_template_id,
-                                                 &e.sg_template_name,
-                                                 &e.domain,
-                                                 &e.from}) {
-    if (*field) f(**field);
+  for (const text_member m : text_members) {
+    if (auto& field = e.*m) f(*field);
   }
 }
 

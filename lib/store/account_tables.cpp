@@ -137,12 +137,14 @@ constexpr account_column singlesend_stats_cols[] = {id_col,
                                                     {"ab_variation", "ab_variation", S::text},
                                                     {"ab_phase", "ab_phase", S::text},
                                                     {"aggregation", "aggregation", S::text},
+                                                    {"date", "", S::computed},
                                                     SGS_MARKETING_METRICS,
                                                     raw_col};
 constexpr account_column automation_stats_cols[] = {id_col,
                                                     {"automation_id", "id", S::text},
                                                     {"step_id", "step_id", S::text},
                                                     {"aggregation", "aggregation", S::text},
+                                                    {"date", "", S::computed},
                                                     SGS_MARKETING_METRICS,
                                                     raw_col};
 #undef SGS_GLOBAL_METRICS

@@ -4,8 +4,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <cctype>
 #include <charconv>
+
+#include "text/strings.hpp"
 
 namespace sgs::webhook {
 namespace {
@@ -41,12 +42,8 @@ std::optional<reply> check_basic_auth(const source_auth& auth, std::string_view 
   const std::string_view expected = std::string_view(*auth.basic_auth_header).substr(scheme.size());
   std::string_view given;
   if (authorization.size() > scheme.size()) {
-    bool same_scheme = true;
-    for (std::size_t i = 0; i + 1 < scheme.size(); ++i) {
-      same_scheme = same_scheme && std::tolower(static_cast<unsigned char>(authorization[i])) ==
-                                       std::tolower(static_cast<unsigned char>(scheme[i]));
-    }
-    if (same_scheme && authorization[scheme.size() - 1] == ' ') {
+    // The scheme's case is free, the space after it is not.
+    if (text::iequals(authorization.substr(0, scheme.size()), scheme)) {
       given = authorization.substr(scheme.size());
       while (!given.empty() && given.front() == ' ') given.remove_prefix(1);
     }

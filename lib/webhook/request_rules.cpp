@@ -1,42 +1,24 @@
 // Header rules for framing, credentials and content coding; pure functions.
 #include "webhook/request_rules.hpp"
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <string>
+
+#include "text/json.hpp"
+#include "text/strings.hpp"
 
 namespace sgs::webhook {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::iequals;
+using text::trim;
 
 reply closing(int status, std::string_view message) {
   reply r;
   r.status = status;
-  r.body = "{\"error\":" + json_quote(message) + "}";
+  r.body = text::json_error(message);
   r.close = true;
   return r;
-}
-
-// Printable in an answer: cut, and without control bytes (json_quote escapes the rest).
-std::string shown(std::string_view value) {
-  std::string out(value.substr(0, 64));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return value.size() > 64 ? out + "..." : out;
 }
 
 }  // namespace
@@ -82,7 +64,7 @@ std::optional<reply> check_request_head(unsigned version, const std::vector<head
     }
     if (transfer_encoding.empty()) return closing(400, "Transfer-Encoding is empty");
     if (!iequals(transfer_encoding, "chunked")) {
-      return closing(501, "transfer coding \"" + shown(transfer_encoding) +
+      return closing(501, "transfer coding \"" + text::excerpt(transfer_encoding) +
                               "\" is not implemented; send the body with Content-Length or "
                               "Transfer-Encoding: chunked");
     }
@@ -100,7 +82,7 @@ std::optional<reply> check_request_head(unsigned version, const std::vector<head
     }
   }
   if (codings > 1 || (codings == 1 && !iequals(content_encoding, "identity"))) {
-    return closing(415, "Content-Encoding \"" + shown(content_encoding) +
+    return closing(415, "Content-Encoding \"" + text::excerpt(content_encoding) +
                             "\" is not accepted; send the body uncompressed (identity); nothing "
                             "was stored");
   }

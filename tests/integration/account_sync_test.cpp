@@ -14,6 +14,7 @@
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
 #include "sync/sync_source.hpp"
+#include "sync_fixture.hpp"
 #include "test_server.hpp"
 
 using namespace std::chrono_literals;
@@ -55,19 +56,12 @@ std::string message(int i, const std::string& time, const std::string& status = 
          R"(","opens_count":1,"clicks_count":0,"last_event_time":")" + time + "\"}";
 }
 
-class AccountSyncTest : public ::testing::Test {
+class AccountSyncTest : public sgs::test::sync_fixture {
  protected:
   AccountSyncTest() {
-    sgs::store::object_store_options so;
-    so.file = dir.path() / "default.db";
-    store = sgs::store::sqlite_object_store::open(so);
-    client_options.api_base = api.base_url();
-    client_options.api_key = "SG.test-key";
+    // More room than the sync tests' 2 s for the larger answers here (messages windows of
+    // 1000 rows) on a loaded machine.
     client_options.request_timeout = 5000ms;
-    client_options.connect_timeout = 1000ms;
-    policy.max_attempts = 3;
-    policy.backoff_base = 1ms;
-    policy.backoff_cap = 4ms;
     options.suppression_page_size = 2;
     options.template_page_size = 2;
     options.verified_sender_page_size = 2;
@@ -76,27 +70,10 @@ class AccountSyncTest : public ::testing::Test {
     options.stats_backfill_days = 10;
     options.stats_chunk_days = 4;
     options.messages_request_interval = 0ms;
-    options.now = [this] { return now; };
     api.edit([](fake_account& a) { a.scopes = every_scope; });
   }
 
-  sgs::sync::source_result sync(std::vector<collection> only) {
-    sgs::sendgrid::api_client client(client_options);
-    sgs::sendgrid::session_env env;
-    env.sleep = [this](std::chrono::milliseconds d) {
-      std::lock_guard lock(mutex);
-      waits.push_back(d);
-      return true;
-    };
-    env.now = [this] { return now; };
-    env.random01 = [] { return 0.5; };
-    sgs::sendgrid::api_session session(client, policy, env);
-    auto o = options;
-    o.collections = std::move(only);
-    return sgs::sync::sync_source(session, *store, o);
-  }
-
-  std::string q(const std::string& sql) { return query_text(dir.path() / "default.db", sql); }
+  sgs::sync::source_result sync(std::vector<collection> only) { return run_sync(std::move(only)); }
 
   // The newest sync_runs row of a collection: pages/rows_seen/upserted/tombstoned/status.
   std::string last_run(const std::string& c) {
@@ -105,16 +82,6 @@ class AccountSyncTest : public ::testing::Test {
         "|| '/' || status FROM sync_runs WHERE collection='" +
         c + "' ORDER BY id DESC LIMIT 1");
   }
-
-  temp_dir dir;
-  fake_sendgrid api;
-  std::unique_ptr<sgs::store::object_store> store;
-  sgs::sendgrid::client_options client_options;
-  sgs::sendgrid::retry_policy policy;
-  sgs::sync::sync_options options;
-  std::chrono::system_clock::time_point now = jan_1;
-  std::mutex mutex;
-  std::vector<std::chrono::milliseconds> waits;
 };
 
 struct suppression_case {
@@ -397,31 +364,100 @@ TEST_F(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
             "promo|2026-01-01|7");
   // 2025-12-31: one page; 2026-01-01: 3 categories in pages of 2.
   EXPECT_EQ(last_run("category_stats_daily"), "3/4/4/0/succeeded");
+
+  // A day later a figure of 2026-01-01 changed and 2026-01-02 has a category: the trailing
+  // window (2025-12-30 .. today) re-reads the one and adds the other; nothing is tombstoned.
+  now = jan_1 + 24h;
+  api.edit([](fake_account& a) {
+    a.category_stats["2026-01-01"]["news"] = metrics(8);
+    a.category_stats["2026-01-02"] = {{"offers", metrics(9)}};
+  });
+  r = sync({collection::category_stats_daily});
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  EXPECT_EQ(q("SELECT group_concat(id || '=' || delivered, ' ') FROM "
+              "(SELECT * FROM category_stats_daily ORDER BY id)"),
+            "news|2025-12-31=1 news|2026-01-01=8 offers|2026-01-01=6 offers|2026-01-02=9 "
+            "promo|2026-01-01=7");
+  // 12-30 (empty), 12-31, 01-01 (2 pages), 01-02: 5 pages, 5 rows, 2 of them new or changed.
+  EXPECT_EQ(last_run("category_stats_daily"), "5/5/2/0/succeeded");
 }
 
-TEST_F(AccountSyncTest, SingleSendAndAutomationStatsArePagedAndTombstoned) {
-  auto ss = [](const std::string& id, int delivered) {
-    return R"({"id":")" + id +
-           R"(","ab_variation":"all","ab_phase":"all","aggregation":"total","stats":)" +
+// Totals from the listing, days from /{id}?aggregated_by=day for items with any activity:
+// the first run backfills stats_backfill_days, later runs re-read the trailing window; days
+// and totals are history, never tombstoned.
+TEST_F(AccountSyncTest, SingleSendAndAutomationStatsAreKeptPerDayBesideTheTotals) {
+  const std::string zero =
+      R"({"bounce_drops":0,"bounces":0,"clicks":0,"delivered":0,"invalid_emails":0,"opens":0,)"
+      R"("requests":0,"spam_report_drops":0,"spam_reports":0,"unique_clicks":0,)"
+      R"("unique_opens":0,"unsubscribes":0})";
+  auto ss = [](const std::string& id, const std::string& aggregation, const std::string& stats) {
+    return R"({"id":")" + id + R"(","ab_variation":"all","ab_phase":"all","aggregation":")" +
+           aggregation + R"(","stats":)" + stats + "}";
+  };
+  auto step = [](const std::string& aggregation, int delivered) {
+    return R"({"id":"a1","step_id":"st1","aggregation":")" + aggregation + R"(","stats":)" +
            metrics(delivered) + "}";
   };
   api.edit([&](fake_account& a) {
-    a.singlesend_stats = {ss("s1", 1), ss("s2", 2), ss("s3", 3)};
-    a.automation_stats = {R"({"id":"a1","step_id":"st1","aggregation":"total","stats":)" +
-                          metrics(9) + "}"};
+    // s3 is a draft: all-zero totals, so its days are not asked for.
+    a.singlesend_stats = {ss("s1", "total", metrics(9)), ss("s2", "total", metrics(2)),
+                          ss("s3", "total", zero)};
+    a.singlesend_days["s1"] = {ss("s1", "2025-12-20", metrics(1)),  // before the backfill
+                               ss("s1", "2025-12-25", metrics(2)),
+                               ss("s1", "2025-12-31", metrics(3)),
+                               ss("s1", "2026-01-01", metrics(4))};
+    a.singlesend_days["s2"] = {ss("s2", "2025-12-30", metrics(2))};
+    a.automation_stats = {step("total", 9)};
+    a.automation_days["a1"] = {step("2025-12-31", 9)};
   });
   auto r = sync({collection::singlesend_stats, collection::automation_stats});
   ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error << r.collections.at(1).error;
-  EXPECT_EQ(q("SELECT singlesend_id || '|' || delivered FROM singlesend_stats WHERE "
-              "id='s2|all|all|total'"),
-            "s2|2");
-  EXPECT_EQ(q("SELECT automation_id || '|' || step_id || '|' || delivered FROM automation_stats"),
-            "a1|st1|9");
-  EXPECT_EQ(last_run("singlesend_stats"), "2/3/3/0/succeeded");
-  api.edit([&](fake_account& a) { a.singlesend_stats = {ss("s1", 10)}; });
+  EXPECT_EQ(q("SELECT group_concat(singlesend_id || '=' || delivered, ' ') FROM "
+              "(SELECT * FROM singlesend_stats WHERE date IS NULL ORDER BY id)"),
+            "s1=9 s2=2 s3=0");
+  EXPECT_EQ(q("SELECT group_concat(id || ':' || date || ':' || delivered, ' ') FROM "
+              "(SELECT * FROM singlesend_stats WHERE date IS NOT NULL ORDER BY id)"),
+            "s1|all|all|2025-12-25:2025-12-25:2 s1|all|all|2025-12-31:2025-12-31:3 "
+            "s1|all|all|2026-01-01:2026-01-01:4 s2|all|all|2025-12-30:2025-12-30:2");
+  EXPECT_EQ(q("SELECT group_concat(id || ':' || ifnull(date, '-') || ':' || delivered, ' ') FROM "
+              "(SELECT * FROM automation_stats ORDER BY id)"),
+            "a1|st1|2025-12-31:2025-12-31:9 a1|st1|total:-:9");
+  // Listing: 2 pages of 2; s1's days: 2 pages; s2's: 1.
+  EXPECT_EQ(last_run("singlesend_stats"), "5/7/7/0/succeeded");
+  bool asked_s1 = false;
+  for (const auto& req : api.requests()) {
+    EXPECT_EQ(req.target.find("/singlesends/s3"), std::string::npos) << req.target;
+    asked_s1 = asked_s1 ||
+               req.target ==
+                   "/v3/marketing/stats/singlesends/s1?aggregated_by=day&start_date=2025-12-22&"
+                   "end_date=2026-01-01&group_by=ab_variation&group_by=ab_phase&page_size=2";
+  }
+  EXPECT_TRUE(asked_s1);
+  EXPECT_EQ(q("SELECT value FROM sync_state WHERE key='singlesend_stats.through'"), "2026-01-01");
+
+  // Two days later: s1's last day changed and it has a new one; s2 was deleted in SendGrid.
+  now = jan_1 + 48h;
+  api.edit([&](fake_account& a) {
+    a.singlesend_stats = {ss("s1", "total", metrics(14)), ss("s3", "total", zero)};
+    a.singlesend_days["s1"].back() = ss("s1", "2026-01-01", metrics(5));
+    a.singlesend_days["s1"].push_back(ss("s1", "2026-01-02", metrics(4)));
+    a.singlesend_days.erase("s2");
+  });
   r = sync({collection::singlesend_stats});
-  ASSERT_TRUE(r.all_succeeded());
-  EXPECT_EQ(last_run("singlesend_stats"), "1/1/1/2/succeeded");
+  ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
+  // The trailing window (3 days through the last day read, 2026-01-01) to today.
+  EXPECT_EQ(api.requests().back().target,
+            "/v3/marketing/stats/singlesends/s1?aggregated_by=day&start_date=2025-12-30&"
+            "end_date=2026-01-03&group_by=ab_variation&group_by=ab_phase&page_size=2&"
+            "page_token=2");
+  EXPECT_EQ(q("SELECT group_concat(date || ':' || delivered, ' ') FROM "
+              "(SELECT * FROM singlesend_stats WHERE singlesend_id = 's1' AND date IS NOT NULL "
+              "ORDER BY date)"),
+            "2025-12-25:2 2025-12-31:3 2026-01-01:5 2026-01-02:4");
+  // Listing 1 page (s1 changed, s3 not); s1's days 2 pages (2026-01-01 changed, -02 new).
+  EXPECT_EQ(last_run("singlesend_stats"), "3/5/3/0/succeeded");
+  EXPECT_EQ(q("SELECT count(*) FROM singlesend_stats WHERE deleted_at IS NOT NULL"), "0");
+  EXPECT_EQ(q("SELECT count(*) FROM singlesend_stats WHERE singlesend_id = 's2'"), "2");
 }
 
 TEST_F(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429IsWaitedOut) {

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <thread>
 
+#include "fake_client.hpp"
 #include "fake_sendgrid.hpp"
 #include "http_client.hpp"
 #include "memory_store.hpp"
@@ -91,13 +92,8 @@ TEST_F(MemoryWebhook, MetricsCountWhatTheStoreReports) {
 class MemorySync : public ::testing::Test {
  protected:
   MemorySync() {
-    client_options.api_base = api.base_url();
-    client_options.api_key = "SG.test-key";
-    client_options.request_timeout = 2000ms;
-    client_options.connect_timeout = 1000ms;
-    policy.max_attempts = 2;
-    policy.backoff_base = 1ms;
-    policy.backoff_cap = 2ms;
+    client_options = sgs::test::client_options_for(api);
+    policy = sgs::test::quick_retries(2, 2ms);
   }
   void lists(const std::vector<std::string>& ids) {
     api.edit([&](sgs::test::fake_account& a) {

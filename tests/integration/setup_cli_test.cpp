@@ -99,15 +99,16 @@ class child {
 
 class SetupCli : public ::testing::Test {
  protected:
-  void write_config(const std::string& public_url) {
+  void write_config(const std::string& public_url,
+                    const std::string& collections = R"(["lists"])") {
     std::ofstream f(config);
     f << "[server]\nlisten = \"127.0.0.1:0\"\n";
     if (!public_url.empty()) f << "public_url = \"" << public_url << "\"\n";
     f << "[storage]\ndir = \"" << (dir.path() / "data").string() << "\"\n";
     f << "[log]\nlevel = \"info\"\n";
     f << "[[source]]\nname = \"shop\"\napi_key_env = \"SGS_TEST_SHOP_KEY\"\napi_base = \""
-      << api.base_url()
-      << "\"\ncollections = [\"lists\"]\nfrom_email = \"news@example.com\"\n"
+      << api.base_url() << "\"\ncollections = " << collections
+      << "\nfrom_email = \"news@example.com\"\n"
          "unsubscribe_group_id = 12345\n";
   }
   run_result run(const std::string& name, std::vector<std::string> args,
@@ -248,6 +249,36 @@ TEST_F(SetupCli, KeyWithoutWebhookPermissionGetsTheirNamesAndExit1) {
   auto check = run("forbidden-check", {"check", "--source", "shop"});
   EXPECT_NE(check.out.find("\u2013 Event Webhook: not checkable"), std::string::npos) << check.out;
   EXPECT_NE(check.out.find("user.webhooks.event.settings.read"), std::string::npos) << check.out;
+}
+
+// Issue 16: a key without one collection's scope. `sync` skips that collection naming the
+// scope, syncs the others and exits 0 (a missing scope is not a failure of the run); `status`
+// shows the collection skipped with why.
+TEST_F(SetupCli, SyncSkipsACollectionTheKeyHasNoScopeForAndExits0) {
+  write_config("", R"(["lists", "templates"])");
+  api.edit([](fake_account& a) { a.scopes = {"marketing.read"}; });
+  auto r = run("sync-skip", {"sync", "--source", "shop"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("'templates.read'"), std::string::npos) << r.out;
+  auto status = run("status-skip", {"status", "--source", "shop"});
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  const auto line = status.out.find("templates ");
+  ASSERT_NE(line, std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("skipped", line), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("'templates.read'", line), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("lists "), std::string::npos) << status.out;
+
+  // The same key lacking the scope of the only collection configured: still exit 0.
+  write_config("", R"(["templates"])");
+  EXPECT_EQ(run("sync-skip-only", {"sync", "--source", "shop"}).exit_code, 0);
+  // A collection that fails (here: the API refuses lists with a 400, not retried) makes it
+  // exit 1.
+  write_config("", R"(["lists"])");
+  sgs::test::fake_response broken;
+  broken.status = 400;
+  broken.body = R"({"errors":[{"message":"bad request"}]})";
+  api.override_path("/v3/marketing/lists", broken);
+  EXPECT_EQ(run("sync-fail", {"sync", "--source", "shop"}).exit_code, 1);
 }
 
 // Issue 13: a key SendGrid returns that the daemon cannot use is an error (exit 1, no ✓ for

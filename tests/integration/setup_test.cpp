@@ -2,6 +2,7 @@
 // API on 127.0.0.1, and the stored signing key used by a running webhook server.
 #include <gtest/gtest.h>
 
+#include "fake_client.hpp"
 #include "fake_sendgrid.hpp"
 #include "http_client.hpp"
 #include "sendgrid/client.hpp"
@@ -34,13 +35,8 @@ std::map<std::string, bool> every_event_on() {
 class SetupTest : public ::testing::Test {
  protected:
   SetupTest() {
-    client_options.api_base = api.base_url();
-    client_options.api_key = "SG.test-key";
-    client_options.request_timeout = 2000ms;
-    client_options.connect_timeout = 1000ms;
-    policy.max_attempts = 2;
-    policy.backoff_base = 1ms;
-    policy.backoff_cap = 2ms;
+    client_options = sgs::test::client_options_for(api);
+    policy = sgs::test::quick_retries(2, 2ms);
   }
 
   std::string our_url() const { return "https://events.example.com/webhooks/sendgrid/default"; }

@@ -14,6 +14,7 @@
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
 #include "sync/sync_source.hpp"
+#include "sync_fixture.hpp"
 #include "test_server.hpp"
 
 using namespace std::chrono_literals;
@@ -35,45 +36,20 @@ std::string list_json(const std::string& id, const std::string& name, int count 
          std::to_string(count) + R"(,"_metadata":{"self":"x"}})";
 }
 
-class SyncTest : public ::testing::Test {
+class SyncTest : public sgs::test::sync_fixture {
  protected:
   SyncTest() {
-    sgs::store::object_store_options so;
-    so.file = dir.path() / "default.db";
-    store = sgs::store::sqlite_object_store::open(so);
-    client_options.api_base = api.base_url();
-    client_options.api_key = "SG.test-key";
-    client_options.request_timeout = 2000ms;
-    client_options.connect_timeout = 1000ms;
-    policy.max_attempts = 3;
-    policy.backoff_base = 1ms;
-    policy.backoff_cap = 4ms;
     options.list_page_size = 2;
     options.singlesend_page_size = 2;
     options.legacy_campaign_page_size = 2;
     options.legacy_recipient_page_size = 2;
     options.export_poll_initial = 1ms;
     options.export_poll_max = 2ms;
-    options.now = [] { return fixed_now; };
   }
 
   sgs::sync::source_result sync(std::vector<collection> only = {}) {
-    sgs::sendgrid::api_client client(client_options);
-    sgs::sendgrid::session_env env;
-    env.sleep = [this](std::chrono::milliseconds d) {
-      std::lock_guard lock(mutex);
-      waits.push_back(d);
-      return true;
-    };
-    env.now = [] { return fixed_now; };
-    env.random01 = [] { return 0.5; };
-    sgs::sendgrid::api_session session(client, policy, env);
-    auto o = options;
-    if (!only.empty()) o.collections = only;
-    return sgs::sync::sync_source(session, *store, o);
+    return run_sync(std::move(only));
   }
-
-  std::string q(const std::string& sql) { return query_text(dir.path() / "default.db", sql); }
 
   // A small Marketing Campaigns account: 5 lists, 2 segments, 3 single sends, no contacts.
   void small_account() {
@@ -96,15 +72,6 @@ class SyncTest : public ::testing::Test {
     }
     throw std::runtime_error("collection not in result");
   }
-
-  temp_dir dir;
-  fake_sendgrid api;
-  std::unique_ptr<sgs::store::object_store> store;
-  sgs::sendgrid::client_options client_options;
-  sgs::sendgrid::retry_policy policy;
-  sgs::sync::sync_options options;
-  std::mutex mutex;
-  std::vector<std::chrono::milliseconds> waits;
 };
 
 const std::string export_header =

@@ -113,6 +113,11 @@ struct fake_account {
       category_stats;                         // date -> cat -> metrics
   std::vector<std::string> singlesend_stats;  // /v3/marketing/stats/singlesends results
   std::vector<std::string> automation_stats;
+  // /v3/marketing/stats/{singlesends,automations}/{id}?aggregated_by=day: id -> that item's
+  // results, each with "aggregation" set to its day ("YYYY-MM-DD"); filtered by
+  // start_date/end_date, page_size/page_token paging like the listing.
+  std::map<std::string, std::vector<std::string>> singlesend_days;
+  std::map<std::string, std::vector<std::string>> automation_days;
   // /v3/messages: each with "msg_id" and "last_event_time" as "YYYY-MM-DDTHH:MM:SS.mmmZ".
   std::vector<std::string> messages;
   bool email_activity_addon = true;  // false: /v3/messages answers 403 even with the scope

@@ -216,23 +216,50 @@ fake_response fake_sendgrid::serve_collections(const fake_request& req, bool& ha
     return answer(200, R"({"date":")" + start + R"(","stats":)" + join(stats) + "}");
   }
 
-  const std::pair<const char*, std::vector<std::string>*> marketing_stats[] = {
-      {"/v3/marketing/stats/singlesends", &a.singlesend_stats},
-      {"/v3/marketing/stats/automations", &a.automation_stats}};
-  for (const auto& [path, items] : marketing_stats) {
-    if (p != path) continue;
+  // Marketing stats: the listing (totals), and per item its days; page_size 1..50 and
+  // page_token, _metadata.next as a full URL that keeps the other parameters.
+  struct marketing_stats_path {
+    const char* path;
+    std::vector<std::string>* totals;
+    std::map<std::string, std::vector<std::string>>* days;
+  };
+  const marketing_stats_path marketing_stats[] = {
+      {"/v3/marketing/stats/singlesends", &a.singlesend_stats, &a.singlesend_days},
+      {"/v3/marketing/stats/automations", &a.automation_stats, &a.automation_days}};
+  for (const auto& [path, totals, days] : marketing_stats) {
+    const std::string base = path;
+    if (p != base && p.rfind(base + "/", 0) != 0) continue;
     if (a.legacy || !allowed({"marketing.read"})) return forbidden();
     const long long size = num_or(req.query("page_size"), 25);
     if (size < 1 || size > 50)
       return answer(400, R"({"errors":[{"field":"page_size","message":"1..50"}]})");
+    std::vector<std::string> items = *totals;
+    std::string rest = "page_size=" + std::to_string(size);
+    if (p != base) {
+      // /{id}: that item's days in [start_date, end_date]; only aggregated_by=day is faked.
+      if (req.query("aggregated_by") != "day")
+        return answer(400, R"({"errors":[{"field":"aggregated_by","message":"day|total"}]})");
+      const std::string start = req.query("start_date");
+      const std::string end = req.query("end_date");
+      items.clear();
+      auto it = days->find(url_decode(p.substr(base.size() + 1)));
+      if (it != days->end()) {
+        for (const auto& d : it->second) {
+          const std::string day = string_field(d, "aggregation");
+          if ((start.empty() || day >= start) && (end.empty() || day <= end)) items.push_back(d);
+        }
+      }
+      rest = req.target.substr(req.target.find('?') + 1);
+      rest = rest.substr(0, rest.find("&page_token="));
+    }
     const long long from = num_or(req.query("page_token"), 0);
     std::vector<std::string> page;
-    for (long long i = from; i < from + size && i < static_cast<long long>(items->size()); ++i)
-      page.push_back((*items)[static_cast<std::size_t>(i)]);
+    for (long long i = from; i < from + size && i < static_cast<long long>(items.size()); ++i)
+      page.push_back(items[static_cast<std::size_t>(i)]);
     std::string body = R"({"results":)" + join(page) + R"(,"_metadata":{"self":")" + base_url() +
                        req.target + "\"";
-    if (from + size < static_cast<long long>(items->size())) {
-      body += R"(,"next":")" + base_url() + path + "?page_size=" + std::to_string(size) +
+    if (from + size < static_cast<long long>(items.size())) {
+      body += R"(,"next":")" + base_url() + p + "?" + rest +
               "&page_token=" + std::to_string(from + size) + "\"";
     }
     return answer(200, body + "}}");

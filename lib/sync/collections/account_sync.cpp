@@ -10,10 +10,11 @@
 //    A removed suppression is therefore tombstoned at the next reconcile (default: within a
 //    day); one that is added again comes back with a new `created` and is revived at once.
 //  * unsubscribe_groups, group_suppressions, templates, template_versions, senders,
-//    verified_senders, field_definitions, singlesend_stats, automation_stats: full read every
-//    run, then tombstone.
-//  * stats_daily, category_stats_daily: the trailing window (and the first run's backfill),
-//    upserted by (key, date); days are history, never tombstoned.
+//    verified_senders, field_definitions: full read every run, then tombstone.
+//  * stats_daily, category_stats_daily, and the days of singlesend_stats / automation_stats:
+//    the trailing window (and the first run's backfill), upserted by (key, date); days are
+//    history, never tombstoned. The marketing stats' totals are read in full every run, also
+//    without tombstones (they describe sends that happened).
 //  * messages: time windows of the Email Activity API that are split until each answers with
 //    fewer rows than the limit; never tombstoned.
 // Cursors (sync_state) are written after the rows they describe were merged: a crash between
@@ -124,6 +125,13 @@ std::string id_text(std::optional<element> e) {
   return {};
 }
 
+// The array under `key` of an answer object, or the answer itself when `key` is empty.
+bool array_at(element doc, std::string_view key, simdjson::dom::array& items) {
+  if (key.empty()) return doc.get_array().get(items) == simdjson::SUCCESS;
+  const auto e = field(doc, key);
+  return e && e->get_array().get(items) == simdjson::SUCCESS;
+}
+
 std::int64_t unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -170,6 +178,30 @@ class account_run {
   fetched from_failure(const call_result& r);
   // GET and parse; on failure fills `out` and returns false.
   bool get_json(const std::string& u, element& doc, fetched& out);
+  // Marks `out` failed with `error`; returns false for `return failed(...)`.
+  static bool failed(fetched& out, std::string error) {
+    out.status = fetched::kind::failed;
+    out.error = std::move(error);
+    return false;
+  }
+  // Paging, one helper per style of SendGrid's. `page(doc)` stages one answer's items and
+  // returns how many it had, or -1 after failed() when the answer has the wrong shape. Both
+  // return false when the fetch failed (`out` says why), and fail past options.max_pages.
+  using page_reader = std::function<std::int64_t(element doc)>;
+  // One answer: GET `path` and the array under `key` of it ("" for a bare array).
+  bool get_array(const std::string& path, std::string_view key, simdjson::dom::array& items,
+                 fetched& out);
+  // Stages every item of `items` that has an `id`, keyed by it; `complete(item)` may set more
+  // cells before the row is staged. Returns the id of the last item staged, "" when none.
+  std::string stage_with_ids(simdjson::dom::array items,
+                             const std::function<void(element item)>& complete = {});
+  // limit/offset: from offset 0 until a page holds fewer than `limit` items.
+  bool page_by_offset(const std::function<std::string(std::int64_t offset)>& url_at, int limit,
+                      std::string_view what, const page_reader& page, fetched& out);
+  // _metadata.next: `first`, then each next link (sendgrid::next_page_url keeps it on
+  // api_base) until an answer has none.
+  bool page_by_next_link(std::string first, std::string_view what, const page_reader& page,
+                         fetched& out);
   void stage(const object_row& r) {
     ctx_.store.stage(r);
     ++counts_.rows_seen;
@@ -188,7 +220,9 @@ class account_run {
   fetched fetch_field_definitions();
   fetched fetch_stats_daily();
   fetched fetch_category_stats();
-  fetched fetch_marketing_stats(const std::string& first_path);
+  fetched fetch_marketing_stats(const std::string& list_path);
+  // Stages one result of /v3/marketing/stats/*: a total (aggregation "total") or a day.
+  void stage_marketing_stat(element item, const std::string& id);
   fetched fetch_messages();
   // Stats: the first day to read ("through" cursor minus the trailing window, or the backfill).
   long long stats_start_day(long long today, const std::string& through) const;
@@ -244,6 +278,66 @@ bool account_run::get_json(const std::string& u, element& doc, fetched& out) {
     return false;
   }
   return true;
+}
+
+bool account_run::get_array(const std::string& path, std::string_view key,
+                            simdjson::dom::array& items, fetched& out) {
+  element doc;
+  if (!get_json(url(path), doc, out)) return false;
+  if (array_at(doc, key, items)) return true;
+  const auto q = path.find('?');
+  return failed(out, "GET " + path.substr(0, q) +
+                         (key.empty() ? std::string(": the answer is not a JSON array")
+                                      : ": the answer has no " + std::string(key) + " array"));
+}
+
+std::string account_run::stage_with_ids(simdjson::dom::array items,
+                                        const std::function<void(element item)>& complete) {
+  std::string last;
+  for (element item : items) {
+    auto id = id_text(field(item, "id"));
+    if (id.empty()) continue;
+    fill(c_, item, row_);
+    row_.owned(0) = id;
+    if (complete) complete(item);
+    stage(row_);
+    last = std::move(id);
+  }
+  return last;
+}
+
+bool account_run::page_by_offset(const std::function<std::string(std::int64_t offset)>& url_at,
+                                 int limit, std::string_view what, const page_reader& page,
+                                 fetched& out) {
+  for (std::int64_t offset = 0;;) {
+    element doc;
+    if (!get_json(url(url_at(offset)), doc, out)) return false;
+    const std::int64_t got = page(doc);
+    if (got < 0) return false;
+    if (got < limit) return true;
+    if (counts_.pages >= ctx_.options.max_pages)
+      return failed(out, "GET " + std::string(what) + ": too many pages");
+    offset += got;
+    progress("fetching");
+  }
+}
+
+bool account_run::page_by_next_link(std::string u, std::string_view what, const page_reader& page,
+                                    fetched& out) {
+  while (true) {
+    element doc;
+    if (!get_json(u, doc, out)) return false;
+    if (page(doc) < 0) return false;
+    const std::string next = metadata_next(doc);
+    if (next.empty()) return true;
+    auto nu = sendgrid::next_page_url(ctx_.api_base, next);
+    if (!nu || *nu == u || counts_.pages >= ctx_.options.max_pages) {
+      return failed(out, "GET " + std::string(what) +
+                             ": unusable or repeated _metadata.next link \"" + next + "\"");
+    }
+    u = std::move(*nu);
+    progress("fetching");
+  }
 }
 
 fetched account_run::fetch() {
@@ -309,22 +403,22 @@ fetched account_run::fetch_suppressions() {
     const auto start = std::max<std::int64_t>(0, cursor - ctx_.options.suppression_overlap.count());
     filter = "&start_time=" + std::to_string(start) + "&end_time=" + std::to_string(now);
   }
-  spdlog::debug("sync source={} collection={}: {} read", ctx_.options.source_name, name_,
-                full ? "full (reconcile)" : "incremental");
+  logging::log(spdlog::level::debug, "sync: suppressions read",
+               {{"source", ctx_.options.source_name},
+                {"collection", name_},
+                {"read", full ? "full (reconcile)" : "incremental"}});
   const int limit = ctx_.options.suppression_page_size;
   std::int64_t newest = cursor;
   const int id_col = 0;
-  for (std::int64_t offset = 0;;) {
-    element doc;
-    if (!get_json(url(suppression_path(c_) + "?limit=" + std::to_string(limit) +
-                      "&offset=" + std::to_string(offset) + filter),
-                  doc, out))
-      return out;
+  const std::string path = suppression_path(c_);
+  const auto url_at = [&](std::int64_t offset) {
+    return path + "?limit=" + std::to_string(limit) + "&offset=" + std::to_string(offset) + filter;
+  };
+  const auto page = [&](element doc) -> std::int64_t {
     simdjson::dom::array items;
-    if (doc.get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET " + suppression_path(c_) + ": the answer is not a JSON array";
-      return out;
+    if (!array_at(doc, "", items)) {
+      failed(out, "GET " + path + ": the answer is not a JSON array");
+      return -1;
     }
     std::int64_t got = 0;
     for (element item : items) {
@@ -338,15 +432,9 @@ fetched account_run::fetch_suppressions() {
         newest = std::max(newest, row_.at(col(c_, "created")).i);
       stage(row_);
     }
-    if (got < limit) break;
-    if (counts_.pages >= ctx_.options.max_pages) {
-      out.status = fetched::kind::failed;
-      out.error = "GET " + suppression_path(c_) + ": too many pages";
-      return out;
-    }
-    offset += got;
-    progress("fetching");
-  }
+    return got;
+  };
+  if (!page_by_offset(url_at, limit, path, page, out)) return out;
   out.tombstone = full;
   if (newest >= 0)
     out.state.emplace_back(cursor_key, std::to_string(newest));
@@ -358,21 +446,9 @@ fetched account_run::fetch_suppressions() {
 
 fetched account_run::fetch_groups() {
   fetched out;
-  element doc;
-  if (!get_json(url("/v3/asm/groups"), doc, out)) return out;
   simdjson::dom::array items;
-  if (doc.get_array().get(items) != simdjson::SUCCESS) {
-    out.status = fetched::kind::failed;
-    out.error = "GET /v3/asm/groups: the answer is not a JSON array";
-    return out;
-  }
-  for (element item : items) {
-    fill(c_, item, row_);
-    const auto id = id_text(field(item, "id"));
-    if (id.empty()) continue;
-    row_.owned(0) = id;
-    stage(row_);
-  }
+  if (!get_array("/v3/asm/groups", "", items, out)) return out;
+  stage_with_ids(items);
   out.tombstone = true;
   return out;
 }
@@ -382,14 +458,8 @@ fetched account_run::fetch_group_members() {
   fetched out;
   std::vector<std::string> groups;
   {
-    element doc;
-    if (!get_json(url("/v3/asm/groups"), doc, out)) return out;
     simdjson::dom::array items;
-    if (doc.get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/asm/groups: the answer is not a JSON array";
-      return out;
-    }
+    if (!get_array("/v3/asm/groups", "", items, out)) return out;
     for (element item : items) {
       auto id = id_text(field(item, "id"));
       if (!id.empty()) groups.push_back(std::move(id));
@@ -399,14 +469,8 @@ fetched account_run::fetch_group_members() {
   const int email_col = col(c_, "email");
   const int raw_col = static_cast<int>(store::account_columns(c_).size()) - 1;
   for (const auto& g : groups) {
-    element doc;
-    if (!get_json(url("/v3/asm/groups/" + g + "/suppressions"), doc, out)) return out;
     simdjson::dom::array items;
-    if (doc.get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/asm/groups/{id}/suppressions: the answer is not a JSON array";
-      return out;
-    }
+    if (!get_array("/v3/asm/groups/" + g + "/suppressions", "", items, out)) return out;
     for (element item : items) {
       std::string_view email;
       if (item.get_string().get(email) != simdjson::SUCCESS || email.empty()) continue;
@@ -430,25 +494,18 @@ fetched account_run::fetch_group_members() {
 // come inside each template of the listing.
 fetched account_run::fetch_templates(bool versions) {
   fetched out;
-  std::string u = url("/v3/templates?generations=legacy,dynamic&page_size=" +
-                      std::to_string(ctx_.options.template_page_size));
   const collection vc = collection::template_versions;
-  while (true) {
-    element doc;
-    if (!get_json(u, doc, out)) return out;
+  const auto page = [&](element doc) -> std::int64_t {
     simdjson::dom::array items;
-    if (!field(doc, "result") ||
-        field(doc, "result")->get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/templates: the answer has no result array";
-      return out;
+    if (!array_at(doc, "result", items)) {
+      failed(out, "GET /v3/templates: the answer has no result array");
+      return -1;
     }
     for (element item : items) {
       const auto id = id_text(field(item, "id"));
       if (id.empty()) continue;
       simdjson::dom::array vs;
-      const bool has_versions = field(item, "versions") &&
-                                field(item, "versions")->get_array().get(vs) == simdjson::SUCCESS;
+      const bool has_versions = array_at(item, "versions", vs);
       if (!versions) {
         fill(c_, item, row_);
         row_.owned(0) = id;
@@ -468,17 +525,12 @@ fetched account_run::fetch_templates(bool versions) {
         stage(row_);
       }
     }
-    const std::string next = metadata_next(doc);
-    if (next.empty()) break;
-    auto nu = sendgrid::next_page_url(ctx_.api_base, next);
-    if (!nu || *nu == u || counts_.pages >= ctx_.options.max_pages) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/templates: unusable or repeated _metadata.next link \"" + next + "\"";
-      return out;
-    }
-    u = std::move(*nu);
-    progress("fetching");
-  }
+    return static_cast<std::int64_t>(items.size());
+  };
+  if (!page_by_next_link(url("/v3/templates?generations=legacy,dynamic&page_size=" +
+                             std::to_string(ctx_.options.template_page_size)),
+                         "/v3/templates", page, out))
+    return out;
   out.tombstone = true;
   return out;
 }
@@ -488,22 +540,12 @@ fetched account_run::fetch_senders() {
   element doc;
   if (!get_json(url("/v3/marketing/senders"), doc, out)) return out;
   simdjson::dom::array items;
-  if (doc.get_array().get(items) != simdjson::SUCCESS) {
-    // Some answers wrap the array: {"results": [...]}.
-    auto r = field(doc, "results");
-    if (!r || r->get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/marketing/senders: the answer is not a JSON array";
-      return out;
-    }
+  // Some answers wrap the array: {"results": [...]}.
+  if (!array_at(doc, "", items) && !array_at(doc, "results", items)) {
+    failed(out, "GET /v3/marketing/senders: the answer is not a JSON array");
+    return out;
   }
-  for (element item : items) {
-    const auto id = id_text(field(item, "id"));
-    if (id.empty()) continue;
-    fill(c_, item, row_);
-    row_.owned(0) = id;
-    stage(row_);
-  }
+  stage_with_ids(items);
   out.tombstone = true;
   return out;
 }
@@ -515,32 +557,14 @@ fetched account_run::fetch_verified_senders() {
   const int limit = ctx_.options.verified_sender_page_size;
   std::string last_seen;
   while (true) {
-    element doc;
     std::string p = "/v3/verified_senders?limit=" + std::to_string(limit);
     if (!last_seen.empty()) p += "&lastSeenID=" + url_encode(last_seen);
-    if (!get_json(url(p), doc, out)) return out;
     simdjson::dom::array items;
-    auto r = field(doc, "results");
-    if (!r || r->get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/verified_senders: the answer has no results array";
-      return out;
-    }
-    std::int64_t got = 0;
-    std::string page_last;
-    for (element item : items) {
-      ++got;
-      const auto id = id_text(field(item, "id"));
-      if (id.empty()) continue;
-      page_last = id;
-      fill(c_, item, row_);
-      row_.owned(0) = id;
-      stage(row_);
-    }
-    if (got < limit || page_last.empty()) break;
+    if (!get_array(p, "results", items, out)) return out;
+    const std::string page_last = stage_with_ids(items);
+    if (static_cast<std::int64_t>(items.size()) < limit || page_last.empty()) break;
     if (page_last == last_seen || counts_.pages >= ctx_.options.max_pages) {
-      out.status = fetched::kind::failed;
-      out.error = "GET /v3/verified_senders: lastSeenID paging does not advance";
+      failed(out, "GET /v3/verified_senders: lastSeenID paging does not advance");
       return out;
     }
     last_seen = page_last;
@@ -556,19 +580,13 @@ fetched account_run::fetch_field_definitions() {
   const int reserved_col = col(c_, "reserved");
   for (const auto& [key, reserved] :
        {std::pair<std::string_view, int>{"custom_fields", 0}, {"reserved_fields", 1}}) {
-    auto arr = field(doc, key);
     simdjson::dom::array items;
-    if (!arr || arr->get_array().get(items) != simdjson::SUCCESS) continue;
-    for (element item : items) {
-      const auto id = id_text(field(item, "id"));
-      if (id.empty()) continue;
-      fill(c_, item, row_);
-      row_.owned(0) = id;
+    if (!array_at(doc, key, items)) continue;
+    stage_with_ids(items, [&](element) {
       row_.integer(reserved_col, reserved);
       if (reserved == 0 && row_.at(col(c_, "read_only")).t == object_row::cell::type::null)
         row_.integer(col(c_, "read_only"), 0);
-      stage(row_);
-    }
+    });
   }
   out.tombstone = true;
   return out;
@@ -635,17 +653,16 @@ fetched account_run::fetch_category_stats() {
   const int limit = ctx_.options.category_page_size;
   for (long long day = stats_start_day(today, ctx_.store.state(key)); day <= today; ++day) {
     const std::string date = civil_date(day);
-    for (std::int64_t offset = 0;;) {
-      element doc;
-      if (!get_json(url("/v3/categories/stats/sums?aggregated_by=day&start_date=" + date +
-                        "&end_date=" + date + "&limit=" + std::to_string(limit) +
-                        "&offset=" + std::to_string(offset)),
-                    doc, out))
-        return out;
+    const auto url_at = [&](std::int64_t offset) {
+      return "/v3/categories/stats/sums?aggregated_by=day&start_date=" + date +
+             "&end_date=" + date + "&limit=" + std::to_string(limit) +
+             "&offset=" + std::to_string(offset);
+    };
+    const auto page = [&](element doc) -> std::int64_t {
       // Accept the object, or an array of such objects.
       std::vector<element> days;
       simdjson::dom::array arr;
-      if (doc.get_array().get(arr) == simdjson::SUCCESS) {
+      if (array_at(doc, "", arr)) {
         for (element d : arr) days.push_back(d);
       } else {
         days.push_back(doc);
@@ -653,8 +670,7 @@ fetched account_run::fetch_category_stats() {
       std::int64_t got = 0;
       for (element d : days) {
         simdjson::dom::array stats;
-        auto s = field(d, "stats");
-        if (!s || s->get_array().get(stats) != simdjson::SUCCESS) continue;
+        if (!array_at(d, "stats", stats)) continue;
         for (element st : stats) {
           ++got;
           std::string_view name;
@@ -667,60 +683,92 @@ fetched account_run::fetch_category_stats() {
           stage(row_);
         }
       }
-      if (got < limit) break;
-      offset += got;
-    }
+      return got;
+    };
+    if (!page_by_offset(url_at, limit, "/v3/categories/stats/sums", page, out)) return out;
     progress("fetching");
   }
   out.state.emplace_back(key, civil_date(today));
   return out;
 }
 
-// /v3/marketing/stats/{singlesends,automations}: totals per item, _metadata.next paging.
-fetched account_run::fetch_marketing_stats(const std::string& first_path) {
+void account_run::stage_marketing_stat(element item, const std::string& id) {
+  fill(c_, item, row_, field(item, "stats"));
+  auto text_of = [&](std::string_view k) {
+    auto e = field(item, k);
+    if (!e || e->is_null()) return std::string();
+    std::string_view s;
+    if (e->get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+    return simdjson::minify(*e);
+  };
+  const std::string aggregation = text_of("aggregation");
+  // The key keeps the aggregation as SendGrid wrote it; `date` is the day of a day's row
+  // ("2026-01-01", or the date part of a timestamp), NULL for the totals.
+  row_.owned(0) =
+      c_ == collection::automation_stats
+          ? id + "|" + text_of("step_id") + "|" + aggregation
+          : id + "|" + text_of("ab_variation") + "|" + text_of("ab_phase") + "|" + aggregation;
+  if (aggregation.size() >= 10 && parse_civil_date(std::string_view(aggregation).substr(0, 10)))
+    row_.owned(col(c_, "date")) = aggregation.substr(0, 10);
+  stage(row_);
+}
+
+// /v3/marketing/stats/{singlesends,automations}: first the listing (totals per item and
+// variation or step, _metadata.next paging), then per item with any activity its days
+// (/{id}?aggregated_by=day) from the trailing window, or the backfill on the first run, to
+// today. Rows are upserted by key; like stats_daily they are history and never tombstoned (a
+// deleted single send keeps its figures; `campaigns` shows it deleted).
+fetched account_run::fetch_marketing_stats(const std::string& list_path) {
   fetched out;
-  std::string u =
-      url(first_path + "?page_size=" + std::to_string(ctx_.options.marketing_stats_page_size));
+  const long long today = unix_seconds(ctx_.options.now()) / seconds_per_day;
+  const std::string key = name_ + ".through";
+  const long long first_day = stats_start_day(today, ctx_.store.state(key));
   const bool automation = c_ == collection::automation_stats;
-  while (true) {
-    element doc;
-    if (!get_json(u, doc, out)) return out;
+  const std::string page_size = std::to_string(ctx_.options.marketing_stats_page_size);
+  std::vector<std::string> active;  // ids with a non-zero total, in listing order
+  const auto results = [&](element doc, simdjson::dom::array& items) {
+    if (array_at(doc, "results", items)) return true;
+    failed(out, "GET " + list_path + ": the answer has no results array");
+    return false;
+  };
+  const auto totals = [&](element doc) -> std::int64_t {
     simdjson::dom::array items;
-    if (!field(doc, "results") ||
-        field(doc, "results")->get_array().get(items) != simdjson::SUCCESS) {
-      out.status = fetched::kind::failed;
-      out.error = "GET " + first_path + ": the answer has no results array";
-      return out;
-    }
+    if (!results(doc, items)) return -1;
     for (element item : items) {
       const auto id = id_text(field(item, "id"));
       if (id.empty()) continue;
-      fill(c_, item, row_, field(item, "stats"));
-      auto text_of = [&](std::string_view k) {
-        auto e = field(item, k);
-        if (!e || e->is_null()) return std::string();
-        std::string_view s;
-        if (e->get_string().get(s) == simdjson::SUCCESS) return std::string(s);
-        return simdjson::minify(*e);
-      };
-      row_.owned(0) = automation ? id + "|" + text_of("step_id") + "|" + text_of("aggregation")
-                                 : id + "|" + text_of("ab_variation") + "|" + text_of("ab_phase") +
-                                       "|" + text_of("aggregation");
-      stage(row_);
+      stage_marketing_stat(item, id);
+      // A draft or a step that never sent has all-zero totals, and so no days to read.
+      bool any = false;
+      if (auto stats = field(item, "stats"); stats && stats->is_object()) {
+        for (auto [k, v] : simdjson::dom::object(*stats)) {
+          std::int64_t n = 0;
+          any = any || (v.get_int64().get(n) == simdjson::SUCCESS && n != 0);
+        }
+      }
+      if (any && std::find(active.begin(), active.end(), id) == active.end()) active.push_back(id);
     }
-    const std::string next = metadata_next(doc);
-    if (next.empty()) break;
-    auto nu = sendgrid::next_page_url(ctx_.api_base, next);
-    if (!nu || *nu == u || counts_.pages >= ctx_.options.max_pages) {
-      out.status = fetched::kind::failed;
-      out.error =
-          "GET " + first_path + ": unusable or repeated _metadata.next link \"" + next + "\"";
-      return out;
-    }
-    u = std::move(*nu);
+    return static_cast<std::int64_t>(items.size());
+  };
+  if (!page_by_next_link(url(list_path + "?page_size=" + page_size), list_path, totals, out))
+    return out;
+  const std::string group_by =
+      automation ? "&group_by=step_id" : "&group_by=ab_variation&group_by=ab_phase";
+  for (const auto& id : active) {
+    const auto days = [&](element doc) -> std::int64_t {
+      simdjson::dom::array items;
+      if (!results(doc, items)) return -1;
+      for (element item : items) stage_marketing_stat(item, id);
+      return static_cast<std::int64_t>(items.size());
+    };
+    const std::string first =
+        url(list_path + "/" + sendgrid::path_segment(id) +
+            "?aggregated_by=day&start_date=" + civil_date(first_day) +
+            "&end_date=" + civil_date(today) + group_by + "&page_size=" + page_size);
+    if (!page_by_next_link(first, list_path + "/{id}", days, out)) return out;
     progress("fetching");
   }
-  out.tombstone = true;
+  out.state.emplace_back(key, civil_date(today));
   return out;
 }
 
@@ -784,10 +832,13 @@ fetched account_run::fetch_messages() {
     progress("fetching");
   }
   if (saturated > 0) {
-    spdlog::warn(
-        "sync source={} collection=messages: {} one-second window(s) still held {} messages or "
-        "more; some messages of those seconds may be missing",
-        o.source_name, saturated, o.messages_limit);
+    logging::warn(
+        "sync: some one-second windows still held the limit of messages or more; some messages "
+        "of those seconds may be missing",
+        {{"source", o.source_name},
+         {"collection", "messages"},
+         {"windows", saturated},
+         {"limit", o.messages_limit}});
   }
   out.state.emplace_back(key, std::to_string(now_ms));
   return out;
