@@ -389,7 +389,7 @@ int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_t
   // each slow step and ask for more time (the migration is one transaction: a stop rolls it
   // back, and the next start begins again).
   storage.on_migration_step([](const sgs::store::migration_step& step) {
-    sd_notify(0, "EXTEND_TIMEOUT_USEC=600000000");
+    sgs::daemon::notify_still_starting(std::chrono::minutes(10));
     if (step.done == 1 || step.seconds >= 0.5) {
       sgs::logging::info("migrating the store",
                          {{"migration", std::string(step.migration)},

@@ -19,6 +19,8 @@ void notify_reloading();
 void notify_reloaded();
 // STOPPING=1: the first SIGTERM/SIGINT, while draining.
 void notify_stopping();
+// EXTEND_TIMEOUT_USEC: still starting (a long schema migration); asks for `more` again.
+void notify_still_starting(std::chrono::seconds more);
 
 // Sends WATCHDOG=1 every half of WatchdogSec from a timer on the I/O loop, so a wedged loop
 // gets the service restarted. Owned by cmd_run and outlives the io_context's run; start() and
