@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <random>
 #include <variant>
@@ -240,7 +241,9 @@ TEST(IndexSegments, AStoreWrittenBeforeTheMigrationKeepsEveryEventAndGetsTheNewL
   store->close();
   ASSERT_FALSE(steps.empty());
   EXPECT_EQ(steps.front().rfind("0006_index_segments 1/", 0), 0u) << steps.front();
-  EXPECT_NE(steps.back().find("CREATE VIEW daily_counts"), std::string::npos) << steps.back();
+  EXPECT_TRUE(std::any_of(steps.begin(), steps.end(), [](const std::string& s) {
+    return s.starts_with("0006_index_segments ") && s.find("CREATE VIEW daily_counts") != s.npos;
+  }));
 
   SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sgs::store::latest_schema_version());
