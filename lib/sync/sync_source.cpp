@@ -124,6 +124,39 @@ source_result source_run::run() {
   out.source = options_.source_name;
   run_id_ = iso8601(options_.now());
   out.run_id = run_id_;
+  // Several receivers may share one store (PostgreSQL): the first to take the source's sync
+  // lock runs; the others record every collection as skipped and leave it to that one.
+  bool locked = true;
+  std::string lock_error;
+  try {
+    locked = store_.try_lock_sync();
+  } catch (const store::object_store_error& e) {
+    lock_error = e.what();
+  }
+  if (!locked || !lock_error.empty()) {
+    const std::string why = locked ? "cannot take the sync lock: " + lock_error
+                                   : "another receiver is syncing source '" +
+                                         options_.source_name + "' now";
+    if (!lock_error.empty()) out.fatal_error = why;
+    for (collection c : sync_order()) {
+      bool wanted = false;
+      for (collection w : options_.collections) wanted = wanted || w == c;
+      if (!wanted) continue;
+      collection_result skipped;
+      skipped.collection = c;
+      skipped.status = store::run_status::skipped;
+      skipped.error = why;
+      try {
+        const auto at = iso8601(options_.now());
+        const auto row = store_.begin_run(run_id_, options_.source_name, c, at);
+        store_.finish_run(row, skipped.status, {}, skipped.counts, at, skipped.error);
+      } catch (const store::object_store_error& e) {
+        skipped.error += "; " + std::string(e.what());
+      }
+      out.collections.push_back(std::move(skipped));
+    }
+    return out;
+  }
   // The key's scopes, read once: a collection it may not read is skipped with the scope
   // named, before any request (issue 16). Unknown scopes skip nothing in advance.
   // Only runs that include an account collection ask (a run of the marketing four behaves
