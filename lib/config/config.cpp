@@ -454,7 +454,8 @@ void read_storage(table_reader& reader, storage_config& out) {
   // The URL is never echoed in an error: it may hold a password.
   if (const auto url = reader.string("url")) {
     if (url->rfind("postgresql://", 0) != 0 && url->rfind("postgres://", 0) != 0) {
-      reader.error("url", "must be a libpq URI starting with postgresql:// (see config.toml.example)",
+      reader.error("url",
+                   "must be a libpq URI starting with postgresql:// (see config.toml.example)",
                    reader.find("url"));
     } else {
       out.url = *url;
@@ -478,7 +479,9 @@ void read_storage(table_reader& reader, storage_config& out) {
       reader.error("url_file", "set url or url_file, not both", reader.find("url_file"));
     }
   } else if (!out.url.empty() || !out.url_file.empty() || out.retention_days != 0) {
-    const char* key = !out.url.empty() ? "url" : !out.url_file.empty() ? "url_file" : "retention_days";
+    const char* key = !out.url.empty()        ? "url"
+                      : !out.url_file.empty() ? "url_file"
+                                              : "retention_days";
     reader.error(key, "only applies with backend = \"postgresql\"", reader.find(key));
   }
   if (const auto dir = reader.string("dir")) {

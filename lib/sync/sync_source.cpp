@@ -134,9 +134,9 @@ source_result source_run::run() {
     lock_error = e.what();
   }
   if (!locked || !lock_error.empty()) {
-    const std::string why = locked ? "cannot take the sync lock: " + lock_error
-                                   : "another receiver is syncing source '" +
-                                         options_.source_name + "' now";
+    const std::string why =
+        locked ? "cannot take the sync lock: " + lock_error
+               : "another receiver is syncing source '" + options_.source_name + "' now";
     if (!lock_error.empty()) out.fatal_error = why;
     for (collection c : sync_order()) {
       bool wanted = false;

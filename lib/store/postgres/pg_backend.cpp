@@ -91,8 +91,9 @@ store_summary pg_backend::read_summary(std::string_view source) {
       counts += counts.empty() ? "SELECT " : ", ";
       counts += "(SELECT count(*) FROM " + std::string(events::table_name(t)) + ")";
     }
-    counts += ", (SELECT count(*) FROM rejected_events), (SELECT sgs_iso(max(received_at)) FROM "
-              "activity)";
+    counts +=
+        ", (SELECT count(*) FROM rejected_events), (SELECT sgs_iso(max(received_at)) FROM "
+        "activity)";
     auto r = c.exec(counts, "cannot count rows");
     int col = 0;
     for (auto t : events::all_event_types) {
@@ -112,10 +113,14 @@ store_summary pg_backend::read_summary(std::string_view source) {
           "ORDER BY r.collection",
           "cannot read sync_runs");
       for (int i = 0; i < runs.rows(); ++i) {
-        last_sync_run run{std::string(runs.text(i, 0)), std::string(runs.text(i, 1)),
-                          std::string(runs.text(i, 2)), std::string(runs.text(i, 3)),
-                          runs.int64(i, 4),             runs.int64(i, 5),
-                          0,                            std::string(runs.text(i, 6)),
+        last_sync_run run{std::string(runs.text(i, 0)),
+                          std::string(runs.text(i, 1)),
+                          std::string(runs.text(i, 2)),
+                          std::string(runs.text(i, 3)),
+                          runs.int64(i, 4),
+                          runs.int64(i, 5),
+                          0,
+                          std::string(runs.text(i, 6)),
                           std::string(runs.text(i, 7))};
         // Collection names are the object tables' names; anything else is not queried.
         if (collection_from_name(run.collection)) {
@@ -149,10 +154,11 @@ bool pg_backend::add_webhook_key(std::string_view source, const stored_webhook_k
   ensure_migrated(source);
   return as<std::runtime_error>([&] {
     connection c(options_.conninfo, source);
-    return c.exec("INSERT INTO webhook_verification_keys (public_key, webhook_id, webhook_url, "
-                  "added_at) VALUES ($1, $2, $3, $4::timestamptz) ON CONFLICT DO NOTHING",
-                  {key.public_key, key.webhook_id, key.webhook_url, key.added_at},
-                  "cannot store the webhook key")
+    return c.exec(
+                "INSERT INTO webhook_verification_keys (public_key, webhook_id, webhook_url, "
+                "added_at) VALUES ($1, $2, $3, $4::timestamptz) ON CONFLICT DO NOTHING",
+                {key.public_key, key.webhook_id, key.webhook_url, key.added_at},
+                "cannot store the webhook key")
                .affected() == 1;
   });
 }
@@ -197,7 +203,8 @@ webhook_key_poller pg_backend::poll_webhook_keys(std::string_view source) {
   s->schema = std::string(source);
   return [s]() -> std::optional<std::vector<std::string>> {
     try {
-      if (!s->conn || !s->conn->ok()) s->conn = std::make_unique<connection>(s->conninfo, s->schema);
+      if (!s->conn || !s->conn->ok())
+        s->conn = std::make_unique<connection>(s->conninfo, s->schema);
       std::vector<std::string> keys;
       if (schema_version(*s->conn, s->schema) >= 2) {
         auto r = s->conn->exec("SELECT public_key FROM webhook_verification_keys ORDER BY 1",

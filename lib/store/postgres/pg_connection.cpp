@@ -49,13 +49,14 @@ connection::connection(const std::string& conninfo, std::string_view schema,
   c_ = PQconnectdbParams(keys, values, 1);
   if (c_ == nullptr) throw pg_error("cannot connect to PostgreSQL: out of memory", "", true);
   if (PQstatus(c_) != CONNECTION_OK) {
-    const std::string message = "cannot connect to PostgreSQL at " + redact(conninfo) + ": " +
-                                trimmed(PQerrorMessage(c_));
+    const std::string message =
+        "cannot connect to PostgreSQL at " + redact(conninfo) + ": " + trimmed(PQerrorMessage(c_));
     PQfinish(c_);
     c_ = nullptr;
     throw pg_error(message, "", true);
   }
-  std::string setup = "SET synchronous_commit TO on; SET TIME ZONE 'UTC'";
+  std::string setup =
+      "SET synchronous_commit TO on; SET TIME ZONE 'UTC'; SET client_min_messages TO warning";
   if (!schema.empty()) setup += "; SET search_path TO " + quote_ident(schema) + ", public";
   exec(setup, "cannot set the session up");
 }

@@ -88,7 +88,8 @@ std::string unstorable(const events::event& e) {
     if (!why.empty()) return;
     if (is_json_column(name)) {
       if (jsonb_refuses(v))
-        why = "`" + std::string(name) + "` holds \\u0000 or an unpaired surrogate, which jsonb "
+        why = "`" + std::string(name) +
+              "` holds \\u0000 or an unpaired surrogate, which jsonb "
               "cannot store";
     } else if (v.find('\0') != std::string_view::npos) {
       why = "`" + std::string(name) + "` holds a NUL character, which PostgreSQL text cannot store";
@@ -279,8 +280,8 @@ void pg_event_store::writer_loop() {
       wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
       if (queue_.empty()) return;  // closing, and everything submitted was answered
       std::size_t events = 0;
-      while (!queue_.empty() && (group.empty() || events + queue_.front().events <=
-                                                      options_.max_group_events)) {
+      while (!queue_.empty() &&
+             (group.empty() || events + queue_.front().events <= options_.max_group_events)) {
         events += queue_.front().events;
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -374,8 +375,8 @@ void pg_event_store::write_group(std::vector<pending>& group) {
             ++res.rejected;
             continue;
           }
-          const bool is_new = fresh.count(ref.fingerprint) != 0 &&
-                              (ref.id.empty() || fresh.count(ref.id) != 0);
+          const bool is_new =
+              fresh.count(ref.fingerprint) != 0 && (ref.id.empty() || fresh.count(ref.id) != 0);
           // Claimed keys are not new for later events of the group (duplicates in one body).
           fresh.erase(ref.fingerprint);
           if (!ref.id.empty()) fresh.erase(ref.id);
@@ -399,14 +400,13 @@ void pg_event_store::write_group(std::vector<pending>& group) {
         const auto& data = rows[static_cast<std::size_t>(t)];
         if (data.empty()) continue;
         const std::string table(events::table_name(t));
-        conn_->copy_in("COPY " + table + " (" +
-                           (t == events::event_type::other ? "event, " : "") + columns +
-                           ") FROM STDIN",
+        conn_->copy_in("COPY " + table + " (" + (t == events::event_type::other ? "event, " : "") +
+                           columns + ") FROM STDIN",
                        data, "cannot copy events into " + table);
       }
       if (!rejected_rows.empty()) {
-        conn_->copy_in("COPY rejected_events (reason, raw, received_at) FROM STDIN",
-                       rejected_rows, "cannot copy rejected elements");
+        conn_->copy_in("COPY rejected_events (reason, raw, received_at) FROM STDIN", rejected_rows,
+                       "cannot copy rejected elements");
       }
       tx.commit();
       error.clear();

@@ -49,9 +49,9 @@ std::unique_ptr<pg_object_store> pg_object_store::open(const pg_object_store_opt
 
 bool pg_object_store::try_lock_sync() {
   return guarded([&] {
-    auto r = conn_->exec("SELECT pg_try_advisory_lock(" + std::to_string(sync_lock_class) +
-                             ", hashtext($1))",
-                         {options_.schema}, "cannot take the sync lock");
+    auto r = conn_->exec(
+        "SELECT pg_try_advisory_lock(" + std::to_string(sync_lock_class) + ", hashtext($1))",
+        {options_.schema}, "cannot take the sync lock");
     return r.text(0, 0) == "t";
   });
 }
@@ -130,8 +130,9 @@ std::int64_t pg_object_store::merge(std::string_view source_api, std::string_vie
     // DISTINCT ON: the last staged copy of an id wins, as a later upsert would.
     const std::string head = "INSERT INTO " + table + " (" + column_list(c) +
                              ", source_api, synced_at, deleted_at) SELECT DISTINCT ON (id) " +
-                             casts + ", $1, $2::timestamptz, NULL FROM pg_temp.sgs_stage WHERE "
-                                     "id > $3";
+                             casts +
+                             ", $1, $2::timestamptz, NULL FROM pg_temp.sgs_stage WHERE "
+                             "id > $3";
     const std::string tail = " ORDER BY id, seq DESC ON CONFLICT (id) DO UPDATE SET " + set +
                              " WHERE " + table + ".raw IS DISTINCT FROM excluded.raw OR " + table +
                              ".deleted_at IS NOT NULL OR " + table +
@@ -145,14 +146,16 @@ std::int64_t pg_object_store::merge(std::string_view source_api, std::string_vie
       transaction tx(*conn_);
       if (bound.rows() == 1) {
         const std::string hi(bound.text(0, 0));
-        changed += conn_->exec(head + " AND id <= $4" + tail, {source_api, synced_at, lo, hi},
-                               "cannot merge staged rows into " + table)
+        changed += conn_
+                       ->exec(head + " AND id <= $4" + tail, {source_api, synced_at, lo, hi},
+                              "cannot merge staged rows into " + table)
                        .affected();
         tx.commit();
         lo = hi;
       } else {
-        changed += conn_->exec(head + tail, {source_api, synced_at, lo},
-                               "cannot merge staged rows into " + table)
+        changed += conn_
+                       ->exec(head + tail, {source_api, synced_at, lo},
+                              "cannot merge staged rows into " + table)
                        .affected();
         tx.commit();
         break;
@@ -173,9 +176,10 @@ std::int64_t pg_object_store::tombstone(std::string_view deleted_at,
                 "cannot index the stage");
     // One statement: under MVCC it blocks no receiver, however many rows it marks.
     return conn_
-        ->exec("UPDATE " + table + " SET deleted_at = $1::timestamptz WHERE deleted_at IS NULL "
-                                   "AND NOT EXISTS (SELECT 1 FROM pg_temp.sgs_stage s WHERE s.id "
-                                   "= " +
+        ->exec("UPDATE " + table +
+                   " SET deleted_at = $1::timestamptz WHERE deleted_at IS NULL "
+                   "AND NOT EXISTS (SELECT 1 FROM pg_temp.sgs_stage s WHERE s.id "
+                   "= " +
                    table + ".id)",
                {deleted_at}, "cannot tombstone rows of " + table)
         .affected();
@@ -195,10 +199,11 @@ std::int64_t pg_object_store::begin_run(std::string_view run_id, std::string_vie
   flush_stage();
   return guarded([&] {
     return conn_
-        ->exec("INSERT INTO sync_runs (run_id, source, collection, started_at, status) VALUES "
-               "($1, $2, $3, $4::timestamptz, 'running') RETURNING id",
-               {run_id, source, collection_name(c), started_at},
-               "cannot record the start of a sync run")
+        ->exec(
+            "INSERT INTO sync_runs (run_id, source, collection, started_at, status) VALUES "
+            "($1, $2, $3, $4::timestamptz, 'running') RETURNING id",
+            {run_id, source, collection_name(c), started_at},
+            "cannot record the start of a sync run")
         .int64(0, 0);
   });
 }
@@ -265,17 +270,17 @@ std::string pg_object_store::last_success(collection c) {
 
 std::string pg_object_store::last_status(collection c) {
   return guarded([&] {
-    auto r = conn_->exec(
-        "SELECT status FROM sync_runs WHERE collection = $1 ORDER BY id DESC LIMIT 1",
-        {collection_name(c)}, "cannot read sync_runs");
+    auto r =
+        conn_->exec("SELECT status FROM sync_runs WHERE collection = $1 ORDER BY id DESC LIMIT 1",
+                    {collection_name(c)}, "cannot read sync_runs");
     return r.rows() ? std::string(r.text(0, 0)) : std::string();
   });
 }
 
 std::string pg_object_store::state(std::string_view key) {
   return guarded([&] {
-    auto r = conn_->exec("SELECT value FROM sync_state WHERE key = $1", {key},
-                         "cannot read sync_state");
+    auto r =
+        conn_->exec("SELECT value FROM sync_state WHERE key = $1", {key}, "cannot read sync_state");
     return r.rows() ? std::string(r.text(0, 0)) : std::string();
   });
 }

@@ -14,7 +14,7 @@ class connection;
 
 struct pg_object_store_options {
   std::string conninfo;
-  std::string schema;  // already migrated
+  std::string schema;                    // already migrated
   std::size_t stage_batch_rows = 20000;  // rows per COPY into the stage
   std::size_t merge_batch_rows = 10000;  // rows per upsert transaction
 };

@@ -40,15 +40,15 @@ std::string event_table_ddl(std::string_view table, bool with_event_name) {
   std::string out = "CREATE TABLE " + std::string(table) + " (\n";
   if (with_event_name) out += "  event text NOT NULL,\n";
   for (std::size_t i = 0; i < event_columns.size(); ++i) {
-    out += "  " + event_column_ddl(event_columns[i]) + (i + 1 < event_columns.size() ? ",\n" : "\n");
+    out +=
+        "  " + event_column_ddl(event_columns[i]) + (i + 1 < event_columns.size() ? ",\n" : "\n");
   }
   out += ") PARTITION BY RANGE (received_at);\n";
   // Rows outside every monthly partition (a clock far off) still have somewhere to go.
   out += "CREATE TABLE " + std::string(table) + "_default PARTITION OF " + std::string(table) +
          " DEFAULT;\n";
   // Indexes on the parent are created on every partition, now and later.
-  for (const auto& [suffix, column] :
-       std::array<std::pair<std::string_view, std::string_view>, 4>{
+  for (const auto& [suffix, column] : std::array<std::pair<std::string_view, std::string_view>, 4>{
            {{"by_email", "email"},
             {"by_message", "sg_message_id"},
             {"by_time", "timestamp"},
@@ -60,7 +60,8 @@ std::string event_table_ddl(std::string_view table, bool with_event_name) {
 }
 
 std::string events_migration() {
-  std::string sql = R"(-- 1: the Event Webhook tables, the key table that makes storing exactly-once, the views.
+  std::string sql =
+      R"(-- 1: the Event Webhook tables, the key table that makes storing exactly-once, the views.
 -- ISO-8601 UTC text as the SQLite store writes it (what status and the sync compare).
 CREATE FUNCTION sgs_iso(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE
   AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
@@ -126,12 +127,15 @@ std::string object_table_ddl(collection c) {
     if (col == "raw") out += " NOT NULL";
     out += ",\n";
   }
-  out += "  source_api text NOT NULL,\n  synced_at timestamptz NOT NULL,\n  deleted_at timestamptz\n);\n";
+  out +=
+      "  source_api text NOT NULL,\n  synced_at timestamptz NOT NULL,\n  deleted_at "
+      "timestamptz\n);\n";
   return out;
 }
 
 std::string objects_migration() {
-  std::string sql = R"(-- 2: the object tables of the sync, sync_runs, sync_state, the stored webhook keys.
+  std::string sql =
+      R"(-- 2: the object tables of the sync, sync_runs, sync_state, the stored webhook keys.
 -- Casts for staged text: a value that is not what the column holds becomes NULL (integers) or
 -- a JSON string (jsonb), never a failed merge.
 CREATE FUNCTION sgs_bigint(v text) RETURNS bigint LANGUAGE sql IMMUTABLE
@@ -265,7 +269,7 @@ std::vector<std::string> partitioned_tables() {
 
 std::string_view object_column_type(collection c, std::string_view column) {
   constexpr std::array<std::string_view, 9> json_columns = {
-      "parent_list_ids", "conditions",  "categories",       "abtest", "list_ids",
+      "parent_list_ids", "conditions",    "categories",       "abtest", "list_ids",
       "segment_ids",     "custom_fields", "alternate_emails", "raw"};
   if (std::find(json_columns.begin(), json_columns.end(), column) != json_columns.end())
     return "jsonb";
@@ -288,13 +292,13 @@ std::string_view object_column_type(collection c, std::string_view column) {
 }
 
 int schema_version(connection& c, std::string_view schema) {
-  auto r = c.exec(
-      "SELECT to_regclass($1) IS NOT NULL", {quote_ident(schema) + ".schema_migrations"},
-      "cannot look for schema_migrations");
+  auto r =
+      c.exec("SELECT to_regclass($1) IS NOT NULL", {quote_ident(schema) + ".schema_migrations"},
+             "cannot look for schema_migrations");
   if (r.text(0, 0) != "t") return 0;
-  auto v = c.exec("SELECT coalesce(max(version), 0) FROM " + quote_ident(schema) +
-                      ".schema_migrations",
-                  "cannot read schema_migrations");
+  auto v =
+      c.exec("SELECT coalesce(max(version), 0) FROM " + quote_ident(schema) + ".schema_migrations",
+             "cannot read schema_migrations");
   return static_cast<int>(v.int64(0, 0));
 }
 

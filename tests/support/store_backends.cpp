@@ -1,0 +1,133 @@
+// Backends under test: a temp dir for SQLite, a schema of its own for PostgreSQL.
+#include "store_backends.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "events/event.hpp"
+
+namespace sgs::test {
+
+namespace {
+
+// Runs one statement on the test server; the first value as text.
+std::string pg_query(const std::string& url, const std::string& sql) {
+  PGconn* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string e = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("cannot connect to the test PostgreSQL: " + e);
+  }
+  PGresult* r = PQexec(c, ("SET client_min_messages TO warning; " + sql).c_str());
+  const auto status = PQresultStatus(r);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    std::string e = PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(c);
+    throw std::runtime_error(sql + ": " + e);
+  }
+  std::string out;
+  if (status == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+    out = PQgetvalue(r, 0, 0);
+  }
+  PQclear(r);
+  PQfinish(c);
+  return out;
+}
+
+}  // namespace
+
+std::string backend_label(backend_kind kind) {
+  return kind == backend_kind::sqlite ? "SQLite" : "PostgreSQL";
+}
+
+std::optional<std::string> test_pg_url() {
+  const char* url = std::getenv("SGS_TEST_PG_URL");
+  if (url == nullptr || *url == '\0') return std::nullopt;
+  return std::string(url);
+}
+
+bool ci_mode() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+backend_under_test::backend_under_test(backend_kind kind) : kind_(kind) {
+  if (kind == backend_kind::sqlite) {
+    source_ = "default";
+    storage_.dir = dir_.path();
+  } else {
+    const auto url = test_pg_url();
+    if (!url) {
+      available_ = false;
+      return;
+    }
+    std::random_device rd;
+    source_ = "t" + std::to_string(rd()) + std::to_string(rd() % 1000);
+    storage_.backend = config::storage_backend::postgresql;
+    storage_.url = *url;
+  }
+  backend_ = store::make_backend(storage_);
+}
+
+backend_under_test::~backend_under_test() {
+  if (kind_ == backend_kind::postgresql && available_) {
+    try {
+      pg_query(storage_.url, "DROP SCHEMA IF EXISTS \"" + source_ + "\" CASCADE");
+    } catch (...) {
+      // A schema left behind goes with the test server.
+    }
+  }
+}
+
+std::string backend_under_test::query(const std::string& sql) {
+  if (kind_ == backend_kind::postgresql) {
+    return pg_query(storage_.url, "SET search_path TO \"" + source_ + "\"; " + sql);
+  }
+  SQLite::Database d((dir_.path() / (source_ + ".db")).string(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(d, sql);
+  if (!q.executeStep() || q.getColumn(0).isNull()) return {};
+  return q.getColumn(0).getString();
+}
+
+std::int64_t backend_under_test::count(const std::string& table) {
+  return std::stoll(query("SELECT count(*) FROM " + table));
+}
+
+std::int64_t backend_under_test::count_events() {
+  std::int64_t n = 0;
+  for (auto t : events::all_event_types) n += count(std::string(events::table_name(t)));
+  return n;
+}
+
+backend_server::backend_server(store::backend& backend, std::vector<std::string> sources,
+                               webhook::server_options options) {
+  std::map<std::string, webhook::source_endpoint, std::less<>> endpoints;
+  for (const auto& name : sources) {
+    stores_.push_back(backend.open_event_store(name));
+    endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get(), {}});
+  }
+  options.host = "127.0.0.1";
+  options.port = 0;
+  server_ = std::make_unique<webhook::server>(ioc_.get_executor(), options, std::move(endpoints));
+  server_->start();
+  port_ = server_->port();
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { webhook::run_contained(ioc_); });
+}
+
+backend_server::~backend_server() { stop(); }
+
+void backend_server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  server_->stop();
+  for (auto& t : threads_) t.join();
+  // close() answers what was queued and, for SQLite, merges every acknowledged body into the
+  // tables: afterwards the tables hold everything acknowledged.
+  for (auto& s : stores_) s->close();
+}
+
+}  // namespace sgs::test
