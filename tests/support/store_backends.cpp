@@ -120,6 +120,21 @@ backend_server::backend_server(store::backend& backend, std::vector<std::string>
 
 backend_server::~backend_server() { stop(); }
 
+void backend_server::settle() {
+  if (stopped_) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& s : stores_) {
+    while ((s->counters().pending_events.load() > 0 || s->counters().queued_events.load() > 0) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+}
+
+std::int64_t count_rows(backend_under_test& b, const std::string& table) { return b.count(table); }
+std::int64_t count_events(backend_under_test& b) { return b.count_events(); }
+std::string query_text(backend_under_test& b, const std::string& sql) { return b.query(sql); }
+
 void backend_server::stop() {
   if (stopped_) return;
   stopped_ = true;

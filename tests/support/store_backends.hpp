@@ -79,6 +79,9 @@ class backend_server {
                  webhook::server_options options = {});
   ~backend_server();
   void stop();  // drains and closes; idempotent
+  // Waits (up to 10 s) until nothing is queued or pending: everything acknowledged is in the
+  // tables (SQLite acknowledges from its journal and merges a moment later).
+  void settle();
   std::uint16_t port() const { return port_; }
   store::event_store& store(std::size_t i = 0) { return *stores_.at(i); }
 
@@ -90,5 +93,10 @@ class backend_server {
   std::uint16_t port_ = 0;
   bool stopped_ = false;
 };
+
+// What the webhook tests read, as test_server.hpp's functions do for a SQLite file.
+std::int64_t count_rows(backend_under_test& b, const std::string& table);
+std::int64_t count_events(backend_under_test& b);
+std::string query_text(backend_under_test& b, const std::string& sql);
 
 }  // namespace sgs::test
