@@ -398,7 +398,7 @@ TEST_F(SharedPostgres, EventTablesArePartitionedByMonthAndRetentionDropsWholeMon
                               "i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace WHERE "
                               "n.nspname = '" +
                               b.source() + "' AND p.relname = 'delivered'")),
-            4);  // default + this month + two ahead
+            3);  // default + this month + the next
 }
 
 TEST_F(SharedPostgres, UnreachableServerAnswersFailedAndSaysWhyThenRecovers) {

@@ -13,16 +13,18 @@
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
+#include "store_backends.hpp"
 #include "sync/sync_source.hpp"
 #include "test_server.hpp"
 
 using namespace std::chrono_literals;
 using sgs::store::collection;
 using sgs::store::run_status;
+using sgs::test::backend_kind;
+using sgs::test::backend_under_test;
 using sgs::test::fake_account;
 using sgs::test::fake_response;
 using sgs::test::fake_sendgrid;
-using sgs::test::query_text;
 using sgs::test::temp_dir;
 
 namespace {
@@ -35,12 +37,16 @@ std::string list_json(const std::string& id, const std::string& name, int count 
          std::to_string(count) + R"(,"_metadata":{"self":"x"}})";
 }
 
-class SyncTest : public ::testing::Test {
+// The sync on every store backend (SQLite, PostgreSQL). Queries are SQLite's; on PostgreSQL
+// they read the tables through views with JSON and times as text (pg_text_views), and
+// group_concat / json_extract are spelled the PostgreSQL way (sgs::test::portable_sql).
+class SyncTest : public ::testing::TestWithParam<backend_kind> {
  protected:
+  void SetUp() override {
+    SGS_REQUIRE_BACKEND(b);
+    store = b.backend().open_object_store(b.source());
+  }
   SyncTest() {
-    sgs::store::object_store_options so;
-    so.file = dir.path() / "default.db";
-    store = sgs::store::sqlite_object_store::open(so);
     client_options.api_base = api.base_url();
     client_options.api_key = "SG.test-key";
     client_options.request_timeout = 2000ms;
@@ -73,7 +79,7 @@ class SyncTest : public ::testing::Test {
     return sgs::sync::sync_source(session, *store, o);
   }
 
-  std::string q(const std::string& sql) { return query_text(dir.path() / "default.db", sql); }
+  std::string q(const std::string& sql) { return b.query_as_text(sql); }
 
   // A small Marketing Campaigns account: 5 lists, 2 segments, 3 single sends, no contacts.
   void small_account() {
@@ -97,7 +103,7 @@ class SyncTest : public ::testing::Test {
     throw std::runtime_error("collection not in result");
   }
 
-  temp_dir dir;
+  backend_under_test b{GetParam()};
   fake_sendgrid api;
   std::unique_ptr<sgs::store::object_store> store;
   sgs::sendgrid::client_options client_options;
@@ -114,7 +120,7 @@ const std::string export_header =
 
 }  // namespace
 
-TEST_F(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
+TEST_P(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
   small_account();
   const auto r = sync({collection::lists});
   ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
@@ -131,14 +137,14 @@ TEST_F(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
       "3/5/5/succeeded");
 }
 
-TEST_F(SyncTest, OnBehalfOfHeaderIsSentWhenConfigured) {
+TEST_P(SyncTest, OnBehalfOfHeaderIsSentWhenConfigured) {
   small_account();
   client_options.on_behalf_of = "subuser1";
   ASSERT_TRUE(sync({collection::segments}).all_succeeded());
   EXPECT_EQ(api.requests().at(0).headers.at("on-behalf-of"), "subuser1");
 }
 
-TEST_F(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
+TEST_P(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
   small_account();
   const auto r = sync({collection::segments, collection::campaigns});
   ASSERT_TRUE(r.all_succeeded());
@@ -157,7 +163,7 @@ TEST_F(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
   EXPECT_EQ(api.count("/v3/marketing/singlesends"), 2);
 }
 
-TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
+TEST_P(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 3;
     a.export_files = {
@@ -200,7 +206,7 @@ TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
 
 // Issue 13: the export job's id is a path segment: percent-encoded, or libcurl refuses the
 // URL ("URL using bad/illegal format") and a '/' would make it two segments.
-TEST_F(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
+TEST_P(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 1;
     a.export_job_id = "job 1/x";
@@ -219,7 +225,7 @@ TEST_F(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
 }
 
 // Issue 13: segments were assumed to come in one page; follow _metadata.next when present.
-TEST_F(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
+TEST_P(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
   api.edit([](fake_account& a) {
     for (int i = 1; i <= 5; ++i)
       a.segments.push_back(R"({"id":"s)" + std::to_string(i) +
@@ -232,7 +238,7 @@ TEST_F(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
   EXPECT_EQ(api.count("/v3/marketing/segments/2.0"), 3);
 }
 
-TEST_F(SyncTest, UnusableNextLinkFailsNamingTheLink) {
+TEST_P(SyncTest, UnusableNextLinkFailsNamingTheLink) {
   api.edit([](fake_account& a) {
     for (int i = 1; i <= 3; ++i)
       a.segments.push_back(R"({"id":"s)" + std::to_string(i) +
@@ -248,7 +254,7 @@ TEST_F(SyncTest, UnusableNextLinkFailsNamingTheLink) {
   EXPECT_EQ(q("SELECT count(*) FROM segments WHERE deleted_at IS NOT NULL"), "0");
 }
 
-TEST_F(SyncTest, NdjsonExportFilesAreParsedToo) {
+TEST_P(SyncTest, NdjsonExportFilesAreParsedToo) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(
@@ -261,7 +267,7 @@ TEST_F(SyncTest, NdjsonExportFilesAreParsedToo) {
   EXPECT_EQ(q("SELECT list_ids FROM recipients WHERE id='n2'"), R"(["l9"])");
 }
 
-TEST_F(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
+TEST_P(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
@@ -275,7 +281,7 @@ TEST_F(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
-TEST_F(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes) {
+TEST_P(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
@@ -286,7 +292,7 @@ TEST_F(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NOT NULL"), "1");
 }
 
-TEST_F(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
+TEST_P(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
@@ -300,7 +306,7 @@ TEST_F(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
-TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
+TEST_P(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
   api.edit([](fake_account& a) {
     a.legacy = true;
     a.legacy_lists = {R"({"id":1,"name":"the jones","recipient_count":1})",
@@ -343,7 +349,7 @@ TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
 
 // Issue 13: a server that answers every page with objects without ids was read for 100 000
 // pages, storing nothing and logging a warning per page.
-TEST_F(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) {
+TEST_P(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) {
   api.edit([](fake_account& a) {
     a.legacy = true;
     a.legacy_recipients = {R"({"id":"r1","email":"r1@x.com"})"};
@@ -365,7 +371,7 @@ TEST_F(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) 
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
-TEST_F(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
+TEST_P(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
   api.edit([](fake_account& a) { a.legacy = true; });
   fake_response same;
   same.body = R"({"recipients":[{"id":"r1","email":"r1@x.com"},{"id":"r2","email":"r2@x.com"}]})";
@@ -378,7 +384,7 @@ TEST_F(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients"), "2");  // page 1 is kept, once
 }
 
-TEST_F(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
+TEST_P(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
   api.edit(
       [](fake_account& a) { a.lists = {"{}", "{}", "{}", "{}", "{}", list_json("l1", "one")}; });
   std::ostringstream log;
@@ -398,7 +404,7 @@ TEST_F(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "1");
 }
 
-TEST_F(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {
+TEST_P(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {
   small_account();
   fake_response limited;
   limited.status = 429;
@@ -416,7 +422,7 @@ TEST_F(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "5");
 }
 
-TEST_F(SyncTest, RateLimitWithSecondsResetWaitsThatManySeconds) {
+TEST_P(SyncTest, RateLimitWithSecondsResetWaitsThatManySeconds) {
   small_account();
   fake_response limited;
   limited.status = 429;
@@ -431,7 +437,7 @@ TEST_F(SyncTest, RateLimitWithSecondsResetWaitsThatManySeconds) {
   EXPECT_EQ(q("SELECT rate_limit_waits FROM sync_runs"), "2");
 }
 
-TEST_F(SyncTest, ServerErrorThenSuccessIsRetriedWithBackoff) {
+TEST_P(SyncTest, ServerErrorThenSuccessIsRetriedWithBackoff) {
   small_account();
   fake_response error;
   error.status = 500;
@@ -444,7 +450,7 @@ TEST_F(SyncTest, ServerErrorThenSuccessIsRetriedWithBackoff) {
   EXPECT_LE(waits[0], policy.backoff_cap);
 }
 
-TEST_F(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
+TEST_P(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
   small_account();
   fake_response error;
   error.status = 503;
@@ -462,7 +468,7 @@ TEST_F(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
   EXPECT_FALSE(r.all_succeeded());
 }
 
-TEST_F(SyncTest, ResponseSlowerThanTheTimeoutIsRetried) {
+TEST_P(SyncTest, ResponseSlowerThanTheTimeoutIsRetried) {
   small_account();
   client_options.request_timeout = 100ms;
   fake_response slow;
@@ -477,7 +483,7 @@ TEST_F(SyncTest, ResponseSlowerThanTheTimeoutIsRetried) {
   EXPECT_EQ(r.collections.at(0).counts.http_retries, 1);
 }
 
-TEST_F(SyncTest, MalformedJsonFailsOnlyThatCollection) {
+TEST_P(SyncTest, MalformedJsonFailsOnlyThatCollection) {
   small_account();
   fake_response bad;
   bad.body = R"({"results":[{"id":"s1",)";
@@ -491,7 +497,7 @@ TEST_F(SyncTest, MalformedJsonFailsOnlyThatCollection) {
             "failed:" + seg.error);
 }
 
-TEST_F(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
+TEST_P(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
   small_account();
   client_options.api_key = "SG.revoked";
   const auto r = sync();
@@ -508,7 +514,7 @@ TEST_F(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
   EXPECT_EQ(q("SELECT group_concat(status) FROM sync_runs"), "failed,skipped,skipped,skipped");
 }
 
-TEST_F(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
+TEST_P(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
   small_account();
   fake_response forbidden;
   forbidden.status = 403;
@@ -530,7 +536,7 @@ TEST_F(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
   EXPECT_EQ(api.requests().size(), 2u);
 }
 
-TEST_F(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
+TEST_P(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
   small_account();
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
@@ -565,7 +571,7 @@ TEST_F(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
   EXPECT_EQ(q("SELECT count(*) FROM lists WHERE deleted_at IS NOT NULL"), "0");
 }
 
-TEST_F(SyncTest, FailedRunMidwayTombstonesNothing) {
+TEST_P(SyncTest, FailedRunMidwayTombstonesNothing) {
   small_account();
   ASSERT_TRUE(sync({collection::lists}).all_succeeded());
   api.edit([](fake_account& a) { a.lists.erase(a.lists.begin()); });  // l1 gone
@@ -588,7 +594,7 @@ TEST_F(SyncTest, FailedRunMidwayTombstonesNothing) {
   EXPECT_EQ(q("SELECT rows_tombstoned FROM sync_runs ORDER BY id DESC LIMIT 1"), "0");
 }
 
-TEST_F(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
+TEST_P(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
   small_account();
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
@@ -610,7 +616,7 @@ TEST_F(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
             "1");  // the fixed clock: same run id text
 }
 
-TEST_F(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {
+TEST_P(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {
   small_account();
   ASSERT_TRUE(sync({collection::lists}).all_succeeded());
   api.edit([](fake_account& a) { a.lists.clear(); });
@@ -622,23 +628,19 @@ TEST_F(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {
   EXPECT_EQ(q("SELECT count(*) FROM lists WHERE deleted_at IS NOT NULL"), "0");
 }
 
-TEST_F(SyncTest, RunSourceSyncOpensItsOwnStoreAndClient) {
+TEST_P(SyncTest, RunSourceSyncOpensItsOwnStoreAndClient) {
   small_account();
   sgs::sync::source_sync_request req;
-  req.source.name = "default";
+  req.source.name = b.source();
   req.source.api_base = api.base_url();
   req.api_key = "SG.test-key";
-  req.open_store = [file = dir.path() / "default.db"] {
-    sgs::store::object_store_options so;
-    so.file = file;
-    return sgs::store::sqlite_object_store::open(so);
-  };
+  req.open_store = [this] { return b.backend().open_object_store(b.source()); };
   req.options = options;
   req.options.collections = {collection::lists};
   req.retry = policy;
   const auto r = sgs::sync::run_source_sync(req);
   ASSERT_TRUE(r.all_succeeded()) << r.fatal_error;
-  EXPECT_EQ(r.source, "default");
+  EXPECT_EQ(r.source, b.source());  // the run is of the source the request names
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "5");
 }
 
@@ -664,7 +666,7 @@ std::vector<std::string> three_export_files() {
 
 }  // namespace
 
-TEST_F(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunCompletes) {
+TEST_P(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunCompletes) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = three_export_files();
@@ -698,7 +700,7 @@ TEST_F(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunComplet
   EXPECT_EQ(q("SELECT group_concat(id) FROM recipients WHERE deleted_at IS NOT NULL"), "c30");
 }
 
-TEST_F(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
+TEST_P(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = three_export_files();
@@ -725,7 +727,7 @@ TEST_F(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT group_concat(id) FROM recipients WHERE deleted_at IS NOT NULL"), "c30");
 }
 
-TEST_F(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
+TEST_P(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
   small_account();
   // Page 1 is answered, page 2 is rate limited for 2 s, then answered.
   api.inject(
@@ -753,7 +755,7 @@ TEST_F(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
             "succeeded/3/1");
 }
 
-TEST_F(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
+TEST_P(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 1;
     a.export_files = three_export_files();
@@ -769,3 +771,7 @@ TEST_F(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients"), "30");
   EXPECT_EQ(q("SELECT rate_limit_waits FROM sync_runs"), "1");
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,
+                         ::testing::Values(backend_kind::sqlite, backend_kind::postgresql),
+                         sgs::test::backend_name{});

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <random>
+#include <regex>
 
 #include "events/event.hpp"
 
@@ -76,7 +77,9 @@ backend_under_test::backend_under_test(backend_kind kind) : kind_(kind) {
 backend_under_test::~backend_under_test() {
   if (kind_ == backend_kind::postgresql && available_) {
     try {
-      pg_query(storage_.url, "DROP SCHEMA IF EXISTS \"" + source_ + "\" CASCADE");
+      pg_query(storage_.url, "DROP SCHEMA IF EXISTS \"" + source_ +
+                                 "_text\" CASCADE; DROP SCHEMA IF EXISTS \"" + source_ +
+                                 "\" CASCADE");
     } catch (...) {
       // A schema left behind goes with the test server.
     }
@@ -91,6 +94,56 @@ std::string backend_under_test::query(const std::string& sql) {
   SQLite::Statement q(d, sql);
   if (!q.executeStep() || q.getColumn(0).isNull()) return {};
   return q.getColumn(0).getString();
+}
+
+std::string backend_under_test::query_as_text(const std::string& sql) {
+  if (kind_ == backend_kind::sqlite) return query(sql);
+  const std::string text_schema = "\"" + source_ + "_text\"";
+  if (!text_views_) {
+    // One view per table with a jsonb or timestamptz column, in a schema searched first.
+    std::string ddl = "CREATE SCHEMA " + text_schema + ";";
+    const std::string columns = pg_query(
+        storage_.url,
+        "SELECT string_agg(table_name || ' ' || column_name || ' ' || data_type, '|' ORDER BY "
+        "table_name, ordinal_position) FROM information_schema.columns WHERE table_schema = '" +
+            source_ + "' AND table_name NOT LIKE '%\\_p%' AND table_name NOT LIKE '%default'");
+    std::map<std::string, std::string> selects;
+    std::size_t start = 0;
+    while (start < columns.size()) {
+      auto end = columns.find('|', start);
+      if (end == std::string::npos) end = columns.size();
+      const std::string row = columns.substr(start, end - start);
+      start = end + 1;
+      const auto a = row.find(' ');
+      const auto b = row.find(' ', a + 1);
+      const std::string table = row.substr(0, a), column = row.substr(a + 1, b - a - 1),
+                        type = row.substr(b + 1);
+      std::string expr = column;
+      if (type == "jsonb") {
+        expr = "regexp_replace(" + column +
+               "::text, '(\"(?:[^\"\\\\]|\\\\.)*\")|\\s+', '\\1', 'g') AS " + column;
+      } else if (type == "timestamp with time zone") {
+        expr = "\"" + source_ + "\".sgs_iso(" + column + ") AS " + column;
+      }
+      auto& sel = selects[table];
+      sel += (sel.empty() ? "" : ", ") + expr;
+    }
+    for (const auto& [table, sel] : selects) {
+      ddl += "CREATE VIEW " + text_schema + "." + table + " AS SELECT " + sel + " FROM \"" +
+             source_ + "\"." + table + ";";
+    }
+    pg_query(storage_.url, ddl);
+    text_views_ = true;
+  }
+  std::string pg = std::regex_replace(sql, std::regex(R"(group_concat\(([^)]*)\))"),
+                                      "string_agg(($1)::text, ',' ORDER BY id)");
+  pg = std::regex_replace(pg, std::regex(R"(json_extract\(([a-z_]+), '\$\.([A-Za-z_]+)'\))"),
+                          "(($1)::jsonb->>'$2')");
+  pg = std::regex_replace(
+      pg, std::regex(R"(json_extract\(([a-z_]+), '\$\[([0-9]+)\]\.([A-Za-z_]+)'\))"),
+      "(($1)::jsonb->$2->>'$3')");
+  return pg_query(storage_.url,
+                  "SET search_path TO " + text_schema + ", \"" + source_ + "\"; " + pg);
 }
 
 std::int64_t backend_under_test::count(const std::string& table) {

@@ -49,6 +49,10 @@ class backend_under_test {
   // The first column of the first row, as text ("" for NULL or no row).
   std::string query(const std::string& sql);
   std::int64_t count(const std::string& table);
+  // query() for SQL written for SQLite: on PostgreSQL it reads the tables through views that
+  // show jsonb as minified JSON text and times as ISO-8601 text (what the SQLite store holds),
+  // with group_concat(x) and json_extract(x, '$.k') spelled the PostgreSQL way.
+  std::string query_as_text(const std::string& sql);
   // Rows of an event table plus other_events: every event stored.
   std::int64_t count_events();
 
@@ -59,6 +63,7 @@ class backend_under_test {
   temp_dir dir_;
   config::storage_config storage_;
   std::unique_ptr<store::backend> backend_;
+  bool text_views_ = false;
 };
 
 // Skips the test where the backend is unavailable, except under CI=true, where a PostgreSQL

@@ -39,7 +39,7 @@ int pg_backend::migrate(std::string_view source) {
   return as<store_error>([&] {
     connection c(options_.conninfo, {});
     const int v = pg::migrate(c, source);
-    pg::maintain_partitions(c, source, std::chrono::system_clock::now(), 2,
+    pg::maintain_partitions(c, source, std::chrono::system_clock::now(), 1,
                             options_.retention_days);
     std::lock_guard lock(mutex_);
     migrated_.emplace(source);

@@ -35,7 +35,7 @@ struct pg_event_store_options {
   std::chrono::milliseconds reconnect_max{5000};
   // Partitions are created this many months ahead; upkeep (partitions, retention, expired
   // keys) runs at open and then this often.
-  int partition_months_ahead = 2;
+  int partition_months_ahead = 1;
   std::chrono::minutes upkeep_interval{60};
 };
 
