@@ -349,9 +349,12 @@ sgs::webhook::server_options server_options_for(const sgs::config::server_config
 
 int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_threads) {
   const config& cfg = lc.cfg;
-  sgs::logging::info(
-      "starting sendgrid-source",
-      {{"version", SGS_VERSION}, {"config", lc.origin}, {"storage", cfg.storage.dir.string()}});
+  sgs::logging::info("starting sendgrid-source",
+                     {{"version", SGS_VERSION},
+                      {"config", lc.origin},
+                      {"storage", cfg.storage.backend == sgs::config::storage_backend::postgresql
+                                      ? std::string("postgresql")
+                                      : cfg.storage.dir.string()}});
   // The TLS files must load before anything is opened: a typo is a config error, not a
   // listener that fails at the first connection.
   if (auto tls = tls_files_of(cfg.server)) {
