@@ -440,3 +440,41 @@ TEST_F(SharedPostgres, ElementsPostgresCannotHoldAreKeptRawInRejectedEvents) {
   EXPECT_EQ(b.count("rejected_events"), 2);
   EXPECT_NE(b.query("SELECT reason FROM rejected_events LIMIT 1").find("jsonb"), std::string::npos);
 }
+
+namespace {
+
+// The statements of the first ```sql block after `marker` in the README.
+std::vector<std::string> readme_queries(const std::string& marker) {
+  const std::string readme = read_data("../../README.md");
+  auto at = readme.find(marker);
+  if (at == std::string::npos) throw std::runtime_error("README has no " + marker);
+  at = readme.find("```sql\n", at);
+  const auto end = readme.find("```\n", at + 7);
+  const std::string block = readme.substr(at + 7, end - at - 7);
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (auto semi = block.find(";\n"); semi != std::string::npos; semi = block.find(";\n", start)) {
+    out.push_back(block.substr(start, semi - start));
+    start = semi + 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_P(StoreBackend, TheReadmeExampleQueriesRunOnTheStore) {
+  {
+    sgs::test::backend_server server(b.backend(), {b.source()});
+    sgs::test::http_client client(server.port());
+    ASSERT_EQ(client.post(url(), read_data("webhook/all_types.json")).status, 200);
+  }
+  b.backend().open_object_store(b.source());  // the object tables exist too
+  const auto queries =
+      readme_queries(GetParam() == backend_kind::sqlite ? "Example queries:"
+                                                        : "<!-- postgresql example queries -->");
+  EXPECT_GE(queries.size(), 7u);
+  for (const auto& q : queries) EXPECT_NO_THROW(b.query(q)) << q;
+  if (GetParam() == backend_kind::postgresql) {
+    EXPECT_NE(b.query(queries.at(0)), "");  // alex@example.com's events
+  }
+}
