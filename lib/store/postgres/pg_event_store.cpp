@@ -231,9 +231,6 @@ void pg_event_store::close() {
 bool pg_event_store::connect(std::string& error) {
   try {
     conn_ = std::make_unique<connection>(options_.conninfo, options_.schema);
-    // The group's keys go here first; ON COMMIT DELETE ROWS empties it after every group.
-    conn_->exec("CREATE TEMP TABLE IF NOT EXISTS sgs_keys (k uuid) ON COMMIT DELETE ROWS",
-                "cannot create the temporary key table");
     backoff_ = std::chrono::milliseconds(0);
     upkeep();
     return true;
@@ -319,22 +316,24 @@ void pg_event_store::write_group(std::vector<pending>& group) {
     std::string unstorable;
   };
   std::vector<std::vector<event_ref>> refs(group.size());
-  std::string keys;
+  std::string keys = "{";
   for (std::size_t b = 0; b < group.size(); ++b) {
     for (const auto& e : group[b].batch.events) {
       event_ref ref;
       ref.unstorable = unstorable(e);
       if (ref.unstorable.empty()) {
         ref.fingerprint = uuid_text(events::fingerprint_key(e));
-        keys += ref.fingerprint + '\n';
+        keys += ref.fingerprint + ',';
         if (auto id = events::event_id_key(e)) {
           ref.id = uuid_text(*id);
-          keys += ref.id + '\n';
+          keys += ref.id + ',';
         }
       }
       refs[b].push_back(std::move(ref));
     }
   }
+  if (keys.back() == ',') keys.pop_back();
+  keys += '}';
 
   std::vector<write_result> results(group.size());
   std::array<std::uint64_t, events::event_type_count> stored{};
@@ -350,13 +349,13 @@ void pg_event_store::write_group(std::vector<pending>& group) {
     try {
       transaction tx(*conn_);
       std::unordered_set<std::string> fresh;
-      if (!keys.empty()) {
-        conn_->copy_in("COPY pg_temp.sgs_keys (k) FROM STDIN", keys, "cannot copy dedup keys");
-        // ORDER BY: receivers take key locks in one order, which keeps deadlocks rare.
+      if (keys.size() > 2) {
+        // One statement, the keys as one uuid[] parameter. ORDER BY: receivers take key locks
+        // in one order, which keeps deadlocks between them rare (they are retried anyway).
         auto r = conn_->exec(
-            "INSERT INTO event_keys (k) SELECT DISTINCT k FROM pg_temp.sgs_keys ORDER BY k "
+            "INSERT INTO event_keys (k) SELECT DISTINCT k FROM unnest($1::uuid[]) AS k ORDER BY k "
             "ON CONFLICT DO NOTHING RETURNING k",
-            "cannot insert dedup keys");
+            {keys}, "cannot insert dedup keys");
         fresh.reserve(static_cast<std::size_t>(r.rows()));
         for (int i = 0; i < r.rows(); ++i) fresh.emplace(r.text(i, 0));
       }

@@ -43,8 +43,8 @@ struct pg_event_store_options {
 // callbacks run on the writer thread and must be quick.
 //
 // Write path (one transaction per group of queued batches; the writer takes them all):
-//  1. COPY the group's dedup keys (sg_event_id hash, content fingerprint) into a temp table;
-//     INSERT them into event_keys ON CONFLICT DO NOTHING RETURNING the keys that were new. A
+//  1. INSERT the group's dedup keys (sg_event_id hash, content fingerprint; one uuid[]
+//     parameter) into event_keys ON CONFLICT DO NOTHING RETURNING the keys that were new. A
 //     key another receiver is inserting right now makes this insert wait for its commit and
 //     then conflict: the database, not this process, decides what is a duplicate.
 //  2. An event is stored when all its keys came back new (and no earlier event of the group
