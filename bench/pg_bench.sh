@@ -77,11 +77,14 @@ run() {
   rows=$(sql "SELECT (SELECT count(*) FROM $source.activity) + (SELECT count(*) FROM $source.rejected_events)")
   local secs=${DURATION%s} wal1 check
   wal1=$(sql "SELECT pg_current_wal_lsn() - '0/0'")
+  local disk keys_disk
+  disk=$(sql "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '$source' AND c.relkind = 'r'")
+  keys_disk=$(sql "SELECT pg_total_relation_size('$source.event_keys')")
   # wrk stops counting at the end of the window while up to one POST per connection is still
   # being committed: those rows are stored but their 2xx is not counted. So the rows must be
   # at least the 2xx events and at most 16 POSTs more.
   if [ "$rows" -ge $(( ok2xx * size )) ] && [ "$rows" -le $(( (ok2xx + 16) * size )) ]; then check=ok; else check=MISMATCH; fi
-  echo "receivers=$receivers events_per_post=$size acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) ))"
+  echo "receivers=$receivers events_per_post=$size acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) ))"
   sql "DROP SCHEMA $source CASCADE" >/dev/null
 }
 

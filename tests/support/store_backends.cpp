@@ -163,25 +163,14 @@ backend_server::backend_server(store::backend& backend, std::vector<std::string>
     stores_.push_back(backend.open_event_store(name));
     endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get(), {}});
   }
-  options.host = "127.0.0.1";
-  options.port = 0;
-  server_ = std::make_unique<webhook::server>(ioc_.get_executor(), options, std::move(endpoints));
-  server_->start();
+  server_ = start_on_loopback(ioc_, std::move(endpoints), options, threads_);
   port_ = server_->port();
-  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { webhook::run_contained(ioc_); });
 }
 
 backend_server::~backend_server() { stop(); }
 
 void backend_server::settle() {
-  if (stopped_) return;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (const auto& s : stores_) {
-    while ((s->counters().pending_events.load() > 0 || s->counters().queued_events.load() > 0) &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
+  if (!stopped_) settle_stores(stores_);
 }
 
 std::int64_t count_rows(backend_under_test& b, const std::string& table) { return b.count(table); }

@@ -9,20 +9,6 @@
 
 namespace sgs::store::pg {
 
-namespace {
-
-// Runs `f`, turning a pg_error into the exception type the backend interface names.
-template <class Error, class F>
-auto as(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const pg_error& e) {
-    throw Error(e.what());
-  }
-}
-
-}  // namespace
-
 std::string pg_backend::location(std::string_view source) const {
   return redact(options_.conninfo) + " schema " + quote_ident(source);
 }
@@ -36,7 +22,7 @@ void pg_backend::ensure_migrated(std::string_view source) {
 }
 
 int pg_backend::migrate(std::string_view source) {
-  return as<store_error>([&] {
+  return rethrow_as<store_error>([&] {
     connection c(options_.conninfo, {});
     const int v = pg::migrate(c, source);
     pg::maintain_partitions(c, source, std::chrono::system_clock::now(), 1,
@@ -70,14 +56,14 @@ std::unique_ptr<object_store> pg_backend::open_object_store(std::string_view sou
 }
 
 bool pg_backend::exists(std::string_view source) const {
-  return as<std::runtime_error>([&] {
+  return rethrow_as<std::runtime_error>([&] {
     connection c(options_.conninfo, {});
     return schema_version(c, source) > 0;
   });
 }
 
 store_summary pg_backend::read_summary(std::string_view source) {
-  return as<std::runtime_error>([&] {
+  return rethrow_as<std::runtime_error>([&] {
     connection c(options_.conninfo, source);
     store_summary s;
     s.schema_version = schema_version(c, source);
@@ -137,7 +123,7 @@ store_summary pg_backend::read_summary(std::string_view source) {
 }
 
 std::optional<std::string> pg_backend::read_last_arrival(std::string_view source) {
-  return as<std::runtime_error>([&]() -> std::optional<std::string> {
+  return rethrow_as<std::runtime_error>([&]() -> std::optional<std::string> {
     connection c(options_.conninfo, source);
     if (schema_version(c, source) == 0) return std::nullopt;
     // Each table's arrival index answers max() with one probe per partition.
@@ -152,7 +138,7 @@ std::optional<std::string> pg_backend::read_last_arrival(std::string_view source
 
 bool pg_backend::add_webhook_key(std::string_view source, const stored_webhook_key& key) {
   ensure_migrated(source);
-  return as<std::runtime_error>([&] {
+  return rethrow_as<std::runtime_error>([&] {
     connection c(options_.conninfo, source);
     return c.exec(
                 "INSERT INTO webhook_verification_keys (public_key, webhook_id, webhook_url, "
@@ -164,7 +150,7 @@ bool pg_backend::add_webhook_key(std::string_view source, const stored_webhook_k
 }
 
 bool pg_backend::remove_webhook_key(std::string_view source, const std::string& public_key) {
-  return as<std::runtime_error>([&] {
+  return rethrow_as<std::runtime_error>([&] {
     connection c(options_.conninfo, source);
     return c.exec("DELETE FROM webhook_verification_keys WHERE public_key = $1", {public_key},
                   "cannot remove the webhook key")
@@ -173,7 +159,7 @@ bool pg_backend::remove_webhook_key(std::string_view source, const std::string& 
 }
 
 std::vector<stored_webhook_key> pg_backend::read_webhook_keys(std::string_view source) {
-  return as<std::runtime_error>([&] {
+  return rethrow_as<std::runtime_error>([&] {
     connection c(options_.conninfo, source);
     std::vector<stored_webhook_key> out;
     if (schema_version(c, source) < 2) return out;

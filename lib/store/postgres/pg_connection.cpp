@@ -43,7 +43,9 @@ std::int64_t result::affected() const {
 connection::connection(const std::string& conninfo, std::string_view schema,
                        std::string_view application_name) {
   // expand_dbname: the "dbname" value may itself be a URI or conninfo string.
-  const std::string app(application_name);
+  // "sendgrid-source <schema>": pg_stat_activity shows which source a session writes.
+  std::string app(application_name);
+  if (!schema.empty()) app += " " + std::string(schema);
   const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
   const char* values[] = {conninfo.c_str(), app.c_str(), "10", nullptr};
   c_ = PQconnectdbParams(keys, values, 1);
@@ -81,7 +83,10 @@ void connection::fail(pg_result* r, std::string_view what) {
 
 result connection::exec(std::string_view sql, std::string_view what) {
   const std::string text(sql);
-  pg_result* r = PQexec(c_, text.c_str());
+  return checked(PQexec(c_, text.c_str()), what);
+}
+
+result connection::checked(pg_result* r, std::string_view what) {
   const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(r, what);
   return result(r);
@@ -103,11 +108,9 @@ result connection::exec(std::string_view sql, std::initializer_list<param> param
       values.push_back(nullptr);
     }
   }
-  pg_result* r = PQexecParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr,
-                              values.data(), nullptr, nullptr, 0);
-  const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(r, what);
-  return result(r);
+  return checked(PQexecParams(c_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0),
+                 what);
 }
 
 void connection::copy_in(std::string_view copy_sql, std::string_view data, std::string_view what) {

@@ -75,6 +75,7 @@ class connection {
 
  private:
   [[noreturn]] void fail(pg_result* r, std::string_view what);
+  result checked(pg_result* r, std::string_view what);  // throws unless r succeeded
   pg_conn* c_ = nullptr;
 };
 
@@ -95,6 +96,17 @@ class transaction {
   connection& c_;
   bool open_ = true;
 };
+
+// Runs `f`, turning a pg_error into `Error` (the exception type an interface promises) with
+// the same message, which already says what was being done.
+template <class Error, class F>
+auto rethrow_as(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const pg_error& e) {
+    throw Error(e.what());
+  }
+}
 
 // "name" with embedded quotes doubled: safe for any source name.
 std::string quote_ident(std::string_view name);

@@ -25,16 +25,6 @@ std::string column_list(collection c) {
   return out;
 }
 
-// Runs `f`, turning a pg_error into object_store_error (its message says what was done).
-template <class F>
-auto guarded(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const pg_error& e) {
-    throw object_store_error(e.what());
-  }
-}
-
 }  // namespace
 
 pg_object_store::pg_object_store(const pg_object_store_options& options) : options_(options) {}
@@ -43,12 +33,13 @@ pg_object_store::~pg_object_store() = default;
 
 std::unique_ptr<pg_object_store> pg_object_store::open(const pg_object_store_options& options) {
   std::unique_ptr<pg_object_store> store(new pg_object_store(options));
-  guarded([&] { store->conn_ = std::make_unique<connection>(options.conninfo, options.schema); });
+  rethrow_as<object_store_error>(
+      [&] { store->conn_ = std::make_unique<connection>(options.conninfo, options.schema); });
   return store;
 }
 
 bool pg_object_store::try_lock_sync() {
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     auto r = conn_->exec(
         "SELECT pg_try_advisory_lock(" + std::to_string(sync_lock_class) + ", hashtext($1))",
         {options_.schema}, "cannot take the sync lock");
@@ -58,7 +49,7 @@ bool pg_object_store::try_lock_sync() {
 
 void pg_object_store::begin_collection(collection c) {
   if (current_) end_collection();
-  guarded([&] {
+  rethrow_as<object_store_error>([&] {
     std::string cols = "seq bigint";
     for (auto col : columns(c)) cols += ", " + std::string(col) + " text";
     conn_->exec("DROP TABLE IF EXISTS pg_temp.sgs_stage", "cannot drop the stage");
@@ -100,7 +91,7 @@ void pg_object_store::stage(const object_row& row) {
 
 void pg_object_store::flush_stage() {
   if (buffered_ == 0) return;
-  guarded([&] {
+  rethrow_as<object_store_error>([&] {
     conn_->copy_in("COPY pg_temp.sgs_stage FROM STDIN", buffer_,
                    "cannot stage rows of " + std::string(collection_name(*current_)));
   });
@@ -114,7 +105,7 @@ std::int64_t pg_object_store::merge(std::string_view source_api, std::string_vie
   const collection c = *current_;
   const std::string table(collection_name(c));
   flush_stage();
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     conn_->exec("CREATE INDEX IF NOT EXISTS sgs_stage_id ON pg_temp.sgs_stage (id)",
                 "cannot index the stage");
     conn_->exec("ANALYZE pg_temp.sgs_stage", "cannot analyze the stage");
@@ -171,7 +162,7 @@ std::int64_t pg_object_store::tombstone(std::string_view deleted_at,
   const std::string table(collection_name(*current_));
   flush_stage();
   if (!keep_going()) return 0;
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     conn_->exec("CREATE INDEX IF NOT EXISTS sgs_stage_id ON pg_temp.sgs_stage (id)",
                 "cannot index the stage");
     // One statement: under MVCC it blocks no receiver, however many rows it marks.
@@ -191,13 +182,14 @@ void pg_object_store::end_collection() {
   current_.reset();
   buffer_.clear();
   buffered_ = 0;
-  guarded([&] { conn_->exec("DROP TABLE IF EXISTS pg_temp.sgs_stage", "cannot drop the stage"); });
+  rethrow_as<object_store_error>(
+      [&] { conn_->exec("DROP TABLE IF EXISTS pg_temp.sgs_stage", "cannot drop the stage"); });
 }
 
 std::int64_t pg_object_store::begin_run(std::string_view run_id, std::string_view source,
                                         collection c, std::string_view started_at) {
   flush_stage();
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     return conn_
         ->exec(
             "INSERT INTO sync_runs (run_id, source, collection, started_at, status) VALUES "
@@ -212,7 +204,7 @@ void pg_object_store::finish_run(std::int64_t run_row, run_status status,
                                  std::string_view source_api, const run_counts& counts,
                                  std::string_view finished_at, std::string_view error) {
   flush_stage();
-  guarded([&] {
+  rethrow_as<object_store_error>([&] {
     conn_->exec(
         "UPDATE sync_runs SET status = $2, source_api = $3, pages = $4, rows_seen = $5, "
         "rows_upserted = $6, rows_tombstoned = $7, http_retries = $8, rate_limit_waits = $9, "
@@ -228,7 +220,7 @@ void pg_object_store::finish_run(std::int64_t run_row, run_status status,
 }
 
 std::vector<sync_run_record> pg_object_store::recent_runs(std::size_t limit) {
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     auto r = conn_->exec(
         "SELECT run_id, collection, coalesce(source_api, ''), sgs_iso(started_at), "
         "coalesce(sgs_iso(finished_at), ''), status, pages, rows_seen, rows_upserted, "
@@ -258,7 +250,7 @@ std::vector<sync_run_record> pg_object_store::recent_runs(std::size_t limit) {
 }
 
 std::string pg_object_store::last_success(collection c) {
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     return std::string(
         conn_
             ->exec("SELECT coalesce(sgs_iso(max(finished_at)), '') FROM sync_runs WHERE "
@@ -269,7 +261,7 @@ std::string pg_object_store::last_success(collection c) {
 }
 
 std::string pg_object_store::last_status(collection c) {
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     auto r =
         conn_->exec("SELECT status FROM sync_runs WHERE collection = $1 ORDER BY id DESC LIMIT 1",
                     {collection_name(c)}, "cannot read sync_runs");
@@ -278,7 +270,7 @@ std::string pg_object_store::last_status(collection c) {
 }
 
 std::string pg_object_store::state(std::string_view key) {
-  return guarded([&] {
+  return rethrow_as<object_store_error>([&] {
     auto r =
         conn_->exec("SELECT value FROM sync_state WHERE key = $1", {key}, "cannot read sync_state");
     return r.rows() ? std::string(r.text(0, 0)) : std::string();
@@ -288,7 +280,7 @@ std::string pg_object_store::state(std::string_view key) {
 void pg_object_store::set_state(std::string_view key, std::string_view value,
                                 std::string_view updated_at) {
   flush_stage();
-  guarded([&] {
+  rethrow_as<object_store_error>([&] {
     conn_->exec(
         "INSERT INTO sync_state (key, value, updated_at) VALUES ($1, $2, $3::timestamptz) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

@@ -133,6 +133,41 @@ std::string object_table_ddl(collection c) {
   return out;
 }
 
+// The recipient_activity views of the SQLite store (0005), generated from one table: per email
+// and kind of activity, the last time and the count; group unsubscribes count as unsubscribes
+// in the one-row-per-email pivot.
+std::string recipient_activity_views() {
+  struct kind {
+    std::string_view activity, table, pivot;
+  };
+  constexpr std::array<kind, 7> kinds = {{{"delivered", "delivered", "delivered"},
+                                          {"open", "_open", "open"},
+                                          {"click", "click", "click"},
+                                          {"bounce", "bounce", "bounce"},
+                                          {"unsubscribe", "unsubscribe", "unsubscribe"},
+                                          {"group_unsubscribe", "group_unsubscribe", "unsubscribe"},
+                                          {"spam_report", "spam_report", "spam_report"}}};
+  std::string by_kind = "CREATE VIEW recipient_activity_by_kind AS\n";
+  std::string arms;
+  std::string pivot;
+  std::vector<std::string_view> pivots;
+  for (const auto& k : kinds) {
+    const std::string head = arms.empty() ? "  SELECT " : "  UNION ALL SELECT ";
+    by_kind += head + "email, '" + std::string(k.activity) +
+               "' AS activity, max(timestamp) AS last_at, count(*) AS events FROM " +
+               std::string(k.table) + " GROUP BY email\n";
+    arms += head + "'" + std::string(k.pivot) + "' AS kind, email, max(timestamp) AS last_at, " +
+            "count(*) AS n FROM " + std::string(k.table) + " GROUP BY email\n";
+    if (std::find(pivots.begin(), pivots.end(), k.pivot) != pivots.end()) continue;
+    pivots.push_back(k.pivot);
+    const std::string p(k.pivot);
+    pivot += ",\n  max(CASE WHEN kind = '" + p + "' THEN last_at END) AS last_" + p + "_at" +
+             ",\n  sum(CASE WHEN kind = '" + p + "' THEN n ELSE 0 END) AS " + p + "_count";
+  }
+  return by_kind + ";\nCREATE VIEW recipient_activity AS\nSELECT email" + pivot + "\nFROM (\n" +
+         arms + ") k\nGROUP BY email;\n";
+}
+
 std::string objects_migration() {
   std::string sql =
       R"(-- 2: the object tables of the sync, sync_runs, sync_state, the stored webhook keys.
@@ -183,43 +218,8 @@ SELECT j.value AS list_id, r.id AS contact_id, r.email AS email, r.deleted_at AS
 FROM recipients r,
      jsonb_array_elements_text(CASE WHEN jsonb_typeof(r.list_ids) = 'array' THEN r.list_ids
                                     ELSE '[]'::jsonb END) j;
-CREATE VIEW recipient_activity_by_kind AS
-SELECT email, 'delivered' AS activity, max(timestamp) AS last_at, count(*) AS events
-  FROM delivered GROUP BY email
-UNION ALL SELECT email, 'open', max(timestamp), count(*) FROM _open GROUP BY email
-UNION ALL SELECT email, 'click', max(timestamp), count(*) FROM click GROUP BY email
-UNION ALL SELECT email, 'bounce', max(timestamp), count(*) FROM bounce GROUP BY email
-UNION ALL SELECT email, 'unsubscribe', max(timestamp), count(*) FROM unsubscribe GROUP BY email
-UNION ALL SELECT email, 'group_unsubscribe', max(timestamp), count(*) FROM group_unsubscribe
-  GROUP BY email
-UNION ALL SELECT email, 'spam_report', max(timestamp), count(*) FROM spam_report GROUP BY email;
-CREATE VIEW recipient_activity AS
-SELECT email,
-  max(CASE WHEN kind = 'delivered' THEN last_at END) AS last_delivered_at,
-  sum(CASE WHEN kind = 'delivered' THEN n ELSE 0 END) AS delivered_count,
-  max(CASE WHEN kind = 'open' THEN last_at END) AS last_open_at,
-  sum(CASE WHEN kind = 'open' THEN n ELSE 0 END) AS open_count,
-  max(CASE WHEN kind = 'click' THEN last_at END) AS last_click_at,
-  sum(CASE WHEN kind = 'click' THEN n ELSE 0 END) AS click_count,
-  max(CASE WHEN kind = 'bounce' THEN last_at END) AS last_bounce_at,
-  sum(CASE WHEN kind = 'bounce' THEN n ELSE 0 END) AS bounce_count,
-  max(CASE WHEN kind = 'unsubscribe' THEN last_at END) AS last_unsubscribe_at,
-  sum(CASE WHEN kind = 'unsubscribe' THEN n ELSE 0 END) AS unsubscribe_count,
-  max(CASE WHEN kind = 'spam_report' THEN last_at END) AS last_spam_report_at,
-  sum(CASE WHEN kind = 'spam_report' THEN n ELSE 0 END) AS spam_report_count
-FROM (
-  SELECT 'delivered' AS kind, email, max(timestamp) AS last_at, count(*) AS n
-    FROM delivered GROUP BY email
-  UNION ALL SELECT 'open', email, max(timestamp), count(*) FROM _open GROUP BY email
-  UNION ALL SELECT 'click', email, max(timestamp), count(*) FROM click GROUP BY email
-  UNION ALL SELECT 'bounce', email, max(timestamp), count(*) FROM bounce GROUP BY email
-  UNION ALL SELECT 'unsubscribe', email, max(timestamp), count(*) FROM unsubscribe GROUP BY email
-  UNION ALL SELECT 'unsubscribe', email, max(timestamp), count(*) FROM group_unsubscribe
-    GROUP BY email
-  UNION ALL SELECT 'spam_report', email, max(timestamp), count(*) FROM spam_report GROUP BY email
-) k
-GROUP BY email;
 )";
+  sql += recipient_activity_views();
   return sql;
 }
 
