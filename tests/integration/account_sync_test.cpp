@@ -13,12 +13,15 @@
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
+#include "store_backends.hpp"
 #include "sync/sync_source.hpp"
 #include "test_server.hpp"
 
 using namespace std::chrono_literals;
 using sgs::store::collection;
 using sgs::store::run_status;
+using sgs::test::backend_kind;
+using sgs::test::backend_under_test;
 using sgs::test::fake_account;
 using sgs::test::fake_response;
 using sgs::test::fake_sendgrid;
@@ -55,12 +58,15 @@ std::string message(int i, const std::string& time, const std::string& status = 
          R"(","opens_count":1,"clicks_count":0,"last_event_time":")" + time + "\"}";
 }
 
-class AccountSyncTest : public ::testing::Test {
+// The account collections' sync on every store backend (SQLite, PostgreSQL; queries as in
+// sync_test.cpp). The views' tests below write rows directly and stay on SQLite.
+class AccountSyncFixture : public ::testing::Test {
  protected:
-  AccountSyncTest() {
-    sgs::store::object_store_options so;
-    so.file = dir.path() / "default.db";
-    store = sgs::store::sqlite_object_store::open(so);
+  void SetUp() override {
+    SGS_REQUIRE_BACKEND(b);
+    store = b.backend().open_object_store(b.source());
+  }
+  explicit AccountSyncFixture(backend_kind kind) : b(kind) {
     client_options.api_base = api.base_url();
     client_options.api_key = "SG.test-key";
     client_options.request_timeout = 5000ms;
@@ -96,7 +102,7 @@ class AccountSyncTest : public ::testing::Test {
     return sgs::sync::sync_source(session, *store, o);
   }
 
-  std::string q(const std::string& sql) { return query_text(dir.path() / "default.db", sql); }
+  std::string q(const std::string& sql) { return b.query_as_text(sql); }
 
   // The newest sync_runs row of a collection: pages/rows_seen/upserted/tombstoned/status.
   std::string last_run(const std::string& c) {
@@ -106,7 +112,7 @@ class AccountSyncTest : public ::testing::Test {
         c + "' ORDER BY id DESC LIMIT 1");
   }
 
-  temp_dir dir;
+  backend_under_test b;
   fake_sendgrid api;
   std::unique_ptr<sgs::store::object_store> store;
   sgs::sendgrid::client_options client_options;
@@ -115,6 +121,12 @@ class AccountSyncTest : public ::testing::Test {
   std::chrono::system_clock::time_point now = jan_1;
   std::mutex mutex;
   std::vector<std::chrono::milliseconds> waits;
+};
+
+class AccountSyncTest : public AccountSyncFixture,
+                        public ::testing::WithParamInterface<backend_kind> {
+ protected:
+  AccountSyncTest() : AccountSyncFixture(GetParam()) {}
 };
 
 struct suppression_case {
@@ -126,13 +138,18 @@ struct suppression_case {
 
 void PrintTo(const suppression_case& c, std::ostream* os) { *os << c.table; }
 
-class SuppressionSync : public AccountSyncTest,
-                        public ::testing::WithParamInterface<suppression_case> {};
+// Each suppression collection on each backend.
+class SuppressionSync
+    : public AccountSyncFixture,
+      public ::testing::WithParamInterface<std::tuple<suppression_case, backend_kind>> {
+ protected:
+  SuppressionSync() : AccountSyncFixture(std::get<1>(GetParam())) {}
+};
 
 // First run reconciles (full read), the next runs are incremental (new rows only, nothing
 // tombstoned), and the next reconcile tombstones what SendGrid no longer lists.
 TEST_P(SuppressionSync, IncrementalEveryRunAndRemovalsTombstonedAtTheNextReconcile) {
-  const auto& p = GetParam();
+  const auto& p = std::get<0>(GetParam());
   api.edit([&](fake_account& a) {
     (a.*p.items) = {suppression("a@example.com", jan_1_unix - 5000),
                     suppression("b@example.com", jan_1_unix - 4000),
@@ -188,21 +205,25 @@ TEST_P(SuppressionSync, IncrementalEveryRunAndRemovalsTombstonedAtTheNextReconci
 
 INSTANTIATE_TEST_SUITE_P(
     AccountSync, SuppressionSync,
-    ::testing::Values(suppression_case{collection::bounces, "bounces", "/v3/suppression/bounces",
-                                       &fake_account::bounces},
-                      suppression_case{collection::blocks, "blocks", "/v3/suppression/blocks",
-                                       &fake_account::blocks},
-                      suppression_case{collection::spam_reports, "spam_reports",
-                                       "/v3/suppression/spam_reports", &fake_account::spam_reports},
-                      suppression_case{collection::invalid_emails, "invalid_emails",
-                                       "/v3/suppression/invalid_emails",
-                                       &fake_account::invalid_emails},
-                      suppression_case{collection::global_unsubscribes, "global_unsubscribes",
-                                       "/v3/suppression/unsubscribes",
-                                       &fake_account::global_unsubscribes}),
-    [](const auto& info) { return info.param.table; });
+    ::testing::Combine(
+        ::testing::Values(
+            suppression_case{collection::bounces, "bounces", "/v3/suppression/bounces",
+                             &fake_account::bounces},
+            suppression_case{collection::blocks, "blocks", "/v3/suppression/blocks",
+                             &fake_account::blocks},
+            suppression_case{collection::spam_reports, "spam_reports",
+                             "/v3/suppression/spam_reports", &fake_account::spam_reports},
+            suppression_case{collection::invalid_emails, "invalid_emails",
+                             "/v3/suppression/invalid_emails", &fake_account::invalid_emails},
+            suppression_case{collection::global_unsubscribes, "global_unsubscribes",
+                             "/v3/suppression/unsubscribes", &fake_account::global_unsubscribes}),
+        ::testing::Values(backend_kind::sqlite, backend_kind::postgresql)),
+    [](const auto& info) {
+      return std::get<0>(info.param).table + "_" +
+             sgs::test::backend_label(std::get<1>(info.param));
+    });
 
-TEST_F(AccountSyncTest, BouncesAreAskedForWithAcceptJsonAndLandInTypedColumns) {
+TEST_P(AccountSyncTest, BouncesAreAskedForWithAcceptJsonAndLandInTypedColumns) {
   api.edit([](fake_account& a) {
     a.bounces = {suppression("x@example.com", 1700000000)};
     a.spam_reports = {suppression("y@example.com", 1700000001, R"("ip":"10.0.0.1")")};
@@ -220,7 +241,7 @@ TEST_F(AccountSyncTest, BouncesAreAskedForWithAcceptJsonAndLandInTypedColumns) {
   EXPECT_EQ(q("SELECT ip FROM spam_reports"), "10.0.0.1");
 }
 
-TEST_F(AccountSyncTest, UnsubscribeGroupsAndTheirMembersAreTombstonedWhenRemoved) {
+TEST_P(AccountSyncTest, UnsubscribeGroupsAndTheirMembersAreTombstonedWhenRemoved) {
   api.edit([](fake_account& a) {
     a.groups = {{1, "Weekly News"}, {2, "Offers"}};
     a.group_members = {{1, {"a@example.com", "b@example.com"}}, {2, {"a@example.com"}}};
@@ -258,7 +279,7 @@ std::string template_json(const std::string& id, const std::string& gen, const s
          R"(","generate_plain_content":true,"editor":"code","thumbnail_url":"https://x/t.png"}]})";
 }
 
-TEST_F(AccountSyncTest, TemplatesAndVersionsArePagedAndTheirSpaceSeparatedTimesMadeIso) {
+TEST_P(AccountSyncTest, TemplatesAndVersionsArePagedAndTheirSpaceSeparatedTimesMadeIso) {
   api.edit([](fake_account& a) {
     a.templates = {template_json("t1", "legacy", "one"), template_json("t2", "dynamic", "two"),
                    template_json("t3", "dynamic", "three")};
@@ -294,7 +315,7 @@ std::string verified_sender(int id, const std::string& email) {
          R"(","from_name":"F","reply_to":"r@example.com","reply_to_name":"R","address":"1 St","city":"X","state":"Y","zip":"1","country":"Z","verified":true,"locked":false})";
 }
 
-TEST_F(AccountSyncTest, SendersAndVerifiedSendersWithLastSeenIdPaging) {
+TEST_P(AccountSyncTest, SendersAndVerifiedSendersWithLastSeenIdPaging) {
   api.edit([](fake_account& a) {
     a.marketing_senders = {
         R"({"id":7,"nickname":"main","from":{"email":"news@example.com","name":"News"},"reply_to":{"email":"help@example.com","name":"Help"},"address":"1 Main St","city":"Town","country":"US","verified":{"status":true,"reason":null},"locked":false,"created_at":1600000000,"updated_at":1600000001})"};
@@ -325,7 +346,7 @@ TEST_F(AccountSyncTest, SendersAndVerifiedSendersWithLastSeenIdPaging) {
   EXPECT_EQ(q("SELECT deleted_at IS NOT NULL FROM verified_senders WHERE id='10'"), "1");
 }
 
-TEST_F(AccountSyncTest, FieldDefinitionsNameTheCustomFields) {
+TEST_P(AccountSyncTest, FieldDefinitionsNameTheCustomFields) {
   api.edit([](fake_account& a) {
     a.field_definitions =
         R"({"custom_fields":[{"id":"w1","name":"num_orders","field_type":"Number"},{"id":"w2","name":"plan","field_type":"Text"}],"reserved_fields":[{"id":"_rf0_T","name":"first_name","field_type":"Text","read_only":false},{"id":"_rf1_D","name":"created_at","field_type":"Date","read_only":true}],"_metadata":{"self":"x"}})";
@@ -348,7 +369,7 @@ TEST_F(AccountSyncTest, FieldDefinitionsNameTheCustomFields) {
   EXPECT_EQ(q("SELECT name FROM field_definitions WHERE id='w1'"), "orders");
 }
 
-TEST_F(AccountSyncTest, DailyStatsBackfillOnceThenReReadTheTrailingWindow) {
+TEST_P(AccountSyncTest, DailyStatsBackfillOnceThenReReadTheTrailingWindow) {
   api.edit([](fake_account& a) {
     for (int d = 20; d <= 31; ++d) a.stats_days["2025-12-" + std::to_string(d)] = metrics(d);
     a.stats_days["2026-01-01"] = metrics(100, 3);
@@ -382,7 +403,7 @@ TEST_F(AccountSyncTest, DailyStatsBackfillOnceThenReReadTheTrailingWindow) {
   EXPECT_EQ(q("SELECT count(*) FROM stats_daily"), "12");
 }
 
-TEST_F(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
+TEST_P(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
   options.stats_backfill_days = 1;
   api.edit([](fake_account& a) {
     a.category_stats["2026-01-01"] = {
@@ -399,7 +420,7 @@ TEST_F(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
   EXPECT_EQ(last_run("category_stats_daily"), "3/4/4/0/succeeded");
 }
 
-TEST_F(AccountSyncTest, SingleSendAndAutomationStatsArePagedAndTombstoned) {
+TEST_P(AccountSyncTest, SingleSendAndAutomationStatsArePagedAndTombstoned) {
   auto ss = [](const std::string& id, int delivered) {
     return R"({"id":")" + id +
            R"(","ab_variation":"all","ab_phase":"all","aggregation":"total","stats":)" +
@@ -424,7 +445,7 @@ TEST_F(AccountSyncTest, SingleSendAndAutomationStatsArePagedAndTombstoned) {
   EXPECT_EQ(last_run("singlesend_stats"), "1/1/1/2/succeeded");
 }
 
-TEST_F(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429IsWaitedOut) {
+TEST_P(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429IsWaitedOut) {
   options.messages_backfill = 1h;
   options.messages_request_interval = 10000ms;
   // 2500 messages in the last hour: the whole hour, then halves, come back full.
@@ -469,7 +490,7 @@ TEST_F(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429
   EXPECT_EQ(q("SELECT status FROM messages WHERE id='msg-42'"), "not_delivered");
 }
 
-TEST_F(AccountSyncTest, MessagesWithoutTheAddOnAreSkippedAndTheOthersSucceed) {
+TEST_P(AccountSyncTest, MessagesWithoutTheAddOnAreSkippedAndTheOthersSucceed) {
   api.edit([](fake_account& a) {
     a.email_activity_addon = false;
     a.bounces = {suppression("x@example.com", 1)};
@@ -485,7 +506,7 @@ TEST_F(AccountSyncTest, MessagesWithoutTheAddOnAreSkippedAndTheOthersSucceed) {
             std::string::npos);
 }
 
-TEST_F(AccountSyncTest, AKeyLackingOneScopeSkipsThatCollectionNamingTheScopeAndTheOthersSucceed) {
+TEST_P(AccountSyncTest, AKeyLackingOneScopeSkipsThatCollectionNamingTheScopeAndTheOthersSucceed) {
   api.edit([](fake_account& a) {
     a.scopes = {"marketing.read", "suppression.read", "asm.groups.read", "stats.read"};
     a.bounces = {suppression("x@example.com", 1)};
@@ -521,7 +542,7 @@ TEST_F(AccountSyncTest, AKeyLackingOneScopeSkipsThatCollectionNamingTheScopeAndT
   }();
 }
 
-TEST_F(AccountSyncTest, A403WhenScopesCannotBeReadSkipsOnlyThatCollection) {
+TEST_P(AccountSyncTest, A403WhenScopesCannotBeReadSkipsOnlyThatCollection) {
   options.check_scopes = false;
   api.edit([](fake_account& a) {
     a.scopes = {"suppression.read"};
@@ -537,7 +558,7 @@ TEST_F(AccountSyncTest, A403WhenScopesCannotBeReadSkipsOnlyThatCollection) {
   EXPECT_EQ(api.count("/v3/scopes"), 0);
 }
 
-TEST_F(AccountSyncTest, ARejectedKeyStopsTheSource) {
+TEST_P(AccountSyncTest, ARejectedKeyStopsTheSource) {
   client_options.api_key = "SG.wrong";
   const auto r = sync({collection::bounces, collection::templates});
   EXPECT_FALSE(r.all_succeeded());
@@ -547,7 +568,20 @@ TEST_F(AccountSyncTest, ARejectedKeyStopsTheSource) {
   EXPECT_EQ(r.collections.at(1).status, run_status::skipped);
 }
 
-TEST_F(AccountSyncTest, ListMembersViewJoinsContactsWithTheirLists) {
+// The views over the tables, on a migrated SQLite file.
+class AccountViewsTest : public ::testing::Test {
+ protected:
+  AccountViewsTest() {
+    sgs::store::object_store_options so;
+    so.file = dir.path() / "default.db";
+    store = sgs::store::sqlite_object_store::open(so);
+  }
+  std::string q(const std::string& sql) { return query_text(dir.path() / "default.db", sql); }
+  temp_dir dir;
+  std::unique_ptr<sgs::store::object_store> store;
+};
+
+TEST_F(AccountViewsTest, ListMembersViewJoinsContactsWithTheirLists) {
   // recipients rows are written by the contact sync; here directly.
   SQLite::Database db((dir.path() / "default.db").string(), SQLite::OPEN_READWRITE);
   db.exec(
@@ -564,7 +598,7 @@ TEST_F(AccountSyncTest, ListMembersViewJoinsContactsWithTheirLists) {
 
 namespace {
 
-TEST_F(AccountSyncTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind) {
+TEST_F(AccountViewsTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind) {
   SQLite::Database db((dir.path() / "default.db").string(), SQLite::OPEN_READWRITE);
   auto add = [&](const std::string& table, const std::string& email, int ts) {
     db.exec("INSERT INTO " + table + " (email, timestamp, raw, received_at) VALUES ('" + email +
@@ -598,3 +632,7 @@ TEST_F(AccountSyncTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind)
 }
 
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Backends, AccountSyncTest,
+                         ::testing::Values(backend_kind::sqlite, backend_kind::postgresql),
+                         sgs::test::backend_name{});

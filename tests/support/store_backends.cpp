@@ -135,15 +135,25 @@ std::string backend_under_test::query_as_text(const std::string& sql) {
     pg_query(storage_.url, ddl);
     text_views_ = true;
   }
-  std::string pg = std::regex_replace(sql, std::regex(R"(group_concat\(([^)]*)\))"),
-                                      "string_agg(($1)::text, ',' ORDER BY id)");
+  // SQLite's spellings the tests use, in PostgreSQL's.
+  std::string pg = std::regex_replace(
+      sql, std::regex(R"(group_concat\(([^()]*(?:\([^()]*\))?[^()]*), ('[^']*')\))"),
+      "string_agg(($1)::text, $2)");  // in the order of the subquery, as SQLite
+  pg = std::regex_replace(pg, std::regex(R"(group_concat\(([^)]*)\))"),
+                          "string_agg(($1)::text, ',' ORDER BY id)");
   pg = std::regex_replace(pg, std::regex(R"(json_extract\(([a-z_]+), '\$\.([A-Za-z_]+)'\))"),
                           "(($1)::jsonb->>'$2')");
   pg = std::regex_replace(
       pg, std::regex(R"(json_extract\(([a-z_]+), '\$\[([0-9]+)\]\.([A-Za-z_]+)'\))"),
       "(($1)::jsonb->$2->>'$3')");
-  return pg_query(storage_.url,
-                  "SET search_path TO " + text_schema + ", \"" + source_ + "\"; " + pg);
+  pg = std::regex_replace(pg, std::regex(R"(\(([a-z_]+) LIKE ('[^']*')\))"),
+                          "(CASE WHEN $1 LIKE $2 THEN 1 ELSE 0 END)");
+  // PostgreSQL 15 wants a name for a subquery in FROM.
+  if (pg.find("FROM (SELECT") != std::string::npos && !pg.empty() && pg.back() == ')') pg += " sub";
+  // Booleans as SQLite shows them.
+  const std::string value =
+      pg_query(storage_.url, "SET search_path TO " + text_schema + ", \"" + source_ + "\"; " + pg);
+  return value == "t" ? "1" : value == "f" ? "0" : value;
 }
 
 std::int64_t backend_under_test::count(const std::string& table) {
