@@ -110,7 +110,11 @@ int cmd_migrate(const loaded_config& lc, sgs::store::backend& storage) {
 }
 
 int cmd_status(const loaded_config& lc, sgs::store::backend& storage, const std::string& only) {
-  std::printf("config: %s\nstorage: %s\n", lc.origin.c_str(), lc.cfg.storage.dir.c_str());
+  // Each source's line below names where its data is (a file, or a schema without password).
+  std::printf("config: %s\nstorage: %s\n", lc.origin.c_str(),
+              lc.cfg.storage.backend == sgs::config::storage_backend::postgresql
+                  ? "postgresql"
+                  : lc.cfg.storage.dir.c_str());
   int rc = exit_ok;
   for (const auto* src : sgs::daemon::select_sources(lc.cfg, only)) {
     std::printf("\nsource %s  (%s)\n", src->name.c_str(), storage.location(src->name).c_str());
@@ -399,9 +403,12 @@ int cmd_run(const loaded_config& lc, sgs::store::backend& storage, unsigned io_t
                           {"ms", static_cast<std::int64_t>(step.seconds * 1000)}});
     }
   });
-  sgs::logging::info(
-      "starting sendgrid-source",
-      {{"version", SGS_VERSION}, {"config", lc.origin}, {"storage", cfg.storage.dir.string()}});
+  sgs::logging::info("starting sendgrid-source",
+                     {{"version", SGS_VERSION},
+                      {"config", lc.origin},
+                      {"storage", cfg.storage.backend == sgs::config::storage_backend::postgresql
+                                      ? std::string("postgresql")
+                                      : cfg.storage.dir.string()}});
   check_tls(cfg.server);
   running_sources sources;
   open_sources(cfg, storage, sources);

@@ -17,6 +17,9 @@ packages=(
   libssl-dev libcurl4-openssl-dev zlib1g-dev libsystemd-dev
   libxxhash-dev
   libgtest-dev libgmock-dev
+  # The PostgreSQL store (issue 17): libpq to build; a server the tests start themselves
+  # (scripts/with-postgres.sh: initdb + pg_ctl in a temp dir); HAProxy for bench/pg_bench.sh.
+  libpq-dev postgresql-15 postgresql-common haproxy
   clang libclang-rt-14-dev
   curl wrk python3 time
   # The Debian package and its test (cpack -G DEB, tests/cli/deb_package_test.sh): the man page,
@@ -57,4 +60,10 @@ $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 # installed is not left running (listening on every interface) where systemd started it.
 if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
+# Likewise the tests start their own PostgreSQL and the benchmark its own HAProxy: the
+# services the packages enabled are not left running.
+if [[ " ${missing[*]} " == *" postgresql-15 "* || " ${missing[*]} " == *" haproxy "* ]] &&
+  [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now postgresql.service haproxy.service >/dev/null 2>&1 || true
 fi

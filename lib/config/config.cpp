@@ -441,6 +441,49 @@ void read_server(table_reader& reader, server_config& out) {
 }
 
 void read_storage(table_reader& reader, storage_config& out) {
+  if (const auto backend = reader.string("backend")) {
+    if (*backend == "sqlite") {
+      out.backend = storage_backend::sqlite;
+    } else if (*backend == "postgresql") {
+      out.backend = storage_backend::postgresql;
+    } else {
+      reader.error("backend", "must be \"sqlite\" or \"postgresql\" (got " + shown(*backend) + ")",
+                   reader.find("backend"));
+    }
+  }
+  // The URL is never echoed in an error: it may hold a password.
+  if (const auto url = reader.string("url")) {
+    if (url->rfind("postgresql://", 0) != 0 && url->rfind("postgres://", 0) != 0) {
+      reader.error("url",
+                   "must be a libpq URI starting with postgresql:// (see config.toml.example)",
+                   reader.find("url"));
+    } else {
+      out.url = *url;
+    }
+  }
+  if (const auto file = reader.string("url_file")) {
+    if (file->empty()) {
+      reader.error("url_file", "must not be empty", reader.find("url_file"));
+    } else {
+      out.url_file = *file;
+    }
+  }
+  reader.integer_in("retention_days", out.retention_days, 0,
+                    std::numeric_limits<std::uint32_t>::max());
+  if (out.backend == storage_backend::postgresql) {
+    if (out.url.empty() && out.url_file.empty() && reader.find("url") == nullptr &&
+        reader.find("url_file") == nullptr) {
+      reader.error("url", "is required with backend = \"postgresql\" (or url_file)",
+                   reader.find("backend"));
+    } else if (!out.url.empty() && !out.url_file.empty()) {
+      reader.error("url_file", "set url or url_file, not both", reader.find("url_file"));
+    }
+  } else if (!out.url.empty() || !out.url_file.empty() || out.retention_days != 0) {
+    const char* key = !out.url.empty()        ? "url"
+                      : !out.url_file.empty() ? "url_file"
+                                              : "retention_days";
+    reader.error(key, "only applies with backend = \"postgresql\"", reader.find(key));
+  }
   if (const auto dir = reader.string("dir")) {
     if (dir->empty()) {
       reader.error("dir", "must not be empty", reader.find("dir"));
@@ -907,6 +950,7 @@ max_events_per_request = 50000
 tls_handshake_timeout_seconds = 10
 
 [storage]
+backend = "sqlite"
 dir = "./data"
 synchronous = "full"
 dedup_window_hours = 72

@@ -38,12 +38,21 @@ struct server_config {
 };
 
 enum class synchronous_mode { full, normal };
+enum class storage_backend { sqlite, postgresql };
 
 struct storage_config {
-  std::filesystem::path dir = "/var/lib/sendgrid-source";
+  storage_backend backend = storage_backend::sqlite;
+  std::filesystem::path dir = "/var/lib/sendgrid-source";  // sqlite; unused by postgresql
   synchronous_mode synchronous = synchronous_mode::full;
   std::uint32_t dedup_window_hours = 72;
   std::chrono::milliseconds busy_timeout{5000};  // busy_timeout_ms
+  // postgresql: a libpq URI ("postgresql://user@host:5432/db"), or a file holding it (with the
+  // password; relative paths resolve against $CREDENTIALS_DIRECTORY). Exactly one is set. A
+  // password may also come from PGPASSWORD or ~/.pgpass, as libpq reads them.
+  std::string url{};
+  std::filesystem::path url_file{};
+  // postgresql: drop the monthly event partitions older than this many days; 0 = keep all.
+  std::uint32_t retention_days = 0;
 
   bool operator==(const storage_config&) const = default;
 };

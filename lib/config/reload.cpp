@@ -59,6 +59,10 @@ const std::array server_unused_keys = {
 
 // [storage]: the stores are open with these.
 const std::array storage_restart_keys = {
+    SGS_KEY(storage_config, "storage.backend", &storage_config::backend),
+    SGS_KEY(storage_config, "storage.url", &storage_config::url),
+    SGS_KEY(storage_config, "storage.url_file", &storage_config::url_file),
+    SGS_KEY(storage_config, "storage.retention_days", &storage_config::retention_days),
     SGS_KEY(storage_config, "storage.dir", &storage_config::dir),
     SGS_KEY(storage_config, "storage.synchronous", &storage_config::synchronous),
     SGS_KEY(storage_config, "storage.dedup_window_hours", &storage_config::dedup_window_hours),

@@ -231,6 +231,12 @@ class object_store {
   virtual std::string state(std::string_view key) = 0;
   virtual void set_state(std::string_view key, std::string_view value,
                          std::string_view updated_at) = 0;
+
+  // One sync of a source at a time across every process writing its store: true when this
+  // store now holds the source's sync lock (until it is destroyed), false when another
+  // process's sync holds it and this run must be skipped. A store that only one process
+  // can write (SQLite: the daemon's scheduler already never overlaps runs) answers true.
+  virtual bool try_lock_sync() { return true; }
 };
 
 }  // namespace sgs::store

@@ -103,6 +103,8 @@ class source_run {
   bool stopping() const { return options_.stop.stop_requested(); }
   void report_metrics(const collection_result& r, std::chrono::milliseconds rate_limit_waited,
                       std::chrono::system_clock::time_point finished) const;
+  // A collection that does not run: recorded in sync_runs with `status` and why.
+  collection_result not_run(collection c, store::run_status status, std::string why);
   void report(collection c, std::string_view state, const store::run_counts& counts) const {
     if (options_.on_progress)
       options_.on_progress({options_.source_name, c, state, counts.pages, counts.rows_seen});
@@ -124,6 +126,27 @@ source_result source_run::run() {
   out.source = options_.source_name;
   run_id_ = iso8601(options_.now());
   out.run_id = run_id_;
+  // Several receivers may share one store (PostgreSQL): the first to take the source's sync
+  // lock runs; the others record every collection as skipped and leave it to that one.
+  bool locked = true;
+  std::string lock_error;
+  try {
+    locked = store_.try_lock_sync();
+  } catch (const store::object_store_error& e) {
+    lock_error = e.what();
+  }
+  if (!locked || !lock_error.empty()) {
+    const std::string why =
+        locked ? "cannot take the sync lock: " + lock_error
+               : "another receiver is syncing source '" + options_.source_name + "' now";
+    if (!lock_error.empty()) out.fatal_error = why;
+    for (collection c : sync_order()) {
+      bool wanted = false;
+      for (collection w : options_.collections) wanted = wanted || w == c;
+      if (wanted) out.collections.push_back(not_run(c, store::run_status::skipped, why));
+    }
+    return out;
+  }
   // The key's scopes, read once: a collection it may not read is skipped with the scope
   // named, before any request (issue 16). Unknown scopes skip nothing in advance.
   // Only runs that include an account collection ask (a run of the marketing four behaves
@@ -151,21 +174,11 @@ source_result source_run::run() {
       continue;
     }
     if (!out.fatal_error.empty() || stopping()) {
-      collection_result skipped;
-      skipped.collection = c;
-      skipped.status = stopping() && out.fatal_error.empty() ? store::run_status::stopped
-                                                             : store::run_status::skipped;
-      skipped.error =
-          out.fatal_error.empty() ? "stopped before it started" : "not run: " + out.fatal_error;
-      try {
-        const auto at = iso8601(options_.now());
-        const auto row = store_.begin_run(run_id_, options_.source_name, c, at);
-        store_.finish_run(row, skipped.status, {}, skipped.counts, at, skipped.error);
-      } catch (const store::object_store_error& e) {
-        skipped.error += "; " + std::string(e.what());
-      }
-      report_metrics(skipped, {}, options_.now());
-      out.collections.push_back(std::move(skipped));
+      out.collections.push_back(not_run(
+          c,
+          stopping() && out.fatal_error.empty() ? store::run_status::stopped
+                                                : store::run_status::skipped,
+          out.fatal_error.empty() ? "stopped before it started" : "not run: " + out.fatal_error));
       continue;
     }
     auto result = run_collection(c);
@@ -173,6 +186,22 @@ source_result source_run::run() {
     out.collections.push_back(std::move(result));
   }
   return out;
+}
+
+collection_result source_run::not_run(collection c, store::run_status status, std::string why) {
+  collection_result skipped;
+  skipped.collection = c;
+  skipped.status = status;
+  skipped.error = std::move(why);
+  try {
+    const auto at = iso8601(options_.now());
+    const auto row = store_.begin_run(run_id_, options_.source_name, c, at);
+    store_.finish_run(row, skipped.status, {}, skipped.counts, at, skipped.error);
+  } catch (const store::object_store_error& e) {
+    skipped.error += "; " + std::string(e.what());
+  }
+  report_metrics(skipped, {}, options_.now());
+  return skipped;
 }
 
 collection_result source_run::run_collection(collection c) {

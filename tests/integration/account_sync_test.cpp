@@ -13,6 +13,7 @@
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
+#include "store_backends.hpp"
 #include "sync/sync_source.hpp"
 #include "sync_fixture.hpp"
 #include "test_server.hpp"
@@ -20,6 +21,8 @@
 using namespace std::chrono_literals;
 using sgs::store::collection;
 using sgs::store::run_status;
+using sgs::test::backend_kind;
+using sgs::test::backend_under_test;
 using sgs::test::fake_account;
 using sgs::test::fake_response;
 using sgs::test::fake_sendgrid;
@@ -56,9 +59,15 @@ std::string message(int i, const std::string& time, const std::string& status = 
          R"(","opens_count":1,"clicks_count":0,"last_event_time":")" + time + "\"}";
 }
 
-class AccountSyncTest : public sgs::test::sync_fixture {
+// The account collections' sync on every store backend (SQLite, PostgreSQL; queries as in
+// sync_test.cpp). The views' tests below write rows directly and stay on SQLite.
+class AccountSyncFixture : public sgs::test::sync_fixture {
  protected:
-  AccountSyncTest() {
+  void SetUp() override {
+    SGS_REQUIRE_BACKEND(b);
+    store = b.backend().open_object_store(b.source());
+  }
+  explicit AccountSyncFixture(backend_kind kind) : b(kind) {
     // More room than the sync tests' 2 s for the larger answers here (messages windows of
     // 1000 rows) on a loaded machine.
     client_options.request_timeout = 5000ms;
@@ -75,6 +84,9 @@ class AccountSyncTest : public sgs::test::sync_fixture {
 
   sgs::sync::source_result sync(std::vector<collection> only) { return run_sync(std::move(only)); }
 
+  // On PostgreSQL the tables are read through views with JSON and times as text.
+  std::string q(const std::string& sql) { return b.query_as_text(sql); }
+
   // The newest sync_runs row of a collection: pages/rows_seen/upserted/tombstoned/status.
   std::string last_run(const std::string& c) {
     return q(
@@ -82,6 +94,14 @@ class AccountSyncTest : public sgs::test::sync_fixture {
         "|| '/' || status FROM sync_runs WHERE collection='" +
         c + "' ORDER BY id DESC LIMIT 1");
   }
+
+  backend_under_test b;
+};
+
+class AccountSyncTest : public AccountSyncFixture,
+                        public ::testing::WithParamInterface<backend_kind> {
+ protected:
+  AccountSyncTest() : AccountSyncFixture(GetParam()) {}
 };
 
 struct suppression_case {
@@ -93,13 +113,18 @@ struct suppression_case {
 
 void PrintTo(const suppression_case& c, std::ostream* os) { *os << c.table; }
 
-class SuppressionSync : public AccountSyncTest,
-                        public ::testing::WithParamInterface<suppression_case> {};
+// Each suppression collection on each backend.
+class SuppressionSync
+    : public AccountSyncFixture,
+      public ::testing::WithParamInterface<std::tuple<suppression_case, backend_kind>> {
+ protected:
+  SuppressionSync() : AccountSyncFixture(std::get<1>(GetParam())) {}
+};
 
 // First run reconciles (full read), the next runs are incremental (new rows only, nothing
 // tombstoned), and the next reconcile tombstones what SendGrid no longer lists.
 TEST_P(SuppressionSync, IncrementalEveryRunAndRemovalsTombstonedAtTheNextReconcile) {
-  const auto& p = GetParam();
+  const auto& p = std::get<0>(GetParam());
   api.edit([&](fake_account& a) {
     (a.*p.items) = {suppression("a@example.com", jan_1_unix - 5000),
                     suppression("b@example.com", jan_1_unix - 4000),
@@ -155,21 +180,25 @@ TEST_P(SuppressionSync, IncrementalEveryRunAndRemovalsTombstonedAtTheNextReconci
 
 INSTANTIATE_TEST_SUITE_P(
     AccountSync, SuppressionSync,
-    ::testing::Values(suppression_case{collection::bounces, "bounces", "/v3/suppression/bounces",
-                                       &fake_account::bounces},
-                      suppression_case{collection::blocks, "blocks", "/v3/suppression/blocks",
-                                       &fake_account::blocks},
-                      suppression_case{collection::spam_reports, "spam_reports",
-                                       "/v3/suppression/spam_reports", &fake_account::spam_reports},
-                      suppression_case{collection::invalid_emails, "invalid_emails",
-                                       "/v3/suppression/invalid_emails",
-                                       &fake_account::invalid_emails},
-                      suppression_case{collection::global_unsubscribes, "global_unsubscribes",
-                                       "/v3/suppression/unsubscribes",
-                                       &fake_account::global_unsubscribes}),
-    [](const auto& info) { return info.param.table; });
+    ::testing::Combine(
+        ::testing::Values(
+            suppression_case{collection::bounces, "bounces", "/v3/suppression/bounces",
+                             &fake_account::bounces},
+            suppression_case{collection::blocks, "blocks", "/v3/suppression/blocks",
+                             &fake_account::blocks},
+            suppression_case{collection::spam_reports, "spam_reports",
+                             "/v3/suppression/spam_reports", &fake_account::spam_reports},
+            suppression_case{collection::invalid_emails, "invalid_emails",
+                             "/v3/suppression/invalid_emails", &fake_account::invalid_emails},
+            suppression_case{collection::global_unsubscribes, "global_unsubscribes",
+                             "/v3/suppression/unsubscribes", &fake_account::global_unsubscribes}),
+        ::testing::Values(backend_kind::sqlite, backend_kind::postgresql)),
+    [](const auto& info) {
+      return std::get<0>(info.param).table + "_" +
+             sgs::test::backend_label(std::get<1>(info.param));
+    });
 
-TEST_F(AccountSyncTest, BouncesAreAskedForWithAcceptJsonAndLandInTypedColumns) {
+TEST_P(AccountSyncTest, BouncesAreAskedForWithAcceptJsonAndLandInTypedColumns) {
   api.edit([](fake_account& a) {
     a.bounces = {suppression("x@example.com", 1700000000)};
     a.spam_reports = {suppression("y@example.com", 1700000001, R"("ip":"10.0.0.1")")};
@@ -187,7 +216,7 @@ TEST_F(AccountSyncTest, BouncesAreAskedForWithAcceptJsonAndLandInTypedColumns) {
   EXPECT_EQ(q("SELECT ip FROM spam_reports"), "10.0.0.1");
 }
 
-TEST_F(AccountSyncTest, UnsubscribeGroupsAndTheirMembersAreTombstonedWhenRemoved) {
+TEST_P(AccountSyncTest, UnsubscribeGroupsAndTheirMembersAreTombstonedWhenRemoved) {
   api.edit([](fake_account& a) {
     a.groups = {{1, "Weekly News"}, {2, "Offers"}};
     a.group_members = {{1, {"a@example.com", "b@example.com"}}, {2, {"a@example.com"}}};
@@ -225,7 +254,7 @@ std::string template_json(const std::string& id, const std::string& gen, const s
          R"(","generate_plain_content":true,"editor":"code","thumbnail_url":"https://x/t.png"}]})";
 }
 
-TEST_F(AccountSyncTest, TemplatesAndVersionsArePagedAndTheirSpaceSeparatedTimesMadeIso) {
+TEST_P(AccountSyncTest, TemplatesAndVersionsArePagedAndTheirSpaceSeparatedTimesMadeIso) {
   api.edit([](fake_account& a) {
     a.templates = {template_json("t1", "legacy", "one"), template_json("t2", "dynamic", "two"),
                    template_json("t3", "dynamic", "three")};
@@ -261,7 +290,7 @@ std::string verified_sender(int id, const std::string& email) {
          R"(","from_name":"F","reply_to":"r@example.com","reply_to_name":"R","address":"1 St","city":"X","state":"Y","zip":"1","country":"Z","verified":true,"locked":false})";
 }
 
-TEST_F(AccountSyncTest, SendersAndVerifiedSendersWithLastSeenIdPaging) {
+TEST_P(AccountSyncTest, SendersAndVerifiedSendersWithLastSeenIdPaging) {
   api.edit([](fake_account& a) {
     a.marketing_senders = {
         R"({"id":7,"nickname":"main","from":{"email":"news@example.com","name":"News"},"reply_to":{"email":"help@example.com","name":"Help"},"address":"1 Main St","city":"Town","country":"US","verified":{"status":true,"reason":null},"locked":false,"created_at":1600000000,"updated_at":1600000001})"};
@@ -292,7 +321,7 @@ TEST_F(AccountSyncTest, SendersAndVerifiedSendersWithLastSeenIdPaging) {
   EXPECT_EQ(q("SELECT deleted_at IS NOT NULL FROM verified_senders WHERE id='10'"), "1");
 }
 
-TEST_F(AccountSyncTest, FieldDefinitionsNameTheCustomFields) {
+TEST_P(AccountSyncTest, FieldDefinitionsNameTheCustomFields) {
   api.edit([](fake_account& a) {
     a.field_definitions =
         R"({"custom_fields":[{"id":"w1","name":"num_orders","field_type":"Number"},{"id":"w2","name":"plan","field_type":"Text"}],"reserved_fields":[{"id":"_rf0_T","name":"first_name","field_type":"Text","read_only":false},{"id":"_rf1_D","name":"created_at","field_type":"Date","read_only":true}],"_metadata":{"self":"x"}})";
@@ -315,7 +344,7 @@ TEST_F(AccountSyncTest, FieldDefinitionsNameTheCustomFields) {
   EXPECT_EQ(q("SELECT name FROM field_definitions WHERE id='w1'"), "orders");
 }
 
-TEST_F(AccountSyncTest, DailyStatsBackfillOnceThenReReadTheTrailingWindow) {
+TEST_P(AccountSyncTest, DailyStatsBackfillOnceThenReReadTheTrailingWindow) {
   api.edit([](fake_account& a) {
     for (int d = 20; d <= 31; ++d) a.stats_days["2025-12-" + std::to_string(d)] = metrics(d);
     a.stats_days["2026-01-01"] = metrics(100, 3);
@@ -349,7 +378,7 @@ TEST_F(AccountSyncTest, DailyStatsBackfillOnceThenReReadTheTrailingWindow) {
   EXPECT_EQ(q("SELECT count(*) FROM stats_daily"), "12");
 }
 
-TEST_F(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
+TEST_P(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
   options.stats_backfill_days = 1;
   api.edit([](fake_account& a) {
     a.category_stats["2026-01-01"] = {
@@ -385,7 +414,7 @@ TEST_F(AccountSyncTest, CategoryStatsPerCategoryPerDay) {
 // Totals from the listing, days from /{id}?aggregated_by=day for items with any activity:
 // the first run backfills stats_backfill_days, later runs re-read the trailing window; days
 // and totals are history, never tombstoned.
-TEST_F(AccountSyncTest, SingleSendAndAutomationStatsAreKeptPerDayBesideTheTotals) {
+TEST_P(AccountSyncTest, SingleSendAndAutomationStatsAreKeptPerDayBesideTheTotals) {
   const std::string zero =
       R"({"bounce_drops":0,"bounces":0,"clicks":0,"delivered":0,"invalid_emails":0,"opens":0,)"
       R"("requests":0,"spam_report_drops":0,"spam_reports":0,"unique_clicks":0,)"
@@ -460,7 +489,7 @@ TEST_F(AccountSyncTest, SingleSendAndAutomationStatsAreKeptPerDayBesideTheTotals
   EXPECT_EQ(q("SELECT count(*) FROM singlesend_stats WHERE singlesend_id = 's2'"), "2");
 }
 
-TEST_F(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429IsWaitedOut) {
+TEST_P(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429IsWaitedOut) {
   options.messages_backfill = 1h;
   options.messages_request_interval = 10000ms;
   // 2500 messages in the last hour: the whole hour, then halves, come back full.
@@ -505,7 +534,7 @@ TEST_F(AccountSyncTest, MessagesWindowsSplitUntilEachHasFewerThanTheLimitAndA429
   EXPECT_EQ(q("SELECT status FROM messages WHERE id='msg-42'"), "not_delivered");
 }
 
-TEST_F(AccountSyncTest, MessagesWithoutTheAddOnAreSkippedAndTheOthersSucceed) {
+TEST_P(AccountSyncTest, MessagesWithoutTheAddOnAreSkippedAndTheOthersSucceed) {
   api.edit([](fake_account& a) {
     a.email_activity_addon = false;
     a.bounces = {suppression("x@example.com", 1)};
@@ -521,7 +550,7 @@ TEST_F(AccountSyncTest, MessagesWithoutTheAddOnAreSkippedAndTheOthersSucceed) {
             std::string::npos);
 }
 
-TEST_F(AccountSyncTest, AKeyLackingOneScopeSkipsThatCollectionNamingTheScopeAndTheOthersSucceed) {
+TEST_P(AccountSyncTest, AKeyLackingOneScopeSkipsThatCollectionNamingTheScopeAndTheOthersSucceed) {
   api.edit([](fake_account& a) {
     a.scopes = {"marketing.read", "suppression.read", "asm.groups.read", "stats.read"};
     a.bounces = {suppression("x@example.com", 1)};
@@ -557,7 +586,7 @@ TEST_F(AccountSyncTest, AKeyLackingOneScopeSkipsThatCollectionNamingTheScopeAndT
   }();
 }
 
-TEST_F(AccountSyncTest, A403WhenScopesCannotBeReadSkipsOnlyThatCollection) {
+TEST_P(AccountSyncTest, A403WhenScopesCannotBeReadSkipsOnlyThatCollection) {
   options.check_scopes = false;
   api.edit([](fake_account& a) {
     a.scopes = {"suppression.read"};
@@ -573,7 +602,7 @@ TEST_F(AccountSyncTest, A403WhenScopesCannotBeReadSkipsOnlyThatCollection) {
   EXPECT_EQ(api.count("/v3/scopes"), 0);
 }
 
-TEST_F(AccountSyncTest, ARejectedKeyStopsTheSource) {
+TEST_P(AccountSyncTest, ARejectedKeyStopsTheSource) {
   client_options.api_key = "SG.wrong";
   const auto r = sync({collection::bounces, collection::templates});
   EXPECT_FALSE(r.all_succeeded());
@@ -583,7 +612,20 @@ TEST_F(AccountSyncTest, ARejectedKeyStopsTheSource) {
   EXPECT_EQ(r.collections.at(1).status, run_status::skipped);
 }
 
-TEST_F(AccountSyncTest, ListMembersViewJoinsContactsWithTheirLists) {
+// The views over the tables, on a migrated SQLite file.
+class AccountViewsTest : public ::testing::Test {
+ protected:
+  AccountViewsTest() {
+    sgs::store::object_store_options so;
+    so.file = dir.path() / "default.db";
+    store = sgs::store::sqlite_object_store::open(so);
+  }
+  std::string q(const std::string& sql) { return query_text(dir.path() / "default.db", sql); }
+  temp_dir dir;
+  std::unique_ptr<sgs::store::object_store> store;
+};
+
+TEST_F(AccountViewsTest, ListMembersViewJoinsContactsWithTheirLists) {
   // recipients rows are written by the contact sync; here directly.
   SQLite::Database db((dir.path() / "default.db").string(), SQLite::OPEN_READWRITE);
   db.exec(
@@ -600,7 +642,7 @@ TEST_F(AccountSyncTest, ListMembersViewJoinsContactsWithTheirLists) {
 
 namespace {
 
-TEST_F(AccountSyncTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind) {
+TEST_F(AccountViewsTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind) {
   SQLite::Database db((dir.path() / "default.db").string(), SQLite::OPEN_READWRITE);
   auto add = [&](const std::string& table, const std::string& email, int ts) {
     db.exec("INSERT INTO " + table + " (email, timestamp, raw, received_at) VALUES ('" + email +
@@ -634,3 +676,7 @@ TEST_F(AccountSyncTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind)
 }
 
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Backends, AccountSyncTest,
+                         ::testing::Values(backend_kind::sqlite, backend_kind::postgresql),
+                         sgs::test::backend_name{});

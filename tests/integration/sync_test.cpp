@@ -13,6 +13,7 @@
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/sqlite_object_store.hpp"
+#include "store_backends.hpp"
 #include "sync/sync_source.hpp"
 #include "sync_fixture.hpp"
 #include "test_server.hpp"
@@ -20,10 +21,11 @@
 using namespace std::chrono_literals;
 using sgs::store::collection;
 using sgs::store::run_status;
+using sgs::test::backend_kind;
+using sgs::test::backend_under_test;
 using sgs::test::fake_account;
 using sgs::test::fake_response;
 using sgs::test::fake_sendgrid;
-using sgs::test::query_text;
 using sgs::test::temp_dir;
 
 namespace {
@@ -36,8 +38,13 @@ std::string list_json(const std::string& id, const std::string& name, int count 
          std::to_string(count) + R"(,"_metadata":{"self":"x"}})";
 }
 
-class SyncTest : public sgs::test::sync_fixture {
+class SyncTest : public sgs::test::sync_fixture,
+                 public ::testing::WithParamInterface<backend_kind> {
  protected:
+  void SetUp() override {
+    SGS_REQUIRE_BACKEND(b);
+    store = b.backend().open_object_store(b.source());
+  }
   SyncTest() {
     options.list_page_size = 2;
     options.singlesend_page_size = 2;
@@ -50,6 +57,9 @@ class SyncTest : public sgs::test::sync_fixture {
   sgs::sync::source_result sync(std::vector<collection> only = {}) {
     return run_sync(std::move(only));
   }
+
+  // On PostgreSQL the tables are read through views with JSON and times as text.
+  std::string q(const std::string& sql) { return b.query_as_text(sql); }
 
   // A small Marketing Campaigns account: 5 lists, 2 segments, 3 single sends, no contacts.
   void small_account() {
@@ -72,6 +82,8 @@ class SyncTest : public sgs::test::sync_fixture {
     }
     throw std::runtime_error("collection not in result");
   }
+
+  backend_under_test b{GetParam()};
 };
 
 const std::string export_header =
@@ -81,7 +93,7 @@ const std::string export_header =
 
 }  // namespace
 
-TEST_F(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
+TEST_P(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
   small_account();
   const auto r = sync({collection::lists});
   ASSERT_TRUE(r.all_succeeded()) << r.collections.at(0).error;
@@ -98,14 +110,14 @@ TEST_F(SyncTest, ListsArePagedThroughFullUrlNextLinksToTheEnd) {
       "3/5/5/succeeded");
 }
 
-TEST_F(SyncTest, OnBehalfOfHeaderIsSentWhenConfigured) {
+TEST_P(SyncTest, OnBehalfOfHeaderIsSentWhenConfigured) {
   small_account();
   client_options.on_behalf_of = "subuser1";
   ASSERT_TRUE(sync({collection::segments}).all_succeeded());
   EXPECT_EQ(api.requests().at(0).headers.at("on-behalf-of"), "subuser1");
 }
 
-TEST_F(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
+TEST_P(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
   small_account();
   const auto r = sync({collection::segments, collection::campaigns});
   ASSERT_TRUE(r.all_succeeded());
@@ -124,7 +136,7 @@ TEST_F(SyncTest, SegmentsAndSingleSendsLandInTypedColumns) {
   EXPECT_EQ(api.count("/v3/marketing/singlesends"), 2);
 }
 
-TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
+TEST_P(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 3;
     a.export_files = {
@@ -167,7 +179,7 @@ TEST_F(SyncTest, ContactExportOfThreeGzipFilesPendingForSeveralPolls) {
 
 // Issue 13: the export job's id is a path segment: percent-encoded, or libcurl refuses the
 // URL ("URL using bad/illegal format") and a '/' would make it two segments.
-TEST_F(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
+TEST_P(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 1;
     a.export_job_id = "job 1/x";
@@ -186,7 +198,7 @@ TEST_F(SyncTest, ExportJobIdWithASpaceAndASlashIsPercentEncodedInThePollUrl) {
 }
 
 // Issue 13: segments were assumed to come in one page; follow _metadata.next when present.
-TEST_F(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
+TEST_P(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
   api.edit([](fake_account& a) {
     for (int i = 1; i <= 5; ++i)
       a.segments.push_back(R"({"id":"s)" + std::to_string(i) +
@@ -199,7 +211,7 @@ TEST_F(SyncTest, SegmentsFollowMetadataNextLinksWhenPresent) {
   EXPECT_EQ(api.count("/v3/marketing/segments/2.0"), 3);
 }
 
-TEST_F(SyncTest, UnusableNextLinkFailsNamingTheLink) {
+TEST_P(SyncTest, UnusableNextLinkFailsNamingTheLink) {
   api.edit([](fake_account& a) {
     for (int i = 1; i <= 3; ++i)
       a.segments.push_back(R"({"id":"s)" + std::to_string(i) +
@@ -215,7 +227,7 @@ TEST_F(SyncTest, UnusableNextLinkFailsNamingTheLink) {
   EXPECT_EQ(q("SELECT count(*) FROM segments WHERE deleted_at IS NOT NULL"), "0");
 }
 
-TEST_F(SyncTest, NdjsonExportFilesAreParsedToo) {
+TEST_P(SyncTest, NdjsonExportFilesAreParsedToo) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(
@@ -228,7 +240,7 @@ TEST_F(SyncTest, NdjsonExportFilesAreParsedToo) {
   EXPECT_EQ(q("SELECT list_ids FROM recipients WHERE id='n2'"), R"(["l9"])");
 }
 
-TEST_F(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
+TEST_P(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
@@ -242,7 +254,7 @@ TEST_F(SyncTest, FailedExportJobFailsRecipientsAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
-TEST_F(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes) {
+TEST_P(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
@@ -253,7 +265,7 @@ TEST_F(SyncTest, ExportOfAnAccountWithoutContactsSucceedsAndTombstonesTheOldOnes
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NOT NULL"), "1");
 }
 
-TEST_F(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
+TEST_P(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = {sgs::test::gzip(export_header + "\"a@x.com\",,,,,,,,,\"c1\",\n")};
@@ -267,7 +279,7 @@ TEST_F(SyncTest, ReadyExportWithoutFilesOrCountFailsAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
-TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
+TEST_P(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
   api.edit([](fake_account& a) {
     a.legacy = true;
     a.legacy_lists = {R"({"id":1,"name":"the jones","recipient_count":1})",
@@ -310,7 +322,7 @@ TEST_F(SyncTest, LegacyAccountIsDetectedAndSyncedFromContactdbAndCampaigns) {
 
 // Issue 13: a server that answers every page with objects without ids was read for 100 000
 // pages, storing nothing and logging a warning per page.
-TEST_F(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) {
+TEST_P(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) {
   api.edit([](fake_account& a) {
     a.legacy = true;
     a.legacy_recipients = {R"({"id":"r1","email":"r1@x.com"})"};
@@ -332,7 +344,7 @@ TEST_F(SyncTest, LegacyRecipientPageAddingNothingNewEndsTheRunAtOnceAsAFailure) 
   EXPECT_EQ(q("SELECT count(*) FROM recipients WHERE deleted_at IS NULL"), "1");
 }
 
-TEST_F(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
+TEST_P(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
   api.edit([](fake_account& a) { a.legacy = true; });
   fake_response same;
   same.body = R"({"recipients":[{"id":"r1","email":"r1@x.com"},{"id":"r2","email":"r2@x.com"}]})";
@@ -345,7 +357,7 @@ TEST_F(SyncTest, LegacyRecipientPageRepeatedForEverEndsTheRunAsAFailure) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients"), "2");  // page 1 is kept, once
 }
 
-TEST_F(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
+TEST_P(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
   api.edit(
       [](fake_account& a) { a.lists = {"{}", "{}", "{}", "{}", "{}", list_json("l1", "one")}; });
   std::ostringstream log;
@@ -365,7 +377,7 @@ TEST_F(SyncTest, ObjectsWithoutIdsAreWarnedAboutOncePerMinuteNotOncePerPage) {
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "1");
 }
 
-TEST_F(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {
+TEST_P(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {
   small_account();
   fake_response limited;
   limited.status = 429;
@@ -383,7 +395,7 @@ TEST_F(SyncTest, RateLimitWithEpochResetWaitsUntilTheReset) {
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "5");
 }
 
-TEST_F(SyncTest, RateLimitWithSecondsResetWaitsThatManySeconds) {
+TEST_P(SyncTest, RateLimitWithSecondsResetWaitsThatManySeconds) {
   small_account();
   fake_response limited;
   limited.status = 429;
@@ -398,7 +410,7 @@ TEST_F(SyncTest, RateLimitWithSecondsResetWaitsThatManySeconds) {
   EXPECT_EQ(q("SELECT rate_limit_waits FROM sync_runs"), "2");
 }
 
-TEST_F(SyncTest, ServerErrorThenSuccessIsRetriedWithBackoff) {
+TEST_P(SyncTest, ServerErrorThenSuccessIsRetriedWithBackoff) {
   small_account();
   fake_response error;
   error.status = 500;
@@ -411,7 +423,7 @@ TEST_F(SyncTest, ServerErrorThenSuccessIsRetriedWithBackoff) {
   EXPECT_LE(waits[0], policy.backoff_cap);
 }
 
-TEST_F(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
+TEST_P(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
   small_account();
   fake_response error;
   error.status = 503;
@@ -429,7 +441,7 @@ TEST_F(SyncTest, PersistentServerErrorsGiveUpAndOtherCollectionsStillRun) {
   EXPECT_FALSE(r.all_succeeded());
 }
 
-TEST_F(SyncTest, ResponseSlowerThanTheTimeoutIsRetried) {
+TEST_P(SyncTest, ResponseSlowerThanTheTimeoutIsRetried) {
   small_account();
   client_options.request_timeout = 100ms;
   fake_response slow;
@@ -444,7 +456,7 @@ TEST_F(SyncTest, ResponseSlowerThanTheTimeoutIsRetried) {
   EXPECT_EQ(r.collections.at(0).counts.http_retries, 1);
 }
 
-TEST_F(SyncTest, MalformedJsonFailsOnlyThatCollection) {
+TEST_P(SyncTest, MalformedJsonFailsOnlyThatCollection) {
   small_account();
   fake_response bad;
   bad.body = R"({"results":[{"id":"s1",)";
@@ -458,7 +470,7 @@ TEST_F(SyncTest, MalformedJsonFailsOnlyThatCollection) {
             "failed:" + seg.error);
 }
 
-TEST_F(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
+TEST_P(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
   small_account();
   client_options.api_key = "SG.revoked";
   const auto r = sync();
@@ -475,7 +487,7 @@ TEST_F(SyncTest, RejectedKey401StopsTheSourceAndSaysWhatToDo) {
   EXPECT_EQ(q("SELECT group_concat(status) FROM sync_runs"), "failed,skipped,skipped,skipped");
 }
 
-TEST_F(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
+TEST_P(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
   small_account();
   fake_response forbidden;
   forbidden.status = 403;
@@ -497,7 +509,7 @@ TEST_F(SyncTest, Forbidden403OnBothApisNamesBothPermissions) {
   EXPECT_EQ(api.requests().size(), 2u);
 }
 
-TEST_F(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
+TEST_P(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
   small_account();
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
@@ -532,7 +544,7 @@ TEST_F(SyncTest, SecondSyncTombstonesDeletedObjectsAndUpdatesRenamedOnes) {
   EXPECT_EQ(q("SELECT count(*) FROM lists WHERE deleted_at IS NOT NULL"), "0");
 }
 
-TEST_F(SyncTest, FailedRunMidwayTombstonesNothing) {
+TEST_P(SyncTest, FailedRunMidwayTombstonesNothing) {
   small_account();
   ASSERT_TRUE(sync({collection::lists}).all_succeeded());
   api.edit([](fake_account& a) { a.lists.erase(a.lists.begin()); });  // l1 gone
@@ -555,7 +567,7 @@ TEST_F(SyncTest, FailedRunMidwayTombstonesNothing) {
   EXPECT_EQ(q("SELECT rows_tombstoned FROM sync_runs ORDER BY id DESC LIMIT 1"), "0");
 }
 
-TEST_F(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
+TEST_P(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
   small_account();
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
@@ -577,7 +589,7 @@ TEST_F(SyncTest, SameRunTwiceGivesNoDuplicateRowsAndWritesNothing) {
             "1");  // the fixed clock: same run id text
 }
 
-TEST_F(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {
+TEST_P(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {
   small_account();
   ASSERT_TRUE(sync({collection::lists}).all_succeeded());
   api.edit([](fake_account& a) { a.lists.clear(); });
@@ -589,23 +601,19 @@ TEST_F(SyncTest, StopRequestedEndsTheRunWithoutTombstones) {
   EXPECT_EQ(q("SELECT count(*) FROM lists WHERE deleted_at IS NOT NULL"), "0");
 }
 
-TEST_F(SyncTest, RunSourceSyncOpensItsOwnStoreAndClient) {
+TEST_P(SyncTest, RunSourceSyncOpensItsOwnStoreAndClient) {
   small_account();
   sgs::sync::source_sync_request req;
-  req.source.name = "default";
+  req.source.name = b.source();
   req.source.api_base = api.base_url();
   req.api_key = "SG.test-key";
-  req.open_store = [file = dir.path() / "default.db"] {
-    sgs::store::object_store_options so;
-    so.file = file;
-    return sgs::store::sqlite_object_store::open(so);
-  };
+  req.open_store = [this] { return b.backend().open_object_store(b.source()); };
   req.options = options;
   req.options.collections = {collection::lists};
   req.retry = policy;
   const auto r = sgs::sync::run_source_sync(req);
   ASSERT_TRUE(r.all_succeeded()) << r.fatal_error;
-  EXPECT_EQ(r.source, "default");
+  EXPECT_EQ(r.source, b.source());  // the run is of the source the request names
   EXPECT_EQ(q("SELECT count(*) FROM lists"), "5");
 }
 
@@ -631,7 +639,7 @@ std::vector<std::string> three_export_files() {
 
 }  // namespace
 
-TEST_F(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunCompletes) {
+TEST_P(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunCompletes) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = three_export_files();
@@ -665,7 +673,7 @@ TEST_F(SyncTest, ExportFileFailingMidExportTombstonesNothingAndTheNextRunComplet
   EXPECT_EQ(q("SELECT group_concat(id) FROM recipients WHERE deleted_at IS NOT NULL"), "c30");
 }
 
-TEST_F(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
+TEST_P(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 0;
     a.export_files = three_export_files();
@@ -692,7 +700,7 @@ TEST_F(SyncTest, ExportFileCutOffMidStreamIsNotRetriedAndTombstonesNothing) {
   EXPECT_EQ(q("SELECT group_concat(id) FROM recipients WHERE deleted_at IS NOT NULL"), "c30");
 }
 
-TEST_F(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
+TEST_P(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
   small_account();
   // Page 1 is answered, page 2 is rate limited for 2 s, then answered.
   api.inject(
@@ -720,7 +728,7 @@ TEST_F(SyncTest, RateLimitMidPaginationWaitsThenFetchesTheSamePageAgain) {
             "succeeded/3/1");
 }
 
-TEST_F(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
+TEST_P(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
   api.edit([](fake_account& a) {
     a.export_pending_polls = 1;
     a.export_files = three_export_files();
@@ -736,3 +744,7 @@ TEST_F(SyncTest, RateLimitWhilePollingTheExportWaitsAndTheExportCompletes) {
   EXPECT_EQ(q("SELECT count(*) FROM recipients"), "30");
   EXPECT_EQ(q("SELECT rate_limit_waits FROM sync_runs"), "1");
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, SyncTest,
+                         ::testing::Values(backend_kind::sqlite, backend_kind::postgresql),
+                         sgs::test::backend_name{});

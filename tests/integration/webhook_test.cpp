@@ -9,8 +9,12 @@
 
 #include "events/signature.hpp"
 #include "http_client.hpp"
+#include "store_backends.hpp"
 #include "test_server.hpp"
 
+using sgs::test::backend_kind;
+using sgs::test::backend_server;
+using sgs::test::backend_under_test;
 using sgs::test::count_events;
 using sgs::test::count_rows;
 using sgs::test::http_client;
@@ -45,14 +49,35 @@ std::string batch_of(int client, int first, int count) {
   return body + "]\r\n";
 }
 
-class WebhookTest : public ::testing::Test {
+// The webhook on every store backend (SQLite, PostgreSQL): the source's tables read as a user
+// would, with SQL both accept (the few queries that differ say so).
+class WebhookTest : public ::testing::TestWithParam<backend_kind> {
+ protected:
+  void SetUp() override {
+    SGS_REQUIRE_BACKEND(b);
+    server = std::make_unique<backend_server>(b.backend(), std::vector<std::string>{b.source()});
+    url = "/webhooks/sendgrid/" + b.source();
+  }
+  // Settled: everything acknowledged is in the tables (see backend_server::settle).
+  backend_under_test& db() {
+    server->settle();
+    return b;
+  }
+  bool sqlite() const { return GetParam() == backend_kind::sqlite; }
+  backend_under_test b{GetParam()};
+  std::unique_ptr<backend_server> server;
+  std::string url;
+};
+
+// Tests of the HTTP front that need no second backend.
+class SqliteWebhookTest : public ::testing::Test {
  protected:
   temp_dir dir;
   std::unique_ptr<test_server> server = std::make_unique<test_server>(dir.path());
   std::filesystem::path db() const { return server->db_file(); }  // settled: see test_server
 };
 
-TEST_F(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
+TEST_P(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
   http_client client(server->port());
   auto res = client.post(url, read_data("webhook/all_types.json"));
   ASSERT_EQ(res.status, 200) << res.body;
@@ -91,22 +116,30 @@ TEST_F(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
   EXPECT_EQ(query_text(db(), "SELECT tls FROM delivered"), "1");
   EXPECT_EQ(query_text(db(), "SELECT attempt + 1 FROM deferred"), "6");
   EXPECT_EQ(query_text(db(), "SELECT url_offset_index || url_offset_type FROM click"), "0html");
-  EXPECT_EQ(query_text(db(), "SELECT json_extract(custom_args, '$.unique_arg_key') FROM click"),
-            "unique_arg_value");
-  EXPECT_EQ(query_text(db(), "SELECT json_array_length(category) FROM click"), "2");
+  EXPECT_EQ(
+      query_text(db(), sqlite() ? "SELECT json_extract(custom_args, '$.unique_arg_key') FROM click"
+                                : "SELECT custom_args->>'unique_arg_key' FROM click"),
+      "unique_arg_value");
+  EXPECT_EQ(query_text(db(), sqlite() ? "SELECT json_array_length(category) FROM click"
+                                      : "SELECT jsonb_array_length(category) FROM click"),
+            "2");
   EXPECT_EQ(query_text(db(), "SELECT sg_machine_open FROM _open"), "0");
   EXPECT_EQ(query_text(db(), "SELECT type FROM account_status_change"), "compliance_suspend");
   EXPECT_EQ(query_text(db(), "SELECT count(*) FROM bounce WHERE status IS NULL"), "1");
   EXPECT_EQ(query_text(db(), "SELECT event FROM activity WHERE source_table = 'spam_report'"),
             "spamreport");
-  // raw is the element exactly as sent.
-  EXPECT_EQ(
-      query_text(db(), "SELECT raw FROM spam_report"),
-      R"({"email":"alex@example.com","timestamp":1513299569,"smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","event":"spamreport","sg_event_id":"37nvH5QBz858KGVYCM4uOA==","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"})");
+  // raw is the element exactly as sent (PostgreSQL: as jsonb, equal to it).
+  const std::string spam_raw =
+      R"({"email":"alex@example.com","timestamp":1513299569,"smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","event":"spamreport","sg_event_id":"37nvH5QBz858KGVYCM4uOA==","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"})";
+  if (sqlite()) {
+    EXPECT_EQ(query_text(db(), "SELECT raw FROM spam_report"), spam_raw);
+  } else {
+    EXPECT_EQ(query_text(db(), "SELECT raw = '" + spam_raw + "'::jsonb FROM spam_report"), "t");
+  }
   EXPECT_FALSE(query_text(db(), "SELECT received_at FROM spam_report").empty());
 }
 
-TEST_F(WebhookTest, SameBodyPostedTwiceStoresItOnce) {
+TEST_P(WebhookTest, SameBodyPostedTwiceStoresItOnce) {
   http_client client(server->port());
   const std::string body = batch_of(1, 0, 100);
   ASSERT_EQ(client.post(url, body).status, 200);
@@ -117,7 +150,7 @@ TEST_F(WebhookTest, SameBodyPostedTwiceStoresItOnce) {
   EXPECT_EQ(query_text(db(), "SELECT sum(events) FROM daily_counts"), "100");
 }
 
-TEST_F(WebhookTest, RetriedBatchWithChangedEventIdsIsRecognisedByFingerprint) {
+TEST_P(WebhookTest, RetriedBatchWithChangedEventIdsIsRecognisedByFingerprint) {
   http_client client(server->port());
   std::string body = batch_of(2, 0, 20);
   ASSERT_EQ(client.post(url, body).status, 200);
@@ -130,7 +163,7 @@ TEST_F(WebhookTest, RetriedBatchWithChangedEventIdsIsRecognisedByFingerprint) {
   EXPECT_EQ(count_rows(db(), "delivered"), 20);
 }
 
-TEST_F(WebhookTest, EventsWithoutEventIdAreDedupedByContent) {
+TEST_P(WebhookTest, EventsWithoutEventIdAreDedupedByContent) {
   http_client client(server->port());
   const std::string body =
       R"([{"email":"a@example.com","timestamp":1513299569,"event":"group_unsubscribe","asm_group_id":10,"sg_message_id":"m1"},
@@ -140,7 +173,7 @@ TEST_F(WebhookTest, EventsWithoutEventIdAreDedupedByContent) {
   EXPECT_EQ(count_rows(db(), "group_unsubscribe"), 2);  // two groups: two distinct events
 }
 
-TEST_F(WebhookTest, DuplicatesWithinOneBodyAreStoredOnce) {
+TEST_P(WebhookTest, DuplicatesWithinOneBodyAreStoredOnce) {
   http_client client(server->port());
   const std::string e = unique_event(3, 1);
   auto res = client.post(url, "[" + e + "," + e + "]");
@@ -148,7 +181,7 @@ TEST_F(WebhookTest, DuplicatesWithinOneBodyAreStoredOnce) {
   EXPECT_EQ(res.body, R"({"stored":1,"duplicates":1,"rejected":0})");
 }
 
-TEST_F(WebhookTest, DataAndDedupSurviveARestart) {
+TEST_P(WebhookTest, DataAndDedupSurviveARestart) {
   const std::string body = batch_of(4, 0, 50);
   {
     http_client client(server->port());
@@ -156,7 +189,7 @@ TEST_F(WebhookTest, DataAndDedupSurviveARestart) {
   }
   server->stop();
   server.reset();
-  server = std::make_unique<test_server>(dir.path());
+  server = std::make_unique<backend_server>(b.backend(), std::vector<std::string>{b.source()});
   EXPECT_EQ(count_events(db()), 50);
   http_client client(server->port());
   auto res = client.post(url, body);
@@ -165,7 +198,7 @@ TEST_F(WebhookTest, DataAndDedupSurviveARestart) {
   EXPECT_EQ(count_events(db()), 50);
 }
 
-TEST_F(WebhookTest, SixtyFourConcurrentClientsStoreExactlyTheSum) {
+TEST_P(WebhookTest, SixtyFourConcurrentClientsStoreExactlyTheSum) {
   constexpr int clients = 64;
   constexpr int posts = 5;
   constexpr int per_post = 40;
@@ -190,7 +223,7 @@ struct bad_body {
   int status;
 };
 
-class BadBodyTest : public WebhookTest, public ::testing::WithParamInterface<bad_body> {};
+class BadBodyTest : public SqliteWebhookTest, public ::testing::WithParamInterface<bad_body> {};
 
 TEST_P(BadBodyTest, IsRefusedWithTheDocumentedAnswerAndNothingIsStored) {
   http_client client(server->port());
@@ -224,14 +257,14 @@ INSTANTIATE_TEST_SUITE_P(
         bad_body{"deeply_nested", deeply_nested(100000), 400}),
     [](const auto& info) { return std::string(info.param.name); });
 
-TEST_F(WebhookTest, BadBodyReasonSaysWhatWasWrong) {
+TEST_P(WebhookTest, BadBodyReasonSaysWhatWasWrong) {
   http_client client(server->port());
   EXPECT_NE(client.post(url, "nope").body.find("not valid JSON"), std::string::npos);
   EXPECT_NE(client.post(url, "null").body.find("not null"), std::string::npos);
   EXPECT_NE(client.post(url, R"({"event":"open"})").body.find("not an object"), std::string::npos);
 }
 
-TEST_F(WebhookTest, EmptyArrayIsAcceptedAndStoresNothing) {
+TEST_P(WebhookTest, EmptyArrayIsAcceptedAndStoresNothing) {
   http_client client(server->port());
   auto res = client.post(url, "[]");
   EXPECT_EQ(res.status, 200);
@@ -239,7 +272,7 @@ TEST_F(WebhookTest, EmptyArrayIsAcceptedAndStoresNothing) {
   EXPECT_EQ(count_events(db()), 0);
 }
 
-TEST_F(WebhookTest, UnusableElementsAreKeptRawAndTheRestIsStored) {
+TEST_P(WebhookTest, UnusableElementsAreKeptRawAndTheRestIsStored) {
   http_client client(server->port());
   const std::string body = "[" + unique_event(8, 0) + R"(, 1, "two", null, [3],
       {"email":"a@b.c","timestamp":"yesterday","event":"bounce"},
@@ -260,7 +293,7 @@ TEST_F(WebhookTest, UnusableElementsAreKeptRawAndTheRestIsStored) {
             std::string::npos);
 }
 
-TEST_F(WebhookTest, UnknownEventTypeIsKeptWholeInOtherEvents) {
+TEST_P(WebhookTest, UnknownEventTypeIsKeptWholeInOtherEvents) {
   http_client client(server->port());
   auto res = client.post(
       url,
@@ -271,7 +304,7 @@ TEST_F(WebhookTest, UnknownEventTypeIsKeptWholeInOtherEvents) {
   EXPECT_EQ(query_text(db(), "SELECT event FROM activity"), "brand_new_type");
 }
 
-TEST_F(WebhookTest, HugeStringFieldIsStoredIntact) {
+TEST_P(WebhookTest, HugeStringFieldIsStoredIntact) {
   http_client client(server->port());
   const std::string reason(4 * 1024 * 1024, 'r');
   auto res = client.post(
@@ -281,7 +314,7 @@ TEST_F(WebhookTest, HugeStringFieldIsStoredIntact) {
   EXPECT_EQ(query_text(db(), "SELECT length(reason) FROM bounce"), std::to_string(reason.size()));
 }
 
-TEST_F(WebhookTest, Utf8BomIsSkipped) {
+TEST_P(WebhookTest, Utf8BomIsSkipped) {
   http_client client(server->port());
   auto res = client.post(url, "\xEF\xBB\xBF" + batch_of(9, 0, 2));
   EXPECT_EQ(res.status, 200) << res.body;
@@ -301,12 +334,12 @@ TEST(WebhookLimits, BodyOverTheLimitIsRefusedWith413) {
   EXPECT_EQ(next.post(url, batch_of(10, 500, 5)).status, 200);
 }
 
-TEST_F(WebhookTest, UnknownSourceIs404) {
+TEST_P(WebhookTest, UnknownSourceIs404) {
   http_client client(server->port());
   EXPECT_EQ(client.post("/webhooks/sendgrid/nope", batch_of(11, 0, 1)).status, 404);
 }
 
-TEST_F(WebhookTest, WrongMethodIs405AndWrongPathIs404) {
+TEST_P(WebhookTest, WrongMethodIs405AndWrongPathIs404) {
   http_client client(server->port());
   auto get = client.request("GET", url);
   EXPECT_EQ(get.status, 405);
@@ -316,32 +349,30 @@ TEST_F(WebhookTest, WrongMethodIs405AndWrongPathIs404) {
   EXPECT_EQ(count_events(db()), 0);
 }
 
-TEST_F(WebhookTest, HealthzReportsEachSource) {
+TEST_P(WebhookTest, HealthzReportsEachSource) {
   http_client client(server->port());
   ASSERT_EQ(client.post(url, batch_of(12, 0, 3)).status, 200);
   auto res = client.request("GET", "/healthz");
   EXPECT_EQ(res.status, 200);
-  EXPECT_NE(res.body.find(R"("default":{"writable":true,"events_stored":3)"), std::string::npos)
+  EXPECT_NE(res.body.find("\"" + b.source() + R"(":{"writable":true,"events_stored":3)"),
+            std::string::npos)
       << res.body;
   EXPECT_NE(res.body.find(R"("status":"ok")"), std::string::npos) << res.body;
 }
 
-TEST_F(WebhookTest, MetricsCountStoredAndDuplicateEvents) {
+TEST_P(WebhookTest, MetricsCountStoredAndDuplicateEvents) {
   http_client client(server->port());
   const auto body = batch_of(13, 0, 4);
   ASSERT_EQ(client.post(url, body).status, 200);
   ASSERT_EQ(client.post(url, body).status, 200);
   auto res = client.request("GET", "/metrics");
   EXPECT_EQ(res.status, 200);
-  EXPECT_NE(
-      res.body.find(R"(sendgrid_source_events_stored_total{source="default",table="delivered"} 4)"),
-      std::string::npos);
-  EXPECT_NE(res.body.find(
-                R"(sendgrid_source_events_duplicate_total{source="default",table="delivered"} 4)"),
-            std::string::npos);
+  const std::string labels = "{source=\"" + b.source() + R"(",table="delivered"} 4)";
+  EXPECT_NE(res.body.find("sendgrid_source_events_stored_total" + labels), std::string::npos);
+  EXPECT_NE(res.body.find("sendgrid_source_events_duplicate_total" + labels), std::string::npos);
 }
 
-TEST_F(WebhookTest, MalformedHttpGets400AndTheConnectionCloses) {
+TEST_P(WebhookTest, MalformedHttpGets400AndTheConnectionCloses) {
   http_client client(server->port());
   std::string answer = client.raw_exchange("THIS IS NOT HTTP\r\n\r\n");
   EXPECT_NE(answer.find("400"), std::string::npos) << answer;
@@ -439,7 +470,7 @@ TEST(WebhookStorage, MetricsCountWalRestartCheckpointsAndResets) {
   EXPECT_GE(metric("sendgrid_source_wal_resets_total"), 1);
 }
 
-TEST_F(WebhookTest, KeepAliveServesManyRequestsOnOneConnection) {
+TEST_P(WebhookTest, KeepAliveServesManyRequestsOnOneConnection) {
   http_client client(server->port());
   for (int i = 0; i < 20; ++i) ASSERT_EQ(client.post(url, batch_of(15, i, 1)).status, 200);
   EXPECT_EQ(count_events(db()), 20);
@@ -645,3 +676,7 @@ TEST(WebhookLimits, ConnectionsOverTheCapGet503AndTheCapFreesUp) {
 }
 
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Backends, WebhookTest,
+                         ::testing::Values(backend_kind::sqlite, backend_kind::postgresql),
+                         sgs::test::backend_name{});

@@ -31,12 +31,21 @@ test_server::test_server(const std::filesystem::path& dir, std::vector<std::stri
     stores_.push_back(store::sqlite_event_store::open(o));
     endpoints.emplace(name, webhook::source_endpoint{name, stores_.back().get(), auth[name]});
   }
+  server_ = start_on_loopback(ioc_, std::move(endpoints), options, threads_);
+  port_ = server_->port();
+}
+
+std::unique_ptr<webhook::server> start_on_loopback(
+    boost::asio::io_context& ioc,
+    std::map<std::string, webhook::source_endpoint, std::less<>> endpoints,
+    webhook::server_options options, std::vector<std::thread>& threads) {
   options.host = "127.0.0.1";
   options.port = 0;
-  server_ = std::make_unique<webhook::server>(ioc_.get_executor(), options, std::move(endpoints));
-  server_->start();
-  port_ = server_->port();
-  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { webhook::run_contained(ioc_); });
+  auto server =
+      std::make_unique<webhook::server>(ioc.get_executor(), options, std::move(endpoints));
+  server->start();
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&ioc] { webhook::run_contained(ioc); });
+  return server;
 }
 
 test_server::~test_server() { stop(); }
@@ -55,9 +64,12 @@ std::filesystem::path test_server::db_file(const std::string& source) {
 }
 
 void test_server::settle() {
-  if (stopped_) return;
+  if (!stopped_) settle_stores(stores_);
+}
+
+void settle_stores(const std::vector<std::unique_ptr<store::event_store>>& stores) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (const auto& s : stores_) {
+  for (const auto& s : stores) {
     while ((s->counters().pending_events.load() > 0 || s->counters().queued_events.load() > 0) &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));

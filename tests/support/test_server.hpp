@@ -56,6 +56,15 @@ class test_server {
   bool stopped_ = false;
 };
 
+// Waits (up to 10 s) until no batch is queued or pending in any of `stores`.
+void settle_stores(const std::vector<std::unique_ptr<store::event_store>>& stores);
+// Starts the real server on 127.0.0.1:0 over `endpoints`, run by two threads (added to
+// `threads`) of `ioc`.
+std::unique_ptr<webhook::server> start_on_loopback(
+    boost::asio::io_context& ioc,
+    std::map<std::string, webhook::source_endpoint, std::less<>> endpoints,
+    webhook::server_options options, std::vector<std::thread>& threads);
+
 // Row count of a table (read-only connection, as a user would query).
 std::int64_t count_rows(const std::filesystem::path& db, const std::string& table);
 // Sum over every event table and other_events.

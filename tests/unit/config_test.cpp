@@ -293,6 +293,14 @@ const std::vector<rule_case> rule_cases = {
     {"tls_handshake_timeout_zero", in_server("tls_handshake_timeout_seconds = 0"),
      "server.tls_handshake_timeout_seconds", "greater than 0"},
     {"storage_dir_empty", in_storage("dir = \"\""), "storage.dir", "must not be empty"},
+    {"backend_unknown", in_storage("backend = \"mysql\""), "storage.backend",
+     "\"sqlite\" or \"postgresql\" (got \"mysql\")"},
+    {"postgresql_without_url", in_storage("backend = \"postgresql\""), "storage.url",
+     "is required with backend = \"postgresql\""},
+    {"url_not_a_uri", in_storage("url = \"host=db password=secret\""), "storage.url",
+     "must be a libpq URI"},
+    {"url_with_sqlite", in_storage("url = \"postgresql://db/x\""), "storage.url",
+     "only applies with backend = \"postgresql\""},
     {"synchronous_unknown", in_storage("synchronous = \"off\""), "storage.synchronous",
      "\"full\" or \"normal\" (got \"off\")"},
     {"dedup_window_zero", in_storage("dedup_window_hours = 0"), "storage.dedup_window_hours",
@@ -848,3 +856,29 @@ TEST(ConfigExample, ExampleFileDocumentsEveryKey) {
 
 }  // namespace
 }  // namespace sgs::config
+
+TEST(Config, PostgresqlStorageIsReadAndTheUrlNeverAppearsInErrors) {
+  auto r = sgs::config::parse_config(
+      "[storage]\nbackend = \"postgresql\"\nurl = \"postgresql://u:s3cret@db:5432/w\"\n"
+      "retention_days = 400\n[[source]]\nname = \"m\"\n",
+      "t.toml");
+  ASSERT_TRUE(std::holds_alternative<sgs::config::config>(r));
+  const auto& c = std::get<sgs::config::config>(r);
+  EXPECT_EQ(c.storage.backend, sgs::config::storage_backend::postgresql);
+  EXPECT_EQ(c.storage.url, "postgresql://u:s3cret@db:5432/w");
+  EXPECT_EQ(c.storage.retention_days, 400u);
+  auto bad = sgs::config::parse_config(
+      "[storage]\nbackend = \"postgresql\"\nurl = \"mysql://u:s3cret@db\"\n", "t.toml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<sgs::config::config_error>>(bad));
+  const auto text =
+      sgs::config::format_errors(std::get<std::vector<sgs::config::config_error>>(bad), "t.toml");
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  auto both = sgs::config::parse_config(
+      "[storage]\nbackend = \"postgresql\"\nurl = \"postgresql://db/w\"\nurl_file = \"u\"\n",
+      "t.toml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<sgs::config::config_error>>(both));
+  EXPECT_NE(
+      sgs::config::format_errors(std::get<std::vector<sgs::config::config_error>>(both), "t.toml")
+          .find("storage.url_file: set url or url_file, not both"),
+      std::string::npos);
+}

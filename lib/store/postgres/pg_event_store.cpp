@@ -1,0 +1,452 @@
+// The PostgreSQL event store: queue, writer thread with group commit, COPY, key table.
+#include "store/postgres/pg_event_store.hpp"
+
+#include <array>
+#include <cstdio>
+#include <unordered_set>
+#include <variant>
+
+#include "events/parse.hpp"
+#include "store/event_columns.hpp"
+#include "store/postgres/pg_connection.hpp"
+#include "store/postgres/pg_schema.hpp"
+#include "text/iso8601.hpp"
+
+namespace sgs::store::pg {
+
+namespace {
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
+
+std::string uuid_text(const events::dedup_key& k) {
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%04x%08x",
+                static_cast<unsigned>(k.high >> 32), static_cast<unsigned>((k.high >> 16) & 0xffff),
+                static_cast<unsigned>(k.high & 0xffff), static_cast<unsigned>(k.low >> 48),
+                static_cast<unsigned>((k.low >> 32) & 0xffff), static_cast<unsigned>(k.low));
+  return buf;
+}
+
+int hex4(std::string_view s, std::size_t at) {
+  if (at + 4 > s.size()) return -1;
+  int v = 0;
+  for (std::size_t i = at; i < at + 4; ++i) {
+    const char c = s[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') {
+      v |= c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v |= c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      v |= c - 'A' + 10;
+    } else {
+      return -1;
+    }
+  }
+  return v;
+}
+
+// True when jsonb would refuse this (valid) JSON text: \u0000, or a \u escape of an unpaired
+// UTF-16 surrogate (the parser keeps both inside custom args, raw).
+bool jsonb_refuses(std::string_view json) {
+  for (std::size_t i = json.find('\\'); i != std::string_view::npos; i = json.find('\\', i)) {
+    if (i + 1 >= json.size()) return false;
+    if (json[i + 1] != 'u') {
+      i += 2;
+      continue;
+    }
+    const int code = hex4(json, i + 2);
+    if (code == 0) return true;
+    if (code >= 0xDC00 && code <= 0xDFFF) return true;  // a low half without its high half
+    if (code >= 0xD800 && code <= 0xDBFF) {
+      const bool paired = i + 11 < json.size() && json[i + 6] == '\\' && json[i + 7] == 'u' &&
+                          hex4(json, i + 8) >= 0xDC00 && hex4(json, i + 8) <= 0xDFFF;
+      if (!paired) return true;
+      i += 12;
+      continue;
+    }
+    i += 6;
+  }
+  return false;
+}
+
+bool is_json_column(std::string_view name) {
+  return name == "category" || name == "custom_args" || name == "raw" || name == "newsletter";
+}
+
+// Why PostgreSQL could not hold this event as a row ("" when it can): text columns cannot
+// hold NUL, jsonb columns refuse \u0000 and unpaired surrogates. Such an event is kept raw in
+// rejected_events (text) with this reason, never dropped.
+std::string unstorable(const events::event& e) {
+  std::string why;
+  auto check_text = [&](std::string_view name, std::string_view v) {
+    if (!why.empty()) return;
+    if (is_json_column(name)) {
+      if (jsonb_refuses(v))
+        why = "`" + std::string(name) +
+              "` holds \\u0000 or an unpaired surrogate, which jsonb "
+              "cannot store";
+    } else if (v.find('\0') != std::string_view::npos) {
+      why = "`" + std::string(name) + "` holds a NUL character, which PostgreSQL text cannot store";
+    }
+  };
+  for (const event_column& c : event_columns) {
+    std::visit(overloaded{[&](std::optional<std::string_view> events::event::*f) {
+                            if (e.*f) check_text(c.name, *(e.*f));
+                          },
+                          [&](std::optional<std::int64_t> events::event::*) {},
+                          [&](std::string events::event::*f) { check_text(c.name, e.*f); },
+                          [&](std::optional<std::string> events::event::*f) {
+                            if (e.*f) check_text(c.name, *(e.*f));
+                          },
+                          [&](std::string_view events::event::*f) { check_text(c.name, e.*f); },
+                          [&](received_at_column) {}, [&](segment_column) {}},
+               c.field);
+  }
+  if (why.empty() && e.event_name.find('\0') != std::string_view::npos)
+    why = "`event` holds a NUL character";
+  return why;
+}
+
+// One row of an event table in COPY text format, columns in the order of event_columns.
+void append_row(std::string& out, const events::event& e, std::string_view received_at) {
+  if (e.kind == events::event_type::other) {
+    copy_text(out, e.event_name);
+    out += '\t';
+  }
+  bool first = true;
+  for (const event_column& c : event_columns) {
+    if (!first) out += '\t';
+    first = false;
+    std::visit(overloaded{[&](std::optional<std::string_view> events::event::*f) {
+                            if (e.*f) {
+                              copy_text(out, *(e.*f));
+                            } else {
+                              copy_null(out);
+                            }
+                          },
+                          [&](std::optional<std::int64_t> events::event::*f) {
+                            if (e.*f) {
+                              out += std::to_string(*(e.*f));
+                            } else {
+                              copy_null(out);
+                            }
+                          },
+                          [&](std::string events::event::*f) { copy_text(out, e.*f); },
+                          [&](std::optional<std::string> events::event::*f) {
+                            if (e.*f) {
+                              copy_text(out, *(e.*f));
+                            } else {
+                              copy_null(out);
+                            }
+                          },
+                          [&](std::string_view events::event::*f) { copy_text(out, e.*f); },
+                          [&](received_at_column) { out += received_at; },
+                          // SQLite's index segments; PostgreSQL partitions by time instead.
+                          [&](segment_column) { out += '0'; }},
+               c.field);
+  }
+  out += '\n';
+}
+
+void append_rejected(std::string& out, std::string_view reason, std::string_view raw,
+                     std::string_view received_at) {
+  copy_text(out, reason);
+  out += '\t';
+  copy_text(out, raw);
+  out += '\t';
+  out += received_at;
+  out += '\n';
+}
+
+}  // namespace
+
+struct pg_event_store::pending {
+  events::parsed_batch batch;
+  std::string received_at;  // ISO-8601 UTC
+  std::chrono::system_clock::time_point received_at_time;
+  write_callback done;
+  std::size_t events = 0;
+};
+
+pg_event_store::pg_event_store(const pg_event_store_options& options) : options_(options) {}
+
+std::unique_ptr<pg_event_store> pg_event_store::open(const pg_event_store_options& options) {
+  std::unique_ptr<pg_event_store> store(new pg_event_store(options));
+  std::string error;
+  if (!store->connect(error)) throw store_error(error);
+  store->writer_ = std::thread([s = store.get()] { s->writer_loop(); });
+  return store;
+}
+
+pg_event_store::~pg_event_store() { close(); }
+
+std::string pg_event_store::location() const {
+  return redact(options_.conninfo) + " schema " + quote_ident(options_.schema);
+}
+
+std::string pg_event_store::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+void pg_event_store::submit(events::parsed_batch batch,
+                            std::chrono::system_clock::time_point received_at,
+                            write_callback done) {
+  const std::size_t n = batch.events.size() + batch.rejected.size();
+  {
+    std::unique_lock lock(mutex_);
+    write_result refused;
+    if (closing_) {
+      refused.status = write_result::outcome::closed;
+    } else if (queued_events_ > 0 && queued_events_ + n > options_.max_queued_events) {
+      refused.status = write_result::outcome::overloaded;
+    } else {
+      queue_.push_back(pending{std::move(batch), text::iso8601_utc(received_at), received_at,
+                               std::move(done), n});
+      queued_events_ += n;
+      counters_.queued_events.store(queued_events_);
+      lock.unlock();
+      wake_.notify_one();
+      return;
+    }
+    lock.unlock();
+    done(refused);
+  }
+}
+
+void pg_event_store::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  conn_.reset();
+}
+
+bool pg_event_store::connect(std::string& error) {
+  try {
+    conn_ = std::make_unique<connection>(options_.conninfo, options_.schema);
+    backoff_ = std::chrono::milliseconds(0);
+    upkeep();
+    return true;
+  } catch (const pg_error& e) {
+    conn_.reset();
+    error = e.what();
+    backoff_ = backoff_.count() == 0 ? options_.reconnect_initial
+                                     : std::min(backoff_ * 2, options_.reconnect_max);
+    next_connect_ = std::chrono::steady_clock::now() + backoff_;
+    return false;
+  }
+}
+
+void pg_event_store::upkeep() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_upkeep_) return;
+  next_upkeep_ = now + options_.upkeep_interval;
+  // Partitions ahead, retention, and keys older than the dedup window. Several receivers may
+  // do this at once: the partition work is under an advisory lock and the DELETE is harmless.
+  maintain_partitions(*conn_, options_.schema, std::chrono::system_clock::now(),
+                      options_.partition_months_ahead, options_.retention_days);
+  conn_->exec("DELETE FROM event_keys WHERE seen_at < now() - make_interval(hours => $1::int)",
+              {std::to_string(options_.dedup_window.count())}, "cannot expire old dedup keys");
+}
+
+void pg_event_store::fail_group(std::vector<pending>& group, const std::string& error) {
+  {
+    std::lock_guard lock(mutex_);
+    last_error_ = error;
+  }
+  counters_.last_commit_failed.store(true);
+  counters_.failed_commits.fetch_add(1);
+  write_result r;
+  r.status = write_result::outcome::failed;
+  r.error = error;
+  for (auto& p : group) p.done(r);
+}
+
+void pg_event_store::writer_loop() {
+  for (;;) {
+    std::vector<pending> group;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing, and everything submitted was answered
+      std::size_t events = 0;
+      while (!queue_.empty() &&
+             (group.empty() || events + queue_.front().events <= options_.max_group_events)) {
+        events += queue_.front().events;
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_events_ -= events;
+      counters_.queued_events.store(queued_events_);
+    }
+    if (!conn_ || !conn_->ok()) {
+      conn_.reset();
+      std::string error;
+      if (std::chrono::steady_clock::now() < next_connect_) {
+        fail_group(group, "PostgreSQL is unreachable (retrying): " + last_error());
+        continue;
+      }
+      if (!connect(error)) {
+        fail_group(group, error);
+        continue;
+      }
+    }
+    try {
+      upkeep();
+    } catch (const pg_error&) {
+      // Upkeep is retried at the next interval; it never fails a write.
+    }
+    write_group(group);
+  }
+}
+
+void pg_event_store::write_group(std::vector<pending>& group) {
+  const auto started = std::chrono::steady_clock::now();
+  // The keys of every event that PostgreSQL can hold, in order.
+  struct event_ref {
+    std::string id;  // "" when the event has no sg_event_id
+    std::string fingerprint;
+    std::string unstorable;
+  };
+  std::vector<std::vector<event_ref>> refs(group.size());
+  std::string keys = "{";
+  for (std::size_t b = 0; b < group.size(); ++b) {
+    for (const auto& e : group[b].batch.events) {
+      event_ref ref;
+      ref.unstorable = unstorable(e);
+      if (ref.unstorable.empty()) {
+        ref.fingerprint = uuid_text(events::fingerprint_key(e));
+        keys += ref.fingerprint + ',';
+        if (auto id = events::event_id_key(e)) {
+          ref.id = uuid_text(*id);
+          keys += ref.id + ',';
+        }
+      }
+      refs[b].push_back(std::move(ref));
+    }
+  }
+  if (keys.back() == ',') keys.pop_back();
+  keys += '}';
+
+  std::vector<write_result> results(group.size());
+  std::array<std::uint64_t, events::event_type_count> stored{};
+  std::array<std::uint64_t, events::event_type_count> duplicates{};
+  std::uint64_t rejected_total = 0;
+  std::string error;
+  // A deadlock or serialization failure against another receiver's group: run it again.
+  for (int attempt = 0;; ++attempt) {
+    stored.fill(0);
+    duplicates.fill(0);
+    rejected_total = 0;
+    for (auto& r : results) r = write_result{};
+    try {
+      transaction tx(*conn_);
+      std::unordered_set<std::string> fresh;
+      if (keys.size() > 2) {
+        // One statement, the keys as one uuid[] parameter. ORDER BY: receivers take key locks
+        // in one order, which keeps deadlocks between them rare (they are retried anyway).
+        auto r = conn_->exec(
+            "INSERT INTO event_keys (k) SELECT DISTINCT k FROM unnest($1::uuid[]) AS k ORDER BY k "
+            "ON CONFLICT DO NOTHING RETURNING k",
+            {keys}, "cannot insert dedup keys");
+        fresh.reserve(static_cast<std::size_t>(r.rows()));
+        for (int i = 0; i < r.rows(); ++i) fresh.emplace(r.text(i, 0));
+      }
+      std::array<std::string, events::event_type_count> rows;
+      std::string rejected_rows;
+      for (std::size_t b = 0; b < group.size(); ++b) {
+        auto& p = group[b];
+        auto& res = results[b];
+        for (std::size_t i = 0; i < p.batch.events.size(); ++i) {
+          const auto& e = p.batch.events[i];
+          const auto& ref = refs[b][i];
+          const auto type = static_cast<std::size_t>(e.kind);
+          if (!ref.unstorable.empty()) {
+            append_rejected(rejected_rows, "element " + std::to_string(i) + ": " + ref.unstorable,
+                            e.raw, p.received_at);
+            ++res.rejected;
+            continue;
+          }
+          const bool is_new =
+              fresh.count(ref.fingerprint) != 0 && (ref.id.empty() || fresh.count(ref.id) != 0);
+          // Claimed keys are not new for later events of the group (duplicates in one body).
+          fresh.erase(ref.fingerprint);
+          if (!ref.id.empty()) fresh.erase(ref.id);
+          if (!is_new) {
+            ++res.duplicates;
+            ++duplicates[type];
+            continue;
+          }
+          append_row(rows[type], e, p.received_at);
+          ++res.stored;
+          ++stored[type];
+        }
+        for (const auto& rej : p.batch.rejected) {
+          append_rejected(rejected_rows, rej.reason, rej.raw, p.received_at);
+          ++res.rejected;
+        }
+        rejected_total += res.rejected;
+      }
+      const std::string columns = event_column_list();
+      for (auto t : events::all_event_types) {
+        const auto& data = rows[static_cast<std::size_t>(t)];
+        if (data.empty()) continue;
+        const std::string table(events::table_name(t));
+        conn_->copy_in("COPY " + table + " (" + (t == events::event_type::other ? "event, " : "") +
+                           columns + ") FROM STDIN",
+                       data, "cannot copy events into " + table);
+      }
+      if (!rejected_rows.empty()) {
+        conn_->copy_in("COPY rejected_events (reason, raw, received_at) FROM STDIN", rejected_rows,
+                       "cannot copy rejected elements");
+      }
+      tx.commit();
+      error.clear();
+      break;
+    } catch (const pg_error& e) {
+      error = e.what();
+      if (e.connection_bad()) {
+        conn_.reset();
+        next_connect_ = std::chrono::steady_clock::now();  // try at once for the next group
+        break;
+      }
+      if (!e.retryable() || attempt >= 4) break;
+    }
+  }
+  if (!error.empty()) {
+    fail_group(group, error);
+    return;
+  }
+
+  counters_.commits.fetch_add(1);
+  counters_.commit_latency.observe(std::chrono::steady_clock::now() - started);
+  counters_.last_commit_failed.store(false);
+  for (std::size_t t = 0; t < events::event_type_count; ++t) {
+    if (stored[t]) counters_.stored[t].fetch_add(stored[t]);
+    if (duplicates[t]) counters_.duplicates[t].fetch_add(duplicates[t]);
+  }
+  counters_.rejected.fetch_add(rejected_total);
+  const auto newest = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          group.back().received_at_time.time_since_epoch())
+                          .count();
+  if (newest > counters_.last_event_unix_ms.load()) counters_.last_event_unix_ms.store(newest);
+  {
+    std::lock_guard lock(mutex_);
+    last_error_.clear();
+  }
+  for (std::size_t b = 0; b < group.size(); ++b) {
+    results[b].status = write_result::outcome::committed;
+    group[b].done(results[b]);
+  }
+}
+
+}  // namespace sgs::store::pg
