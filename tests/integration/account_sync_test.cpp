@@ -448,7 +448,7 @@ TEST_P(AccountSyncTest, SingleSendAndAutomationStatsAreKeptPerDayBesideTheTotals
               "(SELECT * FROM singlesend_stats WHERE date IS NOT NULL ORDER BY id)"),
             "s1|all|all|2025-12-25:2025-12-25:2 s1|all|all|2025-12-31:2025-12-31:3 "
             "s1|all|all|2026-01-01:2026-01-01:4 s2|all|all|2025-12-30:2025-12-30:2");
-  EXPECT_EQ(q("SELECT group_concat(id || ':' || ifnull(date, '-') || ':' || delivered, ' ') FROM "
+  EXPECT_EQ(q("SELECT group_concat(id || ':' || coalesce(date, '-') || ':' || delivered, ' ') FROM "
               "(SELECT * FROM automation_stats ORDER BY id)"),
             "a1|st1|2025-12-31:2025-12-31:9 a1|st1|total:-:9");
   // Listing: 2 pages of 2; s1's days: 2 pages; s2's: 1.
