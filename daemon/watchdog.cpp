@@ -26,9 +26,9 @@ void notify_reloaded() { sd_notify(0, "READY=1"); }
 void notify_stopping() { sd_notify(0, "STOPPING=1"); }
 
 void notify_still_starting(std::chrono::seconds more) {
-  sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%lld",
-             static_cast<long long>(
-                 std::chrono::duration_cast<std::chrono::microseconds>(more).count()));
+  sd_notifyf(
+      0, "EXTEND_TIMEOUT_USEC=%lld",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(more).count()));
 }
 
 watchdog::watchdog(boost::asio::io_context& ioc) : timer_(boost::asio::make_strand(ioc)) {}
