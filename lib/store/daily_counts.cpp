@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "store/sqlite_event_store_internal.hpp"
 #include "text/json.hpp"
 
 namespace sgs::store {
@@ -13,27 +14,16 @@ namespace sgs::store {
 namespace {
 
 using events::event_type;
+using sqlite_detail::column_text;
+using sqlite_detail::prepare;
 
 // SQLite's date() covers Julian day 0 (-4713-11-24 12:00:00, proleptic Gregorian) to
 // 9999-12-31 23:59:59.
 constexpr std::int64_t first_second = -210866760000;
 constexpr std::int64_t last_second = 253402300799;
 
-struct stmt_closer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using statement = std::unique_ptr<sqlite3_stmt, stmt_closer>;
-
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
   throw std::runtime_error(what + ": " + sqlite3_errmsg(db));
-}
-
-statement prepare(sqlite3* db, const std::string& sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &s, nullptr) != SQLITE_OK) {
-    fail(db, "daily_counts: cannot prepare " + sql.substr(0, 80));
-  }
-  return statement(s);
 }
 
 void exec(sqlite3* db, const std::string& sql) {
@@ -42,11 +32,8 @@ void exec(sqlite3* db, const std::string& sql) {
   }
 }
 
-std::string_view column_text(sqlite3_stmt* s, int i) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
-  return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
-           : std::string_view();
-}
+// NULL reads as "" (a day SQLite's date() has no answer for).
+std::string_view text_at(sqlite3_stmt* s, int i) { return column_text(s, i).value_or(""); }
 
 // "2026-12-07" (or "-0724-08-31") -> day number; nullopt for NULL or anything else.
 std::optional<std::int64_t> day_of_text(std::string_view t) {
@@ -161,7 +148,7 @@ frozen_counts parse_daily_counts_view(sqlite3* db, std::string_view sql) {
   auto through = prepare(db, "SELECT key, value FROM json_each(?1, '$.through')");
   sqlite3_bind_text(through.get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
   while (sqlite3_step(through.get()) == SQLITE_ROW) {
-    const std::string_view table = column_text(through.get(), 0);
+    const std::string_view table = text_at(through.get(), 0);
     for (event_type t : events::all_event_types) {
       if (events::table_name(t) == table) {
         out.through[static_cast<std::size_t>(t)] = sqlite3_column_int64(through.get(), 1);
@@ -174,8 +161,7 @@ frozen_counts parse_daily_counts_view(sqlite3* db, std::string_view sql) {
   sqlite3_bind_text(counts.get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
   int rc;
   while ((rc = sqlite3_step(counts.get())) == SQLITE_ROW) {
-    day_event key{day_of_text(column_text(counts.get(), 0)),
-                  std::string(column_text(counts.get(), 1))};
+    day_event key{day_of_text(text_at(counts.get(), 0)), std::string(text_at(counts.get(), 1))};
     out.counts[key] += static_cast<std::uint64_t>(sqlite3_column_int64(counts.get(), 2));
   }
   if (rc != SQLITE_DONE) fail(db, "daily_counts: reading the counts of the view");
@@ -188,7 +174,7 @@ daily_counts_keeper::daily_counts_keeper(sqlite3* db) {
   if (sqlite3_step(q.get()) != SQLITE_ROW) {
     throw std::runtime_error("the database has no daily_counts view");
   }
-  frozen_ = parse_daily_counts_view(db, column_text(q.get(), 0));
+  frozen_ = parse_daily_counts_view(db, text_at(q.get(), 0));
 }
 
 void daily_counts_keeper::count(const events::event& e) {
@@ -227,8 +213,8 @@ void daily_counts_keeper::recount(sqlite3* db) {
     int rc;
     while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
       const auto n = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 2));
-      day_event key{day_of_text(column_text(q.get(), 0)),
-                    other ? std::string(column_text(q.get(), 1)) : event_of(t)};
+      day_event key{day_of_text(text_at(q.get(), 0)),
+                    other ? std::string(text_at(q.get(), 1)) : event_of(t)};
       counted[std::move(key)] += n;
       events += n;
     }
