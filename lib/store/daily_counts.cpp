@@ -179,20 +179,29 @@ daily_counts_keeper::daily_counts_keeper(sqlite3* db) {
 
 void daily_counts_keeper::count(const events::event& e) {
   if (!e.timestamp) return;
-  day_event key{utc_day_of(*e.timestamp),
-                e.kind == event_type::other ? std::string(e.event_name) : event_of(e.kind)};
-  ++merging_[std::move(key)];
+  const auto day = utc_day_of(*e.timestamp);
+  if (e.kind == event_type::other) {
+    ++merging_other_[{day, std::string(e.event_name)}];
+  } else {
+    ++merging_[static_cast<std::size_t>(e.kind)][day];
+  }
   ++merging_events_;
 }
 
 void daily_counts_keeper::committed() {
-  add(committed_, merging_);
+  for (event_type t : events::all_event_types) {
+    for (const auto& [day, n] : merging_[static_cast<std::size_t>(t)]) {
+      committed_[{day, event_of(t)}] += n;
+    }
+  }
+  add(committed_, merging_other_);
   unfolded_events_ += merging_events_;
   rolled_back();
 }
 
 void daily_counts_keeper::rolled_back() {
-  merging_.clear();
+  for (auto& m : merging_) m.clear();
+  merging_other_.clear();
   merging_events_ = 0;
 }
 

@@ -82,7 +82,11 @@ class daily_counts_keeper {
  private:
   frozen_counts frozen_;
   day_event_counts committed_;  // committed since the last fold
-  day_event_counts merging_;    // in the merge transaction in progress
+  // In the merge transaction in progress. Keyed by type, not name, so that counting an event
+  // (the merger's hot path) allocates nothing; events of unknown types by name.
+  std::array<std::map<std::optional<std::int64_t>, std::uint64_t>, events::event_type_count>
+      merging_;
+  day_event_counts merging_other_;
   std::uint64_t unfolded_events_ = 0;
   std::uint64_t merging_events_ = 0;
 };
