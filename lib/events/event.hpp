@@ -107,6 +107,10 @@ struct event {
   // JSON object of every top-level key SendGrid does not define (custom_args / unique_args),
   // values copied as their raw JSON text; "{}" when there are none.
   std::string custom_args = "{}";
+  // The parser made a typed value differ from what the element's JSON holds at that key: a
+  // duplicate key (the last one counts here), a trimmed sg_message_id, nested custom args.
+  // The SQLite store then stores the typed text values instead of deriving them from `raw`.
+  bool reshaped = false;
 };
 
 // 128-bit key for deduplication: a hash of sg_event_id, or of the content fingerprint.

@@ -63,6 +63,7 @@ using simdjson::error_code;
 constexpr std::size_t known_key_count = std::size(wire_fields);
 constexpr std::uint8_t no_key = 0xFF;
 static_assert(known_key_count < no_key);
+static_assert(known_key_count <= 64);  // body_reader::known_seen_ is a 64-bit set
 
 constexpr std::size_t max_key_length = 27;  // marketing_campaign_split_id
 
@@ -347,6 +348,8 @@ class body_reader {
   std::string failure_;
   std::vector<problem> problems_;                                      // per element
   std::vector<std::pair<std::string_view, std::string_view>> custom_;  // per element: key, value
+  std::uint64_t known_seen_ = 0;  // per element: bit i = wire_fields[i] was read
+  bool reshaped_ = false;         // per element: see event::reshaped
 };
 
 const char* body_reader::scan_string(const char* p, bool& escaped) const {
@@ -666,6 +669,7 @@ bool body_reader::add_custom(std::string_view quoted_key, od::value& v, std::siz
   for (auto& [key, value] : custom_) {
     if (key == quoted_key) {
       value = raw;
+      reshaped_ = true;
       return true;
     }
   }
@@ -679,13 +683,19 @@ bool body_reader::read_known(std::uint8_t id, std::string_view quoted_key, od::v
   const wire_field& k = wire_fields[id];
   const label l{id, k.name, expectation(k)};
   forget(id);
+  if ((known_seen_ >> id) & 1U) reshaped_ = true;
+  known_seen_ |= std::uint64_t{1} << id;
   switch (k.kind) {
     case field_kind::text:
       return read_text(v, e.*k.text, l, depth);
     case field_kind::trimmed_text: {
       auto& out = e.*k.text;
       if (!read_text(v, out, l, depth)) return false;
-      if (out) out = trim(*out);
+      if (out) {
+        const std::string_view trimmed = trim(*out);
+        if (trimmed.size() != out->size()) reshaped_ = true;
+        out = trimmed;
+      }
       return true;
     }
     case field_kind::event_name:
@@ -711,6 +721,7 @@ bool body_reader::read_known(std::uint8_t id, std::string_view quoted_key, od::v
     case field_kind::nested_args: {
       // v3 custom_args / SMTPAPI unique_args are normally flattened by SendGrid; when a sender
       // nests them anyway, their members are the custom args.
+      reshaped_ = true;
       if (v.raw_json_token()[0] != '{') return add_custom(quoted_key, v, depth);
       return for_each_member(v, [&](od::field& f, std::string_view key, bool) {
         return add_custom({key.data() - 1, key.size() + 2}, f.value(), depth + 1);
@@ -750,6 +761,8 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
   event& e = batch.events.emplace_back();
   problems_.clear();
   custom_.clear();
+  known_seen_ = 0;
+  reshaped_ = false;
   std::optional<std::string_view> name;
   const bool read = for_each_member(v, [&](od::field& f, std::string_view key, bool escaped) {
     std::uint8_t id = no_key;
@@ -784,6 +797,7 @@ bool body_reader::element(od::value& v, std::size_t index, parsed_batch& batch) 
     return true;
   }
   if (!custom_.empty()) set_custom_args(e.custom_args, custom_);
+  e.reshaped = reshaped_;
   return true;
 }
 

@@ -32,56 +32,60 @@ struct event_column {
                std::string event::*, std::optional<std::string> event::*, std::string_view event::*,
                received_at_column, segment_column>
       field;
+  // SQLite store: a VIRTUAL column computed from `raw` (schema/0008_typed_from_raw.sql), not
+  // written by the INSERT. The PostgreSQL store writes every column.
+  bool from_raw = false;
 };
 
 namespace event_columns_detail {
 using events::event;
 inline constexpr std::array<event_column, 47> columns{{
-    {"sg_event_id", column_type::text, false, &event::sg_event_id},
-    {"sg_message_id", column_type::text, false, &event::sg_message_id},
-    {"email", column_type::text, false, &event::email},
+    {"sg_event_id", column_type::text, false, &event::sg_event_id, true},
+    {"sg_message_id", column_type::text, false, &event::sg_message_id, true},
+    {"email", column_type::text, false, &event::email, true},
     {"timestamp", column_type::integer, false, &event::timestamp},
-    {"smtp_id", column_type::text, false, &event::smtp_id},
-    {"category", column_type::text, true, &event::category},
+    {"smtp_id", column_type::text, false, &event::smtp_id, true},
+    {"category", column_type::text, true, &event::category, true},
     {"asm_group_id", column_type::integer, false, &event::asm_group_id},
-    {"reason", column_type::text, false, &event::reason},
-    {"status", column_type::text, false, &event::status},
-    {"response", column_type::text, false, &event::response},
+    {"reason", column_type::text, false, &event::reason, true},
+    {"status", column_type::text, false, &event::status, true},
+    {"response", column_type::text, false, &event::response, true},
     {"attempt", column_type::integer, false, &event::attempt},
-    {"type", column_type::text, false, &event::type},
-    {"bounce_classification", column_type::text, false, &event::bounce_classification},
-    {"url", column_type::text, false, &event::url},
+    {"type", column_type::text, false, &event::type, true},
+    {"bounce_classification", column_type::text, false, &event::bounce_classification, true},
+    {"url", column_type::text, false, &event::url, true},
     {"url_offset_index", column_type::integer, false, &event::url_offset_index},
     {"url_offset_type", column_type::text, false, &event::url_offset_type},
-    {"useragent", column_type::text, false, &event::useragent},
-    {"ip", column_type::text, false, &event::ip},
+    {"useragent", column_type::text, false, &event::useragent, true},
+    {"ip", column_type::text, false, &event::ip, true},
     {"tls", column_type::integer, false, &event::tls},
     {"cert_err", column_type::integer, false, &event::cert_err},
     {"sg_machine_open", column_type::integer, false, &event::sg_machine_open},
-    {"sg_content_type", column_type::text, false, &event::sg_content_type},
+    {"sg_content_type", column_type::text, false, &event::sg_content_type, true},
     {"pool_name", column_type::text, false, &event::pool_name},
     {"pool_id", column_type::integer, false, &event::pool_id},
     {"marketing_campaign_id", column_type::integer, false, &event::marketing_campaign_id},
-    {"marketing_campaign_name", column_type::text, false, &event::marketing_campaign_name},
-    {"marketing_campaign_version", column_type::text, false, &event::marketing_campaign_version},
+    {"marketing_campaign_name", column_type::text, false, &event::marketing_campaign_name, true},
+    {"marketing_campaign_version", column_type::text, false, &event::marketing_campaign_version,
+     true},
     {"marketing_campaign_split_id", column_type::integer, false,
      &event::marketing_campaign_split_id},
-    {"post_type", column_type::text, false, &event::post_type},
+    {"post_type", column_type::text, false, &event::post_type, true},
     {"sg_user_id", column_type::integer, false, &event::sg_user_id},
-    {"singlesend_id", column_type::text, false, &event::singlesend_id},
-    {"singlesend_name", column_type::text, false, &event::singlesend_name},
-    {"mc_stats", column_type::text, false, &event::mc_stats},
-    {"phase_id", column_type::text, false, &event::phase_id},
+    {"singlesend_id", column_type::text, false, &event::singlesend_id, true},
+    {"singlesend_name", column_type::text, false, &event::singlesend_name, true},
+    {"mc_stats", column_type::text, false, &event::mc_stats, true},
+    {"phase_id", column_type::text, false, &event::phase_id, true},
     {"send_at", column_type::integer, false, &event::send_at},
-    {"template_id", column_type::text, false, &event::template_id},
-    {"template_version_id", column_type::text, false, &event::template_version_id},
-    {"template_hash", column_type::text, false, &event::template_hash},
-    {"sg_template_id", column_type::text, false, &event::sg_template_id},
-    {"sg_template_name", column_type::text, false, &event::sg_template_name},
-    {"domain", column_type::text, false, &event::domain},
-    {"from_address", column_type::text, false, &event::from},
+    {"template_id", column_type::text, false, &event::template_id, true},
+    {"template_version_id", column_type::text, false, &event::template_version_id, true},
+    {"template_hash", column_type::text, false, &event::template_hash, true},
+    {"sg_template_id", column_type::text, false, &event::sg_template_id, true},
+    {"sg_template_name", column_type::text, false, &event::sg_template_name, true},
+    {"domain", column_type::text, false, &event::domain, true},
+    {"from_address", column_type::text, false, &event::from, true},
     {"newsletter", column_type::text, false, &event::newsletter},
-    {"custom_args", column_type::text, true, &event::custom_args},
+    {"custom_args", column_type::text, true, &event::custom_args, true},
     {"raw", column_type::text, true, &event::raw},
     {"received_at", column_type::text, true, received_at_column{}},
     {"ingest_segment", column_type::integer, true, segment_column{}},
@@ -94,5 +98,16 @@ inline constexpr const std::array<event_column, 47>& event_columns = event_colum
 // "sg_event_id, sg_message_id, ..., received_at, ingest_segment": the column list of an INSERT or
 // COPY.
 std::string event_column_list();
+
+// SQLite store (schema/0008_typed_from_raw.sql): whether json_extract over the event's `raw`
+// gives exactly the typed values the parser read for every from_raw column. True unless `raw`
+// holds an escape sequence (json_extract cuts a string at \u0000, and an escaped key is not
+// found by its path), the parser reshaped a value (event::reshaped), or `category` or the
+// custom args hold whitespace (json_extract and json_remove render JSON without it).
+bool raw_gives_typed_values(const events::event& e);
+
+// The from_raw columns' values as a JSON object keyed by column name (absent values left
+// out): what the SQLite store keeps in `normalized` when raw_gives_typed_values() is false.
+void write_normalized_values(std::string& out, const events::event& e);
 
 }  // namespace sgs::store

@@ -66,11 +66,13 @@ struct overloaded : F... {
 template <class... F>
 overloaded(F...) -> overloaded<F...>;
 
-// Binds the event's columns in the order of event_columns (store/event_columns.hpp).
+// Binds the event's stored columns in the order of event_columns (store/event_columns.hpp),
+// then `normalized` as NULL (the generated columns read `raw`).
 void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view received_at,
                 std::int64_t segment) {
   binder b(s, first);
   for (const event_column& c : event_columns) {
+    if (c.from_raw) continue;
     std::visit(overloaded{[&](std::optional<std::string_view> event::*f) { b.text(e.*f); },
                           [&](std::optional<std::int64_t> event::*f) { b.integer(e.*f); },
                           [&](std::string event::*f) { b.text(std::string_view(e.*f)); },
@@ -80,6 +82,7 @@ void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view rec
                           [&](segment_column) { b.integer(segment); }},
                c.field);
   }
+  b.text(std::optional<std::string_view>());
 }
 
 }  // namespace
@@ -280,7 +283,24 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
       first = 2;
     }
     bind_event(s, first, e, received_at, segment_);
-    check(h, sqlite3_step(s), "INSERT event");
+    const int normalized_index = sqlite3_bind_parameter_count(s);
+    const bool from_raw = raw_gives_typed_values(e);
+    if (!from_raw) {
+      write_normalized_values(normalized_, e);
+      sqlite3_bind_text(s, normalized_index, normalized_.data(),
+                        static_cast<int>(normalized_.size()), SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ERROR && from_raw) {
+      // SQLite's JSON functions refused `raw` where our parser did not: keep the typed values
+      // instead of failing the merge (and retrying it forever).
+      sqlite3_reset(s);
+      write_normalized_values(normalized_, e);
+      sqlite3_bind_text(s, normalized_index, normalized_.data(),
+                        static_cast<int>(normalized_.size()), SQLITE_STATIC);
+      rc = sqlite3_step(s);
+    }
+    check(h, rc, "INSERT event");
     sqlite3_reset(s);
     daily_counts_->count(e);
   }

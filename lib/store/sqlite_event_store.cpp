@@ -125,10 +125,15 @@ void sqlite_event_store::open_files() {
   for (event_type t : events::all_event_types) {
     std::string sql = "INSERT INTO " + std::string(events::table_name(t)) + " (";
     if (t == event_type::other) sql += "event, ";
-    sql += event_column_list();
-    sql += ") VALUES (";
-    const std::size_t n = event_columns.size() + (t == event_type::other ? 1 : 0);
-    for (std::size_t i = 0; i < n; ++i) sql += i ? ",?" : "?";
+    std::size_t n = t == event_type::other ? 1 : 0;
+    for (const event_column& c : event_columns) {
+      if (c.from_raw) continue;  // VIRTUAL, computed from raw (schema/0008)
+      sql += c.name;
+      sql += ", ";
+      ++n;
+    }
+    sql += "normalized) VALUES (";
+    for (std::size_t i = 0; i <= n; ++i) sql += i ? ",?" : "?";
     sql += ")";
     st->insert_event[static_cast<std::size_t>(t)] = prepare(h, sql);
   }

@@ -1,5 +1,6 @@
 // The one table of event columns (store/event_columns.hpp) against the schema a fresh database
-// gets from the migrations: same names, in the same order, same types and NOT NULLs.
+// gets from the migrations: same names, in the same order, same types and NOT NULLs, the
+// from_raw ones VIRTUAL generated columns, then `normalized` (schema/0008).
 #include "store/event_columns.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -17,11 +18,13 @@ struct column_info {
   std::string name;
   std::string type;
   bool not_null = false;
+  bool generated = false;
   bool operator==(const column_info&) const = default;
 };
 
 std::ostream& operator<<(std::ostream& out, const column_info& c) {
-  return out << c.name << " " << c.type << (c.not_null ? " NOT NULL" : "");
+  return out << c.name << " " << c.type << (c.not_null ? " NOT NULL" : "")
+             << (c.generated ? " VIRTUAL" : "");
 }
 
 TEST(EventColumns, EveryEventTableOfAFreshDatabaseHasExactlyTheDeclaredColumns) {
@@ -35,16 +38,18 @@ TEST(EventColumns, EveryEventTableOfAFreshDatabaseHasExactlyTheDeclaredColumns) 
     for (const auto& c : sgs::store::event_columns) {
       declared.push_back({std::string(c.name),
                           c.type == sgs::store::column_type::integer ? "INTEGER" : "TEXT",
-                          c.not_null});
+                          c.not_null, c.from_raw});
     }
+    declared.push_back({"normalized", "TEXT", false, false});
     for (auto t : sgs::events::all_event_types) {
       const std::string table(sgs::events::table_name(t));
       std::vector<column_info> actual;
-      SQLite::Statement q(db, "SELECT name, type, \"notnull\" FROM pragma_table_info(?)");
+      // table_xinfo: table_info leaves generated columns out. hidden = 2: VIRTUAL generated.
+      SQLite::Statement q(db, "SELECT name, type, \"notnull\", hidden FROM pragma_table_xinfo(?)");
       q.bind(1, table);
       while (q.executeStep()) {
-        actual.push_back(
-            {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getInt() != 0});
+        actual.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                          q.getColumn(2).getInt() != 0, q.getColumn(3).getInt() == 2});
       }
       std::vector<column_info> expected = declared;
       if (t == sgs::events::event_type::other) {

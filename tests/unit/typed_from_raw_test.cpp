@@ -1,0 +1,238 @@
+// schema/0008 on real SQLite files: the typed text columns are computed from `raw` (or from
+// `normalized` for events where plain json_extract would not give what the parser read), and
+// a store written before the migration keeps every value.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <random>
+#include <variant>
+
+#include "events/parse.hpp"
+#include "store/event_columns.hpp"
+#include "store/migrations.hpp"
+#include "store/sqlite_event_store.hpp"
+
+namespace {
+
+using sgs::events::event;
+using sgs::store::event_columns;
+
+struct temp_dir {
+  std::filesystem::path dir;
+  temp_dir() {
+    std::random_device rd;
+    dir = std::filesystem::temp_directory_path() /
+          ("sgs-typed-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(dir);
+  }
+  ~temp_dir() { std::filesystem::remove_all(dir); }
+  std::filesystem::path file() const { return dir / "s.db"; }
+};
+
+// Each element with whether plain json_extract over it gives the parser's values.
+struct sample {
+  const char* json;
+  bool from_raw;
+};
+const sample samples[] = {
+    {R"({"event":"delivered","email":"a@x.com","sg_event_id":"p1","sg_message_id":"m1.filter0",)"
+     R"("smtp-id":"<a@b>","timestamp":1,"category":["c1","c 2"],"userid":"123","n":1.50,)"
+     R"("obj":{"k":[1,2]},"ip":"10.0.0.1","tls":1})",
+     true},
+    {R"j({"event":"open","email":"ü@x.com","category":"cat one","useragent":"Mozilla/5.0 (X11)"})j",
+     true},
+    {R"({"event":"deferred","email":"f@x.com","from":"s@x.com","smtp-id":"<s>","attempt":"2"})",
+     true},
+    {R"({"event":"brand_new","email":"o@x.com","category":"z","template_id":"d-1"})", true},
+    {R"({"event":"account_status_change","type":"compliance_suspend","sg_event_id":"acs"})", true},
+    {R"({"event":"bounce","email":"b@x.com","reason":"550 5.1.1","status":"5.1.1",)"
+     R"("type":"bounce","bounce_classification":"Invalid Address","custom":null,"t":true})",
+     true},
+    // Whitespace inside category and a custom arg: json_extract renders them without it.
+    {R"({ "event": "open", "email": "w@x.com", "category": [ "a", "b" ], "x": { "y": 1 } })",
+     false},
+    // Duplicate keys: the parser keeps the last, json_extract finds the first.
+    {R"({"event":"click","email":"first@x.com","email":"second@x.com","url":"https://u"})", false},
+    {R"({"event":"click","email":"c@x.com","k":1,"k":2})", false},
+    // Escapes: decoded by both, but \u0000 is not, and an escaped key is not found by its path.
+    {R"({"event":"bounce","email":"d@x.com","reason":"line\nbreak \"q\" \u00e9 \ud83d\ude00"})",
+     false},
+    {R"({"event":"delivered","\u0065mail":"esc@x.com","response":"250 ok"})", false},
+    {R"({"event":"deferred","email":"nul@x.com","response":"4.2.0 a\u0000b"})", false},
+    // The parser trims sg_message_id and merges nested custom args.
+    {R"({"event":"processed","email":"t@x.com","sg_message_id":" m2.filter "})", false},
+    {R"({"event":"processed","email":"u@x.com","unique_args":{"a":"1"},"b":2})", false},
+    {R"({"event":"dropped","email":"v@x.com","custom_args":"flat","reason":"Bounced Address"})",
+     false},
+};
+
+std::string body_of_samples() {
+  std::string body = "[";
+  for (const auto& s : samples) {
+    if (body.size() > 1) body += ',';
+    body += s.json;
+  }
+  return body + "]";
+}
+
+sgs::events::parsed_batch parse(const std::string& body) {
+  auto parsed = sgs::events::parse_batch(body);
+  if (auto* e = std::get_if<sgs::events::batch_error>(&parsed)) {
+    throw std::runtime_error(e->message);
+  }
+  return std::get<sgs::events::parsed_batch>(std::move(parsed));
+}
+
+// A from_raw column's value as the parser read it; nullopt for NULL.
+std::optional<std::string> typed_value(const event& e, const sgs::store::event_column& c) {
+  if (const auto* m = std::get_if<std::optional<std::string_view> event::*>(&c.field)) {
+    if (const auto& v = e.**m) return std::string(*v);
+    return std::nullopt;
+  }
+  return e.*std::get<std::string event::*>(c.field);
+}
+
+// Every from_raw column of the row holding `raw` in its event's table, and `normalized`.
+struct stored_row {
+  std::vector<std::optional<std::string>> values;
+  bool normalized = false;
+};
+stored_row read_row(SQLite::Database& db, const event& e) {
+  std::string sql = "SELECT normalized IS NOT NULL";
+  for (const auto& c : event_columns) {
+    if (c.from_raw) sql += ", " + std::string(c.name);
+  }
+  sql += " FROM " + std::string(sgs::events::table_name(e.kind)) + " WHERE raw = ?";
+  SQLite::Statement q(db, sql);
+  q.bind(1, std::string(e.raw));
+  if (!q.executeStep()) throw std::runtime_error("no row for " + std::string(e.raw));
+  stored_row out;
+  out.normalized = q.getColumn(0).getInt() != 0;
+  for (int i = 1; i < q.getColumnCount(); ++i) {
+    if (q.getColumn(i).isNull()) {
+      out.values.emplace_back();
+    } else {
+      out.values.emplace_back(q.getColumn(i).getString());
+    }
+  }
+  return out;
+}
+
+// What the columns hold: the parser's values, except that SQLite's JSON functions end a
+// string at a \u0000 (README: `raw` keeps the whole of it).
+std::vector<std::optional<std::string>> expected_values(const event& e) {
+  std::vector<std::optional<std::string>> out;
+  for (const auto& c : event_columns) {
+    if (!c.from_raw) continue;
+    auto v = typed_value(e, c);
+    if (v) v->resize(std::min(v->size(), v->find('\0')));
+    out.push_back(v);
+  }
+  return out;
+}
+
+TEST(TypedFromRaw, TheParserSaysWhichEventsPlainJsonExtractReadsExactly) {
+  const auto batch = parse(body_of_samples());
+  ASSERT_EQ(batch.events.size(), std::size(samples));
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    EXPECT_EQ(sgs::store::raw_gives_typed_values(batch.events[i]), samples[i].from_raw)
+        << samples[i].json;
+  }
+}
+
+TEST(TypedFromRaw, EveryTypedColumnReadsBackWhatTheParserRead) {
+  temp_dir t;
+  const std::string body = body_of_samples();
+  {
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
+    std::promise<sgs::store::write_result> done;
+    auto f = done.get_future();
+    store->submit(parse(body), std::chrono::system_clock::now(),
+                  [&](const sgs::store::write_result& r) { done.set_value(r); });
+    ASSERT_EQ(f.get().stored, std::size(samples));
+    store->close();
+  }
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
+  const auto batch = parse(body);
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    const event& e = batch.events[i];
+    const stored_row row = read_row(db, e);
+    EXPECT_EQ(row.normalized, !samples[i].from_raw) << samples[i].json;
+    EXPECT_EQ(row.values, expected_values(e)) << samples[i].json;
+  }
+  // The lookups still find the events by their typed values, from the indexes.
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM click WHERE email = 'second@x.com'").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM click WHERE email = 'first@x.com'").getInt(), 0);
+  EXPECT_EQ(
+      db.execAndGet("SELECT count(*) FROM activity WHERE sg_message_id = 'm2.filter'").getInt(), 1);
+  EXPECT_EQ(db.execAndGet("SELECT custom_args FROM processed WHERE email = 'u@x.com'").getString(),
+            R"({"a":"1","b":2})");
+  EXPECT_EQ(db.execAndGet("SELECT category FROM _open WHERE email = 'ü@x.com'").getString(),
+            R"(["cat one"])");
+  EXPECT_EQ(db.execAndGet("SELECT response FROM deferred WHERE email = 'nul@x.com'").getString(),
+            "4.2.0 a");
+}
+
+TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
+  temp_dir t;
+  const std::string body = body_of_samples();
+  const auto batch = parse(body);
+  {
+    // A version-7 store whose rows hold their typed values in columns, as 0.x wrote them.
+    SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    sgs::store::migrate(db, {}, 7);
+    ASSERT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 7);
+    for (const event& e : batch.events) {
+      std::string cols = e.kind == sgs::events::event_type::other ? "event, " : "";
+      std::string marks = e.kind == sgs::events::event_type::other ? "?, " : "";
+      for (const auto& c : event_columns) {
+        if (!c.from_raw) continue;
+        cols += std::string(c.name) + ", ";
+        marks += "?, ";
+      }
+      SQLite::Statement insert(db, "INSERT INTO " + std::string(sgs::events::table_name(e.kind)) +
+                                       " (" + cols + "raw, received_at) VALUES (" + marks +
+                                       "?, '2026-01-01T00:00:00.000Z')");
+      int i = 1;
+      if (e.kind == sgs::events::event_type::other) insert.bind(i++, std::string(e.event_name));
+      for (const auto& c : event_columns) {
+        if (!c.from_raw) continue;
+        if (auto v = typed_value(e, c)) {
+          insert.bind(i++, *v);
+        } else {
+          insert.bind(i++);
+        }
+      }
+      insert.bind(i, std::string(e.raw));
+      insert.exec();
+    }
+  }
+  std::vector<std::string> steps;
+  auto store = sgs::store::sqlite_event_store::open(
+      {.file = t.file(), .on_migration_step = [&](const sgs::store::migration_step& s) {
+         steps.push_back(std::string(s.migration));
+       }});
+  store->close();
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.front(), "0008_typed_from_raw");
+
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sgs::store::latest_schema_version());
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM activity").getInt(),
+            static_cast<int>(std::size(samples)));
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    const stored_row row = read_row(db, batch.events[i]);
+    // The migration compares values, so it keeps `normalized` only where they differ: the
+    // parser's "maybe not" is a superset.
+    if (samples[i].from_raw) {
+      EXPECT_FALSE(row.normalized) << samples[i].json;
+    }
+    EXPECT_EQ(row.values, expected_values(batch.events[i])) << samples[i].json;
+  }
+  // The planner hints of 0006 are back for the rebuilt indexes.
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_stat1 WHERE idx LIKE '%_by_email'").getInt(),
+            13);
+}
+
+}  // namespace
