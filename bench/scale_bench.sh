@@ -5,7 +5,8 @@
 #
 #   bench/scale_bench.sh [--events 11000000] [--window 20s] [--conns 16] [--batch 1000]
 #
-# Every rate: 1000-event POSTs (gen_events.py batches, ids made unique per request by
+# Events: 30 days of gen_events.py batches (10 per day, timestamps of that day). Every rate:
+# 1000-event POSTs (gen_events.py batches, ids made unique per request by
 # ../shared/bench/post_load.lua -m unique), 16 connections, synchronous=FULL, 2xx only after
 # commit; "into tables" counts the rows that reached the event tables during the window plus
 # the time their merge took after it. Bytes per event: both files of the source (tables and
@@ -40,9 +41,18 @@ DATA=$WORK/data
 DB=$DATA/default.db
 
 echo "# machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)}') GiB; sendgrid-source $("$BIN" --version | awk '{print $2}'), SQLite $(sqlite3 --version | awk '{print $1}'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-python3 "$SHARED/gen_events.py" --seed 15 --events-per-batch "$BATCH" --batches 100 --out "$WORK/batches" >/dev/null
+# 30 sets of 10 batches, one per day of a month (own seed: own recipients and messages), so
+# that "one day" of the lookups below is a thirtieth of the store, as in a warehouse that
+# receives every day, and one recipient's events are spread as a month's are.
+mkdir -p "$WORK/batches"
+for day in $(seq 0 29); do
+  python3 "$SHARED/gen_events.py" --seed $((15 + day)) --start-ts $((1700000000 + day * 86400)) \
+      --events-per-batch "$BATCH" --batches 10 --out "$WORK/day" >/dev/null
+  for f in "$WORK"/day/batch_*.json; do mv "$f" "$WORK/batches/batch_d${day}_${f##*/batch_}"; done
+  rm -rf "$WORK/day"
+done
 JSON_BYTES=$(cat "$WORK"/batches/batch_*.json | wc -c)
-JSON_PER_EVENT=$(( JSON_BYTES / (100 * BATCH) ))
+JSON_PER_EVENT=$(( JSON_BYTES / (300 * BATCH) ))
 cat >"$WORK/scale.toml" <<TOML
 [server]
 listen = "127.0.0.1:$PORT"

@@ -7,6 +7,8 @@
 -- Queries, views and indexes use them as before (an index on a virtual column stores its
 -- values, so lookups by email or sg_message_id do not parse `raw`). The integer columns, the
 -- `pool` and `url_offset` members and `newsletter` stay stored: they are a few bytes each.
+-- `received_at` (24 characters) is computed the same way from `received_at_ms`, the same
+-- instant as unix milliseconds (8 bytes at most).
 --
 -- `normalized`: plain json_extract gives what the parser read for almost every event; not for
 -- an event with a duplicate key (the parser keeps the last, json_extract the first), an
@@ -71,12 +73,14 @@ CREATE TABLE processed_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO processed_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO processed_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -161,12 +165,14 @@ CREATE TABLE dropped_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO dropped_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO dropped_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -251,12 +257,14 @@ CREATE TABLE delivered_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO delivered_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO delivered_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -341,12 +349,14 @@ CREATE TABLE deferred_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO deferred_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO deferred_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -431,12 +441,14 @@ CREATE TABLE bounce_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO bounce_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO bounce_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -521,12 +533,14 @@ CREATE TABLE _open_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO _open_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO _open_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -611,12 +625,14 @@ CREATE TABLE click_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO click_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO click_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -701,12 +717,14 @@ CREATE TABLE spam_report_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO spam_report_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO spam_report_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -791,12 +809,14 @@ CREATE TABLE unsubscribe_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO unsubscribe_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO unsubscribe_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -881,12 +901,14 @@ CREATE TABLE group_unsubscribe_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO group_unsubscribe_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO group_unsubscribe_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -971,12 +993,14 @@ CREATE TABLE group_resubscribe_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO group_resubscribe_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO group_resubscribe_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -1061,12 +1085,14 @@ CREATE TABLE account_status_change_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO account_status_change_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO account_status_change_0008 (rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')
@@ -1152,12 +1178,14 @@ CREATE TABLE other_events_0008 (
   newsletter TEXT,
   custom_args TEXT NOT NULL AS (CASE WHEN normalized IS NULL THEN json_remove(raw, '$.event', '$.email', '$.timestamp', '$."smtp-id"', '$.sg_event_id', '$.sg_message_id', '$.category', '$.asm_group_id', '$.reason', '$.status', '$.response', '$.attempt', '$.type', '$.bounce_classification', '$.url', '$.url_offset', '$.useragent', '$.ip', '$.tls', '$.cert_err', '$.sg_machine_open', '$.sg_content_type', '$.pool', '$.marketing_campaign_id', '$.marketing_campaign_name', '$.marketing_campaign_version', '$.marketing_campaign_split_id', '$.post_type', '$.sg_user_id', '$.singlesend_id', '$.singlesend_name', '$.mc_stats', '$.phase_id', '$.send_at', '$.template_id', '$.template_version_id', '$.template_hash', '$.sg_template_id', '$.sg_template_name', '$.domain', '$.from', '$.newsletter', '$.unique_args', '$.custom_args') ELSE json_extract(normalized, '$.custom_args') END) VIRTUAL,
   raw TEXT NOT NULL,
-  received_at TEXT NOT NULL,
+  received_at TEXT NOT NULL AS (strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || printf('.%03dZ', received_at_ms % 1000)) VIRTUAL,
   ingest_segment INTEGER NOT NULL DEFAULT 0,
+  received_at_ms INTEGER NOT NULL,
   normalized TEXT
 );
-INSERT INTO other_events_0008 (rowid, event, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment, normalized)
-  SELECT rowid, event, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, received_at, ingest_segment,
+INSERT INTO other_events_0008 (rowid, event, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment, received_at_ms, normalized)
+  SELECT rowid, event, timestamp, asm_group_id, attempt, url_offset_index, url_offset_type, tls, cert_err, sg_machine_open, pool_name, pool_id, marketing_campaign_id, marketing_campaign_split_id, sg_user_id, send_at, newsletter, raw, ingest_segment,
+    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),
     CASE WHEN sg_event_id IS json_extract(raw, '$.sg_event_id')
       AND sg_message_id IS json_extract(raw, '$.sg_message_id')
       AND email IS json_extract(raw, '$.email')

@@ -49,7 +49,7 @@ void write_normalized_values(std::string& out, const events::event& e) {
     text::append_json_string(out, value);
   };
   for (const event_column& c : event_columns) {
-    if (!c.from_raw) continue;
+    if (!c.sqlite_virtual) continue;
     if (const auto* m = std::get_if<std::optional<std::string_view> events::event::*>(&c.field)) {
       if (const auto& v = e.**m) member(c.name, *v);
     } else if (const auto* s = std::get_if<std::string events::event::*>(&c.field)) {

@@ -32,9 +32,10 @@ struct event_column {
                std::string event::*, std::optional<std::string> event::*, std::string_view event::*,
                received_at_column, segment_column>
       field;
-  // SQLite store: a VIRTUAL column computed from `raw` (schema/0008_typed_from_raw.sql), not
-  // written by the INSERT. The PostgreSQL store writes every column.
-  bool from_raw = false;
+  // SQLite store: a VIRTUAL generated column (schema/0008_typed_from_raw.sql), not written by
+  // the INSERT: the text columns are computed from `raw` (or `normalized`), `received_at` from
+  // `received_at_ms`. The PostgreSQL store writes every column.
+  bool sqlite_virtual = false;
 };
 
 namespace event_columns_detail {
@@ -87,7 +88,7 @@ inline constexpr std::array<event_column, 47> columns{{
     {"newsletter", column_type::text, false, &event::newsletter},
     {"custom_args", column_type::text, true, &event::custom_args, true},
     {"raw", column_type::text, true, &event::raw},
-    {"received_at", column_type::text, true, received_at_column{}},
+    {"received_at", column_type::text, true, received_at_column{}, true},
     {"ingest_segment", column_type::integer, true, segment_column{}},
 }};
 }  // namespace event_columns_detail
@@ -100,13 +101,13 @@ inline constexpr const std::array<event_column, 47>& event_columns = event_colum
 std::string event_column_list();
 
 // SQLite store (schema/0008_typed_from_raw.sql): whether json_extract over the event's `raw`
-// gives exactly the typed values the parser read for every from_raw column. True unless `raw`
-// holds an escape sequence (json_extract cuts a string at \u0000, and an escaped key is not
+// gives exactly the typed values the parser read for every sqlite_virtual text column. True unless
+// `raw` holds an escape sequence (json_extract cuts a string at \u0000, and an escaped key is not
 // found by its path), the parser reshaped a value (event::reshaped), or `category` or the
 // custom args hold whitespace (json_extract and json_remove render JSON without it).
 bool raw_gives_typed_values(const events::event& e);
 
-// The from_raw columns' values as a JSON object keyed by column name (absent values left
+// The sqlite_virtual text columns' values as a JSON object keyed by column name (absent values left
 // out): what the SQLite store keeps in `normalized` when raw_gives_typed_values() is false.
 void write_normalized_values(std::string& out, const events::event& e);
 

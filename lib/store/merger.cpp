@@ -66,22 +66,40 @@ struct overloaded : F... {
 template <class... F>
 overloaded(F...) -> overloaded<F...>;
 
+// "2026-12-07T16:44:01.123Z" (text::iso8601_utc) as unix milliseconds; 0 if it is not that.
+std::int64_t unix_ms_of(std::string_view iso) {
+  const auto t = text::parse_iso8601_utc(iso);
+  if (!t) return 0;
+  std::int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+  if (iso.size() >= 23 && iso[19] == '.') {
+    int frac = 0;
+    for (char c : iso.substr(20, 3)) {
+      if (c < '0' || c > '9') return ms;
+      frac = frac * 10 + (c - '0');
+    }
+    ms += frac;
+  }
+  return ms;
+}
+
 // Binds the event's stored columns in the order of event_columns (store/event_columns.hpp),
-// then `normalized` as NULL (the generated columns read `raw`).
-void bind_event(sqlite3_stmt* s, int first, const event& e, std::string_view received_at,
+// then `received_at_ms` and `normalized` as NULL (the generated columns read `raw`).
+void bind_event(sqlite3_stmt* s, int first, const event& e, std::int64_t received_at_ms,
                 std::int64_t segment) {
   binder b(s, first);
   for (const event_column& c : event_columns) {
-    if (c.from_raw) continue;
+    if (c.sqlite_virtual) continue;
     std::visit(overloaded{[&](std::optional<std::string_view> event::*f) { b.text(e.*f); },
                           [&](std::optional<std::int64_t> event::*f) { b.integer(e.*f); },
                           [&](std::string event::*f) { b.text(std::string_view(e.*f)); },
                           [&](std::optional<std::string> event::*f) { b.text(e.*f); },
                           [&](std::string_view event::*f) { b.text(e.*f); },
-                          [&](received_at_column) { b.text(received_at); },
+                          [&](received_at_column) {},  // VIRTUAL: received_at_ms
                           [&](segment_column) { b.integer(segment); }},
                c.field);
   }
+  b.integer(received_at_ms);
   b.text(std::optional<std::string_view>());
 }
 
@@ -269,6 +287,7 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
   const auto duplicates =
       decode_indexes(duplicate_indexes.data(), static_cast<int>(duplicate_indexes.size()));
   std::size_t next_duplicate = 0;
+  const std::int64_t received_at_ms = unix_ms_of(received_at);
   for (std::size_t i = 0; i < batch.events.size(); ++i) {
     if (next_duplicate < duplicates.size() && duplicates[next_duplicate] == i) {
       ++next_duplicate;
@@ -282,16 +301,16 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
                         SQLITE_STATIC);
       first = 2;
     }
-    bind_event(s, first, e, received_at, segment_);
+    bind_event(s, first, e, received_at_ms, segment_);
     const int normalized_index = sqlite3_bind_parameter_count(s);
-    const bool from_raw = raw_gives_typed_values(e);
-    if (!from_raw) {
+    const bool sqlite_virtual = raw_gives_typed_values(e);
+    if (!sqlite_virtual) {
       write_normalized_values(normalized_, e);
       sqlite3_bind_text(s, normalized_index, normalized_.data(),
                         static_cast<int>(normalized_.size()), SQLITE_STATIC);
     }
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ERROR && from_raw) {
+    if (rc == SQLITE_ERROR && sqlite_virtual) {
       // SQLite's JSON functions refused `raw` where our parser did not: keep the typed values
       // instead of failing the merge (and retrying it forever).
       sqlite3_reset(s);

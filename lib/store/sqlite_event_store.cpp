@@ -127,13 +127,13 @@ void sqlite_event_store::open_files() {
     if (t == event_type::other) sql += "event, ";
     std::size_t n = t == event_type::other ? 1 : 0;
     for (const event_column& c : event_columns) {
-      if (c.from_raw) continue;  // VIRTUAL, computed from raw (schema/0008)
+      if (c.sqlite_virtual) continue;  // VIRTUAL, computed from raw (schema/0008)
       sql += c.name;
       sql += ", ";
       ++n;
     }
-    sql += "normalized) VALUES (";
-    for (std::size_t i = 0; i <= n; ++i) sql += i ? ",?" : "?";
+    sql += "received_at_ms, normalized) VALUES (";
+    for (std::size_t i = 0; i < n + 2; ++i) sql += i ? ",?" : "?";
     sql += ")";
     st->insert_event[static_cast<std::size_t>(t)] = prepare(h, sql);
   }

@@ -33,8 +33,8 @@ COLUMNS = [
     ("template_hash", "TEXT", "template_hash"), ("sg_template_id", "TEXT", "sg_template_id"),
     ("sg_template_name", "TEXT", "sg_template_name"), ("domain", "TEXT", "domain"),
     ("from_address", "TEXT", "from"), ("newsletter", "TEXT", None),
-    ("custom_args", "TEXT", "custom_args"), ("raw", "TEXT", None), ("received_at", "TEXT", None),
-    ("ingest_segment", "INTEGER", None),
+    ("custom_args", "TEXT", "custom_args"), ("raw", "TEXT", None),
+    ("received_at", "TEXT", "received_at"), ("ingest_segment", "INTEGER", None),
 ]
 # Every top-level key SendGrid defines (lib/events/event_fields.hpp wire_fields): what is left
 # of an event without them is its custom args.
@@ -62,7 +62,13 @@ def from_raw(col, key):
     return f"json_extract(raw, {path(key)})"
 
 
+RECEIVED_AT = ("strftime('%Y-%m-%dT%H:%M:%S', received_at_ms / 1000, 'unixepoch') || "
+               "printf('.%03dZ', received_at_ms % 1000)")
+
+
 def generated(col, key):
+    if col == "received_at":
+        return RECEIVED_AT
     return (f"CASE WHEN normalized IS NULL THEN {from_raw(col, key)} "
             f"ELSE json_extract(normalized, '$.{col}') END")
 
@@ -79,18 +85,20 @@ def create_table(name):
             lines.append(f"  {col} {typ}{not_null}{default}")
         else:
             lines.append(f"  {col} {typ}{not_null} AS ({generated(col, key)}) VIRTUAL")
+    lines.append("  received_at_ms INTEGER NOT NULL")
     lines.append("  normalized TEXT")
     return f"CREATE TABLE {name}_0008 (\n" + ",\n".join(lines) + "\n);\n"
 
 
 def copy_rows(name):
     stored = (["event"] if name == "other_events" else []) + [c for c, _, k in COLUMNS if k is None]
-    virtual = [(c, k) for c, _, k in COLUMNS if k is not None]
+    virtual = [(c, k) for c, _, k in COLUMNS if k is not None and c != "received_at"]
     same = "\n      AND ".join(f"{c} IS {from_raw(c, k)}" for c, k in virtual)
     obj = ", ".join(f"'{c}', {c}" for c, _ in virtual)
     cols = ", ".join(stored)
-    return (f"INSERT INTO {name}_0008 (rowid, {cols}, normalized)\n"
+    return (f"INSERT INTO {name}_0008 (rowid, {cols}, received_at_ms, normalized)\n"
             f"  SELECT rowid, {cols},\n"
+            f"    coalesce(unixepoch(received_at) * 1000 + CAST(substr(received_at, 21, 3) AS INTEGER), 0),\n"
             f"    CASE WHEN {same}\n    THEN NULL ELSE json_object({obj}) END\n"
             f"  FROM {name};\n"
             f"DROP TABLE {name};\n"

@@ -7,6 +7,8 @@
 -- Queries, views and indexes use them as before (an index on a virtual column stores its
 -- values, so lookups by email or sg_message_id do not parse `raw`). The integer columns, the
 -- `pool` and `url_offset` members and `newsletter` stay stored: they are a few bytes each.
+-- `received_at` (24 characters) is computed the same way from `received_at_ms`, the same
+-- instant as unix milliseconds (8 bytes at most).
 --
 -- `normalized`: plain json_extract gives what the parser read for almost every event; not for
 -- an event with a duplicate key (the parser keeps the last, json_extract the first), an

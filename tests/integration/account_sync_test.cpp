@@ -646,8 +646,8 @@ TEST_F(AccountViewsTest, RecipientActivityViewsGiveTheLastTimeAndCountOfEachKind
   SQLite::Database db((dir.path() / "default.db").string(), SQLite::OPEN_READWRITE);
   auto add = [&](const std::string& table, const std::string& email, int ts) {
     // email is computed from raw (schema/0008)
-    db.exec("INSERT INTO " + table + " (timestamp, raw, received_at) VALUES (" +
-            std::to_string(ts) + ", '{\"email\":\"" + email + "\"}', 'x')");
+    db.exec("INSERT INTO " + table + " (timestamp, raw, received_at_ms) VALUES (" +
+            std::to_string(ts) + ", '{\"email\":\"" + email + "\"}', 0)");
   };
   add("delivered", "a@example.com", 100);
   add("delivered", "a@example.com", 200);

@@ -1,6 +1,6 @@
 // The one table of event columns (store/event_columns.hpp) against the schema a fresh database
 // gets from the migrations: same names, in the same order, same types and NOT NULLs, the
-// from_raw ones VIRTUAL generated columns, then `normalized` (schema/0008).
+// sqlite_virtual ones VIRTUAL generated columns, then `normalized` (schema/0008).
 #include "store/event_columns.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -38,8 +38,9 @@ TEST(EventColumns, EveryEventTableOfAFreshDatabaseHasExactlyTheDeclaredColumns) 
     for (const auto& c : sgs::store::event_columns) {
       declared.push_back({std::string(c.name),
                           c.type == sgs::store::column_type::integer ? "INTEGER" : "TEXT",
-                          c.not_null, c.from_raw});
+                          c.not_null, c.sqlite_virtual});
     }
+    declared.push_back({"received_at_ms", "INTEGER", true, false});
     declared.push_back({"normalized", "TEXT", false, false});
     for (auto t : sgs::events::all_event_types) {
       const std::string table(sgs::events::table_name(t));

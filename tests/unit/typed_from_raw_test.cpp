@@ -84,7 +84,7 @@ sgs::events::parsed_batch parse(const std::string& body) {
   return std::get<sgs::events::parsed_batch>(std::move(parsed));
 }
 
-// A from_raw column's value as the parser read it; nullopt for NULL.
+// A sqlite_virtual text column's value as the parser read it; nullopt for NULL.
 std::optional<std::string> typed_value(const event& e, const sgs::store::event_column& c) {
   if (const auto* m = std::get_if<std::optional<std::string_view> event::*>(&c.field)) {
     if (const auto& v = e.**m) return std::string(*v);
@@ -93,7 +93,7 @@ std::optional<std::string> typed_value(const event& e, const sgs::store::event_c
   return e.*std::get<std::string event::*>(c.field);
 }
 
-// Every from_raw column of the row holding `raw` in its event's table, and `normalized`.
+// Every sqlite_virtual text column of the row holding `raw` in its event's table, and `normalized`.
 struct stored_row {
   std::vector<std::optional<std::string>> values;
   bool normalized = false;
@@ -101,7 +101,7 @@ struct stored_row {
 stored_row read_row(SQLite::Database& db, const event& e) {
   std::string sql = "SELECT normalized IS NOT NULL";
   for (const auto& c : event_columns) {
-    if (c.from_raw) sql += ", " + std::string(c.name);
+    if (c.sqlite_virtual && c.name != "received_at") sql += ", " + std::string(c.name);
   }
   sql += " FROM " + std::string(sgs::events::table_name(e.kind)) + " WHERE raw = ?";
   SQLite::Statement q(db, sql);
@@ -124,7 +124,7 @@ stored_row read_row(SQLite::Database& db, const event& e) {
 std::vector<std::optional<std::string>> expected_values(const event& e) {
   std::vector<std::optional<std::string>> out;
   for (const auto& c : event_columns) {
-    if (!c.from_raw) continue;
+    if (!c.sqlite_virtual || c.name == "received_at") continue;
     auto v = typed_value(e, c);
     if (v) v->resize(std::min(v->size(), v->find('\0')));
     out.push_back(v);
@@ -143,12 +143,14 @@ TEST(TypedFromRaw, TheParserSaysWhichEventsPlainJsonExtractReadsExactly) {
 
 TEST(TypedFromRaw, EveryTypedColumnReadsBackWhatTheParserRead) {
   temp_dir t;
+  const auto received =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1765125841123));
   const std::string body = body_of_samples();
   {
     auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
     std::promise<sgs::store::write_result> done;
     auto f = done.get_future();
-    store->submit(parse(body), std::chrono::system_clock::now(),
+    store->submit(parse(body), received,
                   [&](const sgs::store::write_result& r) { done.set_value(r); });
     ASSERT_EQ(f.get().stored, std::size(samples));
     store->close();
@@ -161,6 +163,8 @@ TEST(TypedFromRaw, EveryTypedColumnReadsBackWhatTheParserRead) {
     EXPECT_EQ(row.normalized, !samples[i].from_raw) << samples[i].json;
     EXPECT_EQ(row.values, expected_values(e)) << samples[i].json;
   }
+  EXPECT_EQ(db.execAndGet("SELECT group_concat(DISTINCT received_at) FROM activity").getString(),
+            "2025-12-07T16:44:01.123Z");
   // The lookups still find the events by their typed values, from the indexes.
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM click WHERE email = 'second@x.com'").getInt(), 1);
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM click WHERE email = 'first@x.com'").getInt(), 0);
@@ -187,7 +191,7 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
       std::string cols = e.kind == sgs::events::event_type::other ? "event, " : "";
       std::string marks = e.kind == sgs::events::event_type::other ? "?, " : "";
       for (const auto& c : event_columns) {
-        if (!c.from_raw) continue;
+        if (!c.sqlite_virtual || c.name == "received_at") continue;
         cols += std::string(c.name) + ", ";
         marks += "?, ";
       }
@@ -197,7 +201,7 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
       int i = 1;
       if (e.kind == sgs::events::event_type::other) insert.bind(i++, std::string(e.event_name));
       for (const auto& c : event_columns) {
-        if (!c.from_raw) continue;
+        if (!c.sqlite_virtual || c.name == "received_at") continue;
         if (auto v = typed_value(e, c)) {
           insert.bind(i++, *v);
         } else {
@@ -230,6 +234,9 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
     }
     EXPECT_EQ(row.values, expected_values(batch.events[i])) << samples[i].json;
   }
+  // received_at reads back as written, from received_at_ms.
+  EXPECT_EQ(db.execAndGet("SELECT group_concat(DISTINCT received_at) FROM activity").getString(),
+            "2026-01-01T00:00:00.000Z");
   // The planner hints of 0006 are back for the rebuilt indexes.
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_stat1 WHERE idx LIKE '%_by_email'").getInt(),
             13);
