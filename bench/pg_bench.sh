@@ -7,7 +7,8 @@
 # makes every event new), and p99. Then the SPEC §6 lookups on a PostgreSQL store of
 # LOOKUP_EVENTS (default 10 million) events made with generate_series.
 # Usage: bench/pg_bench.sh [BUILD_DIR]   (SHARED_BENCH: the shared wrk tools; DURATION;
-# LOOKUP_EVENTS=0 skips the lookups, INGEST=0 the ingest runs)
+# LOOKUP_EVENTS=0 skips the lookups, INGEST=0 the ingest runs; SIZES="1000 50" and
+# RECEIVERS="2 1" choose the runs)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${SGS_TEST_PG_URL:-}" ]; then exec "$HERE/../scripts/with-postgres.sh" "$0" "$@"; fi
@@ -85,14 +86,13 @@ run() {
   # being committed: those rows are stored but their 2xx is not counted. So the rows must be
   # at least the 2xx events and at most 16 POSTs more.
   if [ "$rows" -ge $(( ok2xx * size )) ] && [ "$rows" -le $(( (ok2xx + 16) * size )) ]; then check=ok; else check=MISMATCH; fi
-  echo "receivers=$receivers events_per_post=$size acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) ))"
+  echo "receivers=$receivers events_per_post=$size load=$(cut -d' ' -f1 /proc/loadavg) acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) ))"
   sql "DROP SCHEMA $source CASCADE" >/dev/null
 }
 
 if [ "${INGEST:-1}" = 1 ]; then
-  for size in 1000 50; do
-    run 2 "$size"
-    run 1 "$size"
+  for size in ${SIZES:-1000 50}; do
+    for receivers in ${RECEIVERS:-2 1}; do run "$receivers" "$size"; done
   done
 fi
 
