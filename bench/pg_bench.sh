@@ -77,6 +77,7 @@ run() {
   "$BIN" --config <(printf '[storage]\nbackend = "postgresql"\nurl = "%s"\n[[source]]\nname = "%s"\n' "$SGS_TEST_PG_URL" "$source") migrate >/dev/null
   local first=${#PIDS[@]} wal0
   wal0=$(sql "SELECT pg_current_wal_lsn() - '0/0'")
+  local fpi0; fpi0=$(sql "SELECT wal_fpi FROM pg_stat_wal")
   for _ in $(seq "$receivers"); do port=$(free_port); ports+=("$port"); start_receiver "$source" "$port"; done
   if [ "$receivers" -gt 1 ]; then
     local front; front=$(free_port)
@@ -103,6 +104,7 @@ run() {
   rows=$(sql "SELECT (SELECT count(*) FROM $source.activity) + (SELECT count(*) FROM $source.rejected_events)")
   local secs=${DURATION%s} wal1 check
   wal1=$(sql "SELECT pg_current_wal_lsn() - '0/0'")
+  local fpi1; fpi1=$(sql "SELECT wal_fpi FROM pg_stat_wal")
   local disk keys_disk
   disk=$(sql "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '$source' AND c.relkind = 'r'")
   keys_disk=$(sql "SELECT pg_total_relation_size('$source.event_keys')")
@@ -110,7 +112,7 @@ run() {
   # being committed: those rows are stored but their 2xx is not counted. So the rows must be
   # at least the 2xx events and at most 16 POSTs more.
   if [ "$rows" -ge $(( ok2xx * size )) ] && [ "$rows" -le $(( (ok2xx + 16) * size )) ]; then check=ok; else check=MISMATCH; fi
-  echo "receivers=$receivers events_per_post=$size load=$(cut -d' ' -f1 /proc/loadavg) acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) )) $(echo "$cpu0 $cpu1 $rows" | awk '{n = $5 > 0 ? $5 : 1; printf "cpu_us_per_event: receivers=%.1f postgres=%.1f (not haproxy, wrk)", ($3 - $1) * 1e6 / n, ($4 - $2) * 1e6 / n}')"
+  echo "receivers=$receivers events_per_post=$size load=$(cut -d' ' -f1 /proc/loadavg) acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) full_page_images_per_1000_events=$(( (fpi1 - fpi0) * 1000 / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) )) $(echo "$cpu0 $cpu1 $rows" | awk '{n = $5 > 0 ? $5 : 1; printf "cpu_us_per_event: receivers=%.1f postgres=%.1f (not haproxy, wrk)", ($3 - $1) * 1e6 / n, ($4 - $2) * 1e6 / n}')"
   sql "DROP SCHEMA $source CASCADE" >/dev/null
 }
 
