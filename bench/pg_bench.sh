@@ -7,7 +7,8 @@
 # makes every event new), and p99. Then the SPEC §6 lookups on a PostgreSQL store of
 # LOOKUP_EVENTS (default 10 million) events made with generate_series.
 # Usage: bench/pg_bench.sh [BUILD_DIR]   (SHARED_BENCH: the shared wrk tools; DURATION;
-# LOOKUP_EVENTS=0 skips the lookups, INGEST=0 the ingest runs)
+# LOOKUP_EVENTS=0 skips the lookups, INGEST=0 the ingest runs; SIZES="1000 50" and
+# RECEIVERS="2 1" choose the runs)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${SGS_TEST_PG_URL:-}" ]; then exec "$HERE/../scripts/with-postgres.sh" "$0" "$@"; fi
@@ -48,6 +49,27 @@ TOML
   echo "receiver on $2 did not start:" >&2; cat "$WORK/r$2.log" >&2; exit 1
 }
 
+# CPU seconds (user + system) used so far by the processes given, and by every process of this
+# PostgreSQL server (the postmaster's children: backends, WAL writer, checkpointer, ...).
+POSTMASTER=$(head -1 "$(sql 'SHOW data_directory')/postmaster.pid")
+cpu_seconds() {  # PID... -> "receivers_seconds postgres_seconds"
+  python3 - "$POSTMASTER" "$@" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read().rsplit(")", 1)[1].split()
+        return int(s[1]), (int(s[11]) + int(s[12])) / tick  # ppid, utime + stime
+    except OSError:
+        return None, 0.0
+postmaster = sys.argv[1]
+pg = stat(postmaster)[1] + sum(t for p in os.listdir("/proc") if p.isdigit()
+                                for pp, t in [stat(p)] if pp == int(postmaster))
+print(f"{sum(stat(p)[1] for p in sys.argv[2:]):.2f} {pg:.2f}")
+PY
+}
+
 # run RECEIVERS SIZE: one measured window; prints a result line.
 run() {
   local receivers=$1 size=$2 source="bench_${1}r_$2" ports=() url out ok2xx rows p99 acked port
@@ -55,6 +77,7 @@ run() {
   "$BIN" --config <(printf '[storage]\nbackend = "postgresql"\nurl = "%s"\n[[source]]\nname = "%s"\n' "$SGS_TEST_PG_URL" "$source") migrate >/dev/null
   local first=${#PIDS[@]} wal0
   wal0=$(sql "SELECT pg_current_wal_lsn() - '0/0'")
+  local fpi0; fpi0=$(sql "SELECT wal_fpi FROM pg_stat_wal")
   for _ in $(seq "$receivers"); do port=$(free_port); ports+=("$port"); start_receiver "$source" "$port"; done
   if [ "$receivers" -gt 1 ]; then
     local front; front=$(free_port)
@@ -68,7 +91,10 @@ run() {
   else
     url="http://127.0.0.1:${ports[0]}/webhooks/sendgrid/$source"
   fi
+  local cpu0 cpu1
+  cpu0=$(cpu_seconds "${PIDS[@]:$first:$receivers}")
   out=$("$SHARED/run_webhook_bench.sh" -c 16 -d "$DURATION" -m unique "$url" "$WORK/b$size" 2>&1)
+  cpu1=$(cpu_seconds "${PIDS[@]:$first:$receivers}")
   for p in "${PIDS[@]:$first}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   PIDS=("${PIDS[@]:0:$first}")
   ok2xx=$(echo "$out" | sed -n 's/^ok_2xx=\([0-9]*\).*/\1/p')
@@ -78,6 +104,7 @@ run() {
   rows=$(sql "SELECT (SELECT count(*) FROM $source.activity) + (SELECT count(*) FROM $source.rejected_events)")
   local secs=${DURATION%s} wal1 check
   wal1=$(sql "SELECT pg_current_wal_lsn() - '0/0'")
+  local fpi1; fpi1=$(sql "SELECT wal_fpi FROM pg_stat_wal")
   local disk keys_disk
   disk=$(sql "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '$source' AND c.relkind = 'r'")
   keys_disk=$(sql "SELECT pg_total_relation_size('$source.event_keys')")
@@ -85,14 +112,13 @@ run() {
   # being committed: those rows are stored but their 2xx is not counted. So the rows must be
   # at least the 2xx events and at most 16 POSTs more.
   if [ "$rows" -ge $(( ok2xx * size )) ] && [ "$rows" -le $(( (ok2xx + 16) * size )) ]; then check=ok; else check=MISMATCH; fi
-  echo "receivers=$receivers events_per_post=$size acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) ))"
+  echo "receivers=$receivers events_per_post=$size load=$(cut -d' ' -f1 /proc/loadavg) acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) full_page_images_per_1000_events=$(( (fpi1 - fpi0) * 1000 / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) )) $(echo "$cpu0 $cpu1 $rows" | awk '{n = $5 > 0 ? $5 : 1; printf "cpu_us_per_event: receivers=%.1f postgres=%.1f (not haproxy, wrk)", ($3 - $1) * 1e6 / n, ($4 - $2) * 1e6 / n}')"
   sql "DROP SCHEMA $source CASCADE" >/dev/null
 }
 
 if [ "${INGEST:-1}" = 1 ]; then
-  for size in 1000 50; do
-    run 2 "$size"
-    run 1 "$size"
+  for size in ${SIZES:-1000 50}; do
+    for receivers in ${RECEIVERS:-2 1}; do run "$receivers" "$size"; done
   done
 fi
 

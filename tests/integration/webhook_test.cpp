@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "events/signature.hpp"
 #include "http_client.hpp"
@@ -67,14 +68,6 @@ class WebhookTest : public ::testing::TestWithParam<backend_kind> {
   backend_under_test b{GetParam()};
   std::unique_ptr<backend_server> server;
   std::string url;
-};
-
-// Tests of the HTTP front that need no second backend.
-class SqliteWebhookTest : public ::testing::Test {
- protected:
-  temp_dir dir;
-  std::unique_ptr<test_server> server = std::make_unique<test_server>(dir.path());
-  std::filesystem::path db() const { return server->db_file(); }  // settled: see test_server
 };
 
 TEST_P(WebhookTest, EveryDocumentedEventTypeLandsInItsTable) {
@@ -223,15 +216,31 @@ struct bad_body {
   int status;
 };
 
-class BadBodyTest : public SqliteWebhookTest, public ::testing::WithParamInterface<bad_body> {};
+// A bad body on every store backend: refused, nothing stored, the server keeps serving.
+class BadBodyTest : public ::testing::TestWithParam<std::tuple<backend_kind, bad_body>> {
+ protected:
+  void SetUp() override {
+    SGS_REQUIRE_BACKEND(b);
+    server = std::make_unique<backend_server>(b.backend(), std::vector<std::string>{b.source()});
+    url = "/webhooks/sendgrid/" + b.source();
+  }
+  backend_under_test& db() {
+    server->settle();
+    return b;
+  }
+  const bad_body& bad() const { return std::get<1>(GetParam()); }
+  backend_under_test b{std::get<0>(GetParam())};
+  std::unique_ptr<backend_server> server;
+  std::string url;
+};
 
 TEST_P(BadBodyTest, IsRefusedWithTheDocumentedAnswerAndNothingIsStored) {
   http_client client(server->port());
   ASSERT_EQ(client.post(url, batch_of(5, 0, 3)).status, 200);
   const auto before_events = count_events(db());
   const auto before_rejected = count_rows(db(), "rejected_events");
-  auto res = client.post(url, GetParam().body);
-  EXPECT_EQ(res.status, GetParam().status) << res.body;
+  auto res = client.post(url, bad().body);
+  EXPECT_EQ(res.status, bad().status) << res.body;
   EXPECT_NE(res.body.find("\"error\""), std::string::npos) << res.body;
   EXPECT_EQ(count_events(db()), before_events);
   EXPECT_EQ(count_rows(db(), "rejected_events"), before_rejected);
@@ -244,18 +253,22 @@ std::string deeply_nested(int depth) { return std::string(depth, '[') + std::str
 
 INSTANTIATE_TEST_SUITE_P(
     SpecBadInputs, BadBodyTest,
-    ::testing::Values(
-        bad_body{"not_json", "this is not json", 400}, bad_body{"empty_body", "", 400},
-        bad_body{"truncated", batch_of(7, 0, 5).substr(0, 150), 400},
-        bad_body{"missing_final_bracket", "[" + unique_event(7, 9), 400},
-        bad_body{"object_not_array", unique_event(7, 10), 400},
-        bad_body{"string_not_array", "\"events\"", 400}, bad_body{"number_not_array", "42", 400},
-        bad_body{"null_not_array", "null", 400},
-        bad_body{"invalid_utf8", "[{\"email\":\"a\xff\xfe@b.c\",\"event\":\"open\"}]", 400},
-        bad_body{"trailing_garbage", batch_of(7, 20, 2) + "junk", 400},
-        bad_body{"two_arrays", batch_of(7, 30, 1) + batch_of(7, 31, 1), 400},
-        bad_body{"deeply_nested", deeply_nested(100000), 400}),
-    [](const auto& info) { return std::string(info.param.name); });
+    ::testing::Combine(
+        ::testing::Values(backend_kind::sqlite, backend_kind::postgresql),
+        ::testing::Values(
+            bad_body{"not_json", "this is not json", 400}, bad_body{"empty_body", "", 400},
+            bad_body{"truncated", batch_of(7, 0, 5).substr(0, 150), 400},
+            bad_body{"missing_final_bracket", "[" + unique_event(7, 9), 400},
+            bad_body{"object_not_array", unique_event(7, 10), 400},
+            bad_body{"string_not_array", "\"events\"", 400},
+            bad_body{"number_not_array", "42", 400}, bad_body{"null_not_array", "null", 400},
+            bad_body{"invalid_utf8", "[{\"email\":\"a\xff\xfe@b.c\",\"event\":\"open\"}]", 400},
+            bad_body{"trailing_garbage", batch_of(7, 20, 2) + "junk", 400},
+            bad_body{"two_arrays", batch_of(7, 30, 1) + batch_of(7, 31, 1), 400},
+            bad_body{"deeply_nested", deeply_nested(100000), 400})),
+    [](const auto& info) {
+      return sgs::test::backend_label(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
+    });
 
 TEST_P(WebhookTest, BadBodyReasonSaysWhatWasWrong) {
   http_client client(server->port());

@@ -96,6 +96,15 @@ std::string backend_under_test::query(const std::string& sql) {
   return q.getColumn(0).getString();
 }
 
+void backend_under_test::execute(const std::string& sql) {
+  if (kind_ == backend_kind::postgresql) {
+    pg_query(storage_.url, "SET search_path TO \"" + source_ + "\"; " + sql);
+    return;
+  }
+  SQLite::Database d((dir_.path() / (source_ + ".db")).string(), SQLite::OPEN_READWRITE);
+  d.exec(sql);
+}
+
 std::string backend_under_test::query_as_text(const std::string& sql) {
   if (kind_ == backend_kind::sqlite) return query(sql);
   const std::string text_schema = "\"" + source_ + "_text\"";

@@ -48,6 +48,8 @@ class backend_under_test {
 
   // The first column of the first row, as text ("" for NULL or no row).
   std::string query(const std::string& sql);
+  // Runs statements that write (rows a test puts in directly), with SQL both databases accept.
+  void execute(const std::string& sql);
   std::int64_t count(const std::string& table);
   // query() for SQL written for SQLite: on PostgreSQL it reads the tables through views that
   // show jsonb as minified JSON text and times as ISO-8601 text (what the SQLite store holds),

@@ -1,8 +1,8 @@
 // The PostgreSQL event store: queue, writer thread with group commit, COPY, key table.
 #include "store/postgres/pg_event_store.hpp"
 
+#include <algorithm>
 #include <array>
-#include <cstdio>
 #include <unordered_set>
 #include <variant>
 
@@ -23,14 +23,49 @@ struct overloaded : F... {
 template <class... F>
 overloaded(F...) -> overloaded<F...>;
 
-std::string uuid_text(const events::dedup_key& k) {
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%04x%08x",
-                static_cast<unsigned>(k.high >> 32), static_cast<unsigned>((k.high >> 16) & 0xffff),
-                static_cast<unsigned>(k.high & 0xffff), static_cast<unsigned>(k.low >> 48),
-                static_cast<unsigned>((k.low >> 32) & 0xffff), static_cast<unsigned>(k.low));
-  return buf;
+// A 128-bit key as PostgreSQL's uuid text (8-4-4-4-12 hex digits), appended to `out`.
+void append_uuid(std::string& out, const events::dedup_key& k) {
+  static constexpr char digits[] = "0123456789abcdef";
+  char buf[36];
+  std::size_t at = 0;
+  for (int nibble = 0; nibble < 32; ++nibble) {
+    if (nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20) buf[at++] = '-';
+    const std::uint64_t half = nibble < 16 ? k.high : k.low;
+    buf[at++] = digits[(half >> (60 - 4 * (nibble % 16))) & 0xf];
+  }
+  out.append(buf, sizeof buf);
 }
+
+// The key of uuid text as PostgreSQL returns it; nullopt for anything else.
+std::optional<events::dedup_key> parse_uuid(std::string_view text) {
+  events::dedup_key k;
+  int nibble = 0;
+  for (const char c : text) {
+    if (c == '-') continue;
+    int v = 0;
+    if (c >= '0' && c <= '9') {
+      v = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v = c - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+    if (nibble >= 32) return std::nullopt;
+    std::uint64_t& half = nibble < 16 ? k.high : k.low;
+    half = (half << 4) | static_cast<std::uint64_t>(v);
+    ++nibble;
+  }
+  if (nibble != 32) return std::nullopt;
+  return k;
+}
+
+// The keys are hashes already: their low half is a good hash.
+struct key_hash {
+  std::size_t operator()(const events::dedup_key& k) const noexcept {
+    return static_cast<std::size_t>(k.low);
+  }
+};
+using key_set = std::unordered_set<events::dedup_key, key_hash>;
 
 int hex4(std::string_view s, std::size_t at) {
   if (at + 4 > s.size()) return -1;
@@ -311,30 +346,52 @@ void pg_event_store::writer_loop() {
 
 void pg_event_store::write_group(std::vector<pending>& group) {
   const auto started = std::chrono::steady_clock::now();
-  // The keys of every event that PostgreSQL can hold, in order.
+  // The keys of every event that PostgreSQL can hold, in order. An event whose key an earlier
+  // event of the group claimed is a duplicate within the group, decided here; the keys of the
+  // others go to event_keys once each, in key order (receivers lock keys in one order, which
+  // keeps deadlocks between them rare; they are retried anyway), and the database decides
+  // which of them are new. Measured (docs/SCALE.md): sorting and DISTINCT in SQL cost
+  // PostgreSQL ~15 % of the key insert; here they cost a hash set and a sort of 16-byte keys.
   struct event_ref {
-    std::string id;  // "" when the event has no sg_event_id
-    std::string fingerprint;
+    events::dedup_key fingerprint;
+    std::optional<events::dedup_key> id;
+    bool claimed_earlier = false;  // a key of an earlier event of the group
     std::string unstorable;
   };
   std::vector<std::vector<event_ref>> refs(group.size());
-  std::string keys = "{";
-  for (std::size_t b = 0; b < group.size(); ++b) {
-    for (const auto& e : group[b].batch.events) {
-      event_ref ref;
-      ref.unstorable = unstorable(e);
-      if (ref.unstorable.empty()) {
-        ref.fingerprint = uuid_text(events::fingerprint_key(e));
-        keys += ref.fingerprint + ',';
-        if (auto id = events::event_id_key(e)) {
-          ref.id = uuid_text(*id);
-          keys += ref.id + ',';
+  std::vector<events::dedup_key> sorted_keys;
+  {
+    key_set claimed;
+    for (std::size_t b = 0; b < group.size(); ++b) {
+      refs[b].reserve(group[b].batch.events.size());
+      for (const auto& e : group[b].batch.events) {
+        event_ref ref;
+        ref.unstorable = unstorable(e);
+        if (ref.unstorable.empty()) {
+          ref.fingerprint = events::fingerprint_key(e);
+          ref.id = events::event_id_key(e);
+          ref.claimed_earlier =
+              claimed.count(ref.fingerprint) != 0 || (ref.id && claimed.count(*ref.id) != 0);
+          if (!ref.claimed_earlier) {
+            claimed.insert(ref.fingerprint);
+            sorted_keys.push_back(ref.fingerprint);
+            // An sg_event_id hash equal to the fingerprint (never, in practice) is one key.
+            if (ref.id && claimed.insert(*ref.id).second) sorted_keys.push_back(*ref.id);
+          }
         }
+        refs[b].push_back(std::move(ref));
       }
-      refs[b].push_back(std::move(ref));
     }
   }
-  if (keys.back() == ',') keys.pop_back();
+  std::sort(sorted_keys.begin(), sorted_keys.end(), [](const auto& a, const auto& b) {
+    return a.high != b.high ? a.high < b.high : a.low < b.low;  // uuid order: bytes, big-endian
+  });
+  std::string keys = "{";
+  keys.reserve(2 + sorted_keys.size() * 37);
+  for (const auto& k : sorted_keys) {
+    if (keys.size() > 1) keys += ',';
+    append_uuid(keys, k);
+  }
   keys += '}';
 
   std::vector<write_result> results(group.size());
@@ -350,16 +407,17 @@ void pg_event_store::write_group(std::vector<pending>& group) {
     for (auto& r : results) r = write_result{};
     try {
       transaction tx(*conn_);
-      std::unordered_set<std::string> fresh;
-      if (keys.size() > 2) {
-        // One statement, the keys as one uuid[] parameter. ORDER BY: receivers take key locks
-        // in one order, which keeps deadlocks between them rare (they are retried anyway).
+      key_set fresh;
+      if (!sorted_keys.empty()) {
+        // One statement, the keys (distinct, in key order) as one uuid[] parameter.
         auto r = conn_->exec(
-            "INSERT INTO event_keys (k) SELECT DISTINCT k FROM unnest($1::uuid[]) AS k ORDER BY k "
+            "INSERT INTO event_keys (k) SELECT k FROM unnest($1::uuid[]) AS k "
             "ON CONFLICT DO NOTHING RETURNING k",
             {keys}, "cannot insert dedup keys");
         fresh.reserve(static_cast<std::size_t>(r.rows()));
-        for (int i = 0; i < r.rows(); ++i) fresh.emplace(r.text(i, 0));
+        for (int i = 0; i < r.rows(); ++i) {
+          if (auto k = parse_uuid(r.text(i, 0))) fresh.insert(*k);
+        }
       }
       std::array<std::string, events::event_type_count> rows;
       std::string rejected_rows;
@@ -376,11 +434,8 @@ void pg_event_store::write_group(std::vector<pending>& group) {
             ++res.rejected;
             continue;
           }
-          const bool is_new =
-              fresh.count(ref.fingerprint) != 0 && (ref.id.empty() || fresh.count(ref.id) != 0);
-          // Claimed keys are not new for later events of the group (duplicates in one body).
-          fresh.erase(ref.fingerprint);
-          if (!ref.id.empty()) fresh.erase(ref.id);
+          const bool is_new = !ref.claimed_earlier && fresh.count(ref.fingerprint) != 0 &&
+                              (!ref.id || fresh.count(*ref.id) != 0);
           if (!is_new) {
             ++res.duplicates;
             ++duplicates[type];
