@@ -35,16 +35,19 @@ if not os.path.exists(db_file):
     weights = [30, 30, 20, 0, 0, 10, 4, 0, 0, 3, 1, 2]
     rnd = random.Random(1)
     start = 1764547200
+    segment = 1_000_000  # store_options::segment_events: the merger's segments, in order
     t0 = time.time()
     batch = {}
     for i in range(events):
         table = rnd.choices(tables, weights)[0]
         email = f"user{rnd.randrange(emails)}@example.com"
-        batch.setdefault(table, []).append((f"ev{i}", email, start + i * 30 * 86400 // events))
+        batch.setdefault(table, []).append((f"ev{i}", f"m{i // 3}", email,
+                                            start + i * 30 * 86400 // events, i // segment))
         if i % 200_000 == 199_999 or i == events - 1:
             for t, rows in batch.items():
-                db.executemany(f"INSERT INTO {t} (sg_event_id, email, timestamp, raw, received_at) "
-                               f"VALUES (?, ?, ?, '{{}}', '2025-12-01T00:00:00Z')", rows)
+                db.executemany(f"INSERT INTO {t} (sg_event_id, sg_message_id, email, timestamp, "
+                               f"ingest_segment, raw, received_at) "
+                               f"VALUES (?, ?, ?, ?, ?, '{{}}', '2025-12-01T00:00:00Z')", rows)
             db.commit()
             batch.clear()
     lists = [f"list-{k}" for k in range(5)]
