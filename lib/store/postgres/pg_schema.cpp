@@ -170,9 +170,11 @@ std::string object_table_ddl(collection c) {
   return out;
 }
 
-// The recipient_activity views of the SQLite store (0005), generated from one table: per email
-// and kind of activity, the last time and the count; group unsubscribes count as unsubscribes
-// in the one-row-per-email pivot.
+// The recipient_activity views of the SQLite store (0005, 0009), generated from one table: per
+// email and kind of activity, the last time and the count; group unsubscribes count as
+// unsubscribes in the one-row-per-email pivot. The same columns as SQLite's; the pivot stays a
+// GROUP BY here, as PostgreSQL pushes `WHERE email = ?` through it into every arm (SQLite 3.40
+// does not, hence its window pivot in 0009).
 std::string recipient_activity_views() {
   struct kind {
     std::string_view activity, table, pivot;
