@@ -47,7 +47,7 @@ echo "# machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int
 mkdir -p "$WORK/batches"
 for day in $(seq 0 29); do
   python3 "$SHARED/gen_events.py" --seed $((15 + day)) --start-ts $((1700000000 + day * 86400)) \
-      --events-per-batch "$BATCH" --batches 10 --out "$WORK/day" >/dev/null
+      --events-per-batch "$BATCH" --batches 10 --out "$WORK/day" >/dev/null 2>&1
   for f in "$WORK"/day/batch_*.json; do mv "$f" "$WORK/batches/batch_d${day}_${f##*/batch_}"; done
   rm -rf "$WORK/day"
 done

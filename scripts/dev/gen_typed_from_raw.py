@@ -84,7 +84,9 @@ def create_table(name):
             default = " DEFAULT 0" if col == "ingest_segment" else ""
             lines.append(f"  {col} {typ}{not_null}{default}")
         else:
-            lines.append(f"  {col} {typ}{not_null} AS ({generated(col, key)}) VIRTUAL")
+            # No NOT NULL here (the expressions never give NULL): SQLite would compute every
+            # constrained virtual column on each INSERT, json_remove included.
+            lines.append(f"  {col} {typ} AS ({generated(col, key)}) VIRTUAL")
     lines.append("  received_at_ms INTEGER NOT NULL")
     lines.append("  normalized TEXT")
     return f"CREATE TABLE {name}_0008 (\n" + ",\n".join(lines) + "\n);\n"

@@ -38,7 +38,7 @@ TEST(EventColumns, EveryEventTableOfAFreshDatabaseHasExactlyTheDeclaredColumns) 
     for (const auto& c : sgs::store::event_columns) {
       declared.push_back({std::string(c.name),
                           c.type == sgs::store::column_type::integer ? "INTEGER" : "TEXT",
-                          c.not_null, c.sqlite_virtual});
+                          c.not_null && !c.sqlite_virtual, c.sqlite_virtual});
     }
     declared.push_back({"received_at_ms", "INTEGER", true, false});
     declared.push_back({"normalized", "TEXT", false, false});
