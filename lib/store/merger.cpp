@@ -69,18 +69,8 @@ overloaded(F...) -> overloaded<F...>;
 // "2026-12-07T16:44:01.123Z" (text::iso8601_utc) as unix milliseconds; 0 if it is not that.
 std::int64_t unix_ms_of(std::string_view iso) {
   const auto t = text::parse_iso8601_utc(iso);
-  if (!t) return 0;
-  std::int64_t ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
-  if (iso.size() >= 23 && iso[19] == '.') {
-    int frac = 0;
-    for (char c : iso.substr(20, 3)) {
-      if (c < '0' || c > '9') return ms;
-      frac = frac * 10 + (c - '0');
-    }
-    ms += frac;
-  }
-  return ms;
+  return t ? std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count()
+           : 0;
 }
 
 // Binds the event's stored columns in the order of event_columns (store/event_columns.hpp),
@@ -302,21 +292,19 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
       first = 2;
     }
     bind_event(s, first, e, received_at_ms, segment_);
-    const int normalized_index = sqlite3_bind_parameter_count(s);
-    const bool sqlite_virtual = raw_gives_typed_values(e);
-    if (!sqlite_virtual) {
+    const auto bind_normalized = [&] {
       write_normalized_values(normalized_, e);
-      sqlite3_bind_text(s, normalized_index, normalized_.data(),
+      sqlite3_bind_text(s, sqlite3_bind_parameter_count(s), normalized_.data(),
                         static_cast<int>(normalized_.size()), SQLITE_STATIC);
-    }
+    };
+    const bool from_raw = raw_gives_typed_values(e);
+    if (!from_raw) bind_normalized();
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ERROR && sqlite_virtual) {
+    if (rc == SQLITE_ERROR && from_raw) {
       // SQLite's JSON functions refused `raw` where our parser did not: keep the typed values
       // instead of failing the merge (and retrying it forever).
       sqlite3_reset(s);
-      write_normalized_values(normalized_, e);
-      sqlite3_bind_text(s, normalized_index, normalized_.data(),
-                        static_cast<int>(normalized_.size()), SQLITE_STATIC);
+      bind_normalized();
       rc = sqlite3_step(s);
     }
     check(h, rc, "INSERT event");

@@ -23,7 +23,16 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(std::stri
   std::tm tm{};
   const std::string s(text.substr(0, 19));
   if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  auto t = std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (text.size() >= 23 && text[19] == '.') {
+    int ms = 0;
+    for (char c : text.substr(20, 3)) {
+      if (c < '0' || c > '9') return t;
+      ms = ms * 10 + (c - '0');
+    }
+    t += std::chrono::milliseconds(ms);
+  }
+  return t;
 }
 
 }  // namespace sgs::text

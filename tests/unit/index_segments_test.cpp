@@ -12,22 +12,13 @@
 #include "store/daily_counts.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_event_store.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
 using sgs::store::write_result;
 
-struct temp_dir {
-  std::filesystem::path dir;
-  temp_dir() {
-    std::random_device rd;
-    dir = std::filesystem::temp_directory_path() /
-          ("sgs-segments-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(dir);
-  }
-  ~temp_dir() { std::filesystem::remove_all(dir); }
-  std::filesystem::path file() const { return dir / "s.db"; }
-};
+using sgs::test::temp_dir;
 
 write_result write(sgs::store::event_store& store, const std::string& body) {
   auto parsed = sgs::events::parse_batch(body);

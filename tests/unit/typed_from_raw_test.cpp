@@ -12,23 +12,14 @@
 #include "store/event_columns.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_event_store.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
 using sgs::events::event;
 using sgs::store::event_columns;
 
-struct temp_dir {
-  std::filesystem::path dir;
-  temp_dir() {
-    std::random_device rd;
-    dir = std::filesystem::temp_directory_path() /
-          ("sgs-typed-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(dir);
-  }
-  ~temp_dir() { std::filesystem::remove_all(dir); }
-  std::filesystem::path file() const { return dir / "s.db"; }
-};
+using sgs::test::temp_dir;
 
 // Each element with whether plain json_extract over it gives the parser's values.
 struct sample {
