@@ -484,7 +484,11 @@ bool body_reader::read_text(od::value& v, std::optional<std::string_view>& out, 
     case '"': {
       std::string_view s;
       if (v.get_string().get(s) == simdjson::SUCCESS) {
-        out = s;
+        // Without escapes, the text as it stands in the body: the SQLite store finds the
+        // email and sg_message_id values in `raw` by where they point (store::body_of).
+        const bool as_sent = token.size() >= s.size() + 2 && token[s.size() + 1] == '"' &&
+                             std::memchr(token.data() + 1, '\\', s.size()) == nullptr;
+        out = as_sent ? token.substr(1, s.size()) : s;
         return true;
       }
       // simdjson refuses malformed escapes and unpaired surrogates alike; only the first

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "store/event_columns.hpp"
 #include "store/sqlite_event_store_internal.hpp"
 #include "text/json.hpp"
 
@@ -85,13 +86,7 @@ std::string day_text(std::int64_t day) {
 }
 
 std::string render_daily_counts_view(const frozen_counts& frozen) {
-  std::string json = "{\"through\":{";
-  for (event_type t : events::all_event_types) {
-    if (t != events::all_event_types.front()) json += ',';
-    text::append_json_string(json, events::table_name(t));
-    json += ':' + std::to_string(frozen.through[static_cast<std::size_t>(t)]);
-  }
-  json += "},\"counts\":[";
+  std::string json = "{\"through\":" + std::to_string(frozen.through) + ",\"counts\":[";
   bool first = true;
   for (const auto& [key, n] : frozen.counts) {
     if (n == 0) continue;
@@ -104,24 +99,26 @@ std::string render_daily_counts_view(const frozen_counts& frozen) {
   }
   json += "]}";
 
-  std::string sql =
-      "CREATE VIEW daily_counts AS\n"
-      "SELECT day, event, sum(events) AS events FROM (\n"
-      "  SELECT json_extract(value, '$[0]') AS day, json_extract(value, '$[1]') AS event,\n"
-      "         json_extract(value, '$[2]') AS events\n"
-      "  FROM json_each(" +
-      sql_quote(json) + ", '$.counts')";
+  std::string event_name = "CASE kind";
   for (event_type t : events::all_event_types) {
-    const std::string table(events::table_name(t));
-    const std::string after = std::to_string(frozen.through[static_cast<std::size_t>(t)]);
-    sql += "\n  UNION ALL SELECT date(timestamp, 'unixepoch'), ";
-    sql += t == event_type::other ? "event" : sql_quote(event_of(t));
-    sql += ", count(*) FROM " + table + " WHERE rowid > " + after +
-           " AND timestamp IS NOT NULL GROUP BY 1";
-    if (t == event_type::other) sql += ", 2";
+    if (t == event_type::other) continue;
+    event_name += " WHEN " + std::to_string(event_rows_kind(t)) + " THEN " + sql_quote(event_of(t));
   }
-  sql += "\n) GROUP BY day, event";
-  return sql;
+  event_name += " ELSE event END";
+  return "CREATE VIEW daily_counts AS\n"
+         "SELECT day, event, sum(events) AS events FROM (\n"
+         "  SELECT json_extract(value, '$[0]') AS day, json_extract(value, '$[1]') AS event,\n"
+         "         json_extract(value, '$[2]') AS events\n"
+         "  FROM json_each(" +
+         sql_quote(json) +
+         ", '$.counts')\n"
+         "  UNION ALL SELECT date(timestamp, 'unixepoch'), " +
+         event_name +
+         ", count(*) FROM event_rows\n"
+         "    WHERE rowid > " +
+         std::to_string(frozen.through) +
+         " AND timestamp IS NOT NULL GROUP BY 1, 2\n"
+         ") GROUP BY day, event";
 }
 
 frozen_counts parse_daily_counts_view(sqlite3* db, std::string_view sql) {
@@ -145,16 +142,13 @@ frozen_counts parse_daily_counts_view(sqlite3* db, std::string_view sql) {
     json += sql[i];
   }
   frozen_counts out;
-  auto through = prepare(db, "SELECT key, value FROM json_each(?1, '$.through')");
+  auto through = prepare(db, "SELECT json_extract(?1, '$.through')");
   sqlite3_bind_text(through.get(), 1, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
-  while (sqlite3_step(through.get()) == SQLITE_ROW) {
-    const std::string_view table = text_at(through.get(), 0);
-    for (event_type t : events::all_event_types) {
-      if (events::table_name(t) == table) {
-        out.through[static_cast<std::size_t>(t)] = sqlite3_column_int64(through.get(), 1);
-      }
-    }
+  if (sqlite3_step(through.get()) != SQLITE_ROW ||
+      sqlite3_column_type(through.get(), 0) != SQLITE_INTEGER) {
+    throw std::runtime_error("daily_counts: the view names no rowid it counted through");
   }
+  out.through = sqlite3_column_int64(through.get(), 0);
   auto counts = prepare(db,
                         "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                         "json_extract(value, '$[2]') FROM json_each(?1, '$.counts')");
@@ -208,27 +202,25 @@ void daily_counts_keeper::rolled_back() {
 void daily_counts_keeper::recount(sqlite3* db) {
   day_event_counts counted;
   std::uint64_t events = 0;
-  for (event_type t : events::all_event_types) {
-    const std::int64_t after = frozen_.through[static_cast<std::size_t>(t)];
-    const bool other = t == event_type::other;
-    // With nothing frozen yet, no rowid bound: the count then reads the timestamp index,
-    // a fraction of the table's bytes.
-    std::string sql = "SELECT date(timestamp, 'unixepoch'), " +
-                      std::string(other ? "event" : "NULL") + ", count(*) FROM " +
-                      std::string(events::table_name(t)) + " WHERE timestamp IS NOT NULL" +
-                      (after > 0 ? " AND rowid > " + std::to_string(after) : "") + " GROUP BY 1" +
-                      (other ? ", 2" : "");
-    auto q = prepare(db, sql);
-    int rc;
-    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-      const auto n = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 2));
-      day_event key{day_of_text(text_at(q.get(), 0)),
-                    other ? std::string(text_at(q.get(), 1)) : event_of(t)};
-      counted[std::move(key)] += n;
-      events += n;
-    }
-    if (rc != SQLITE_DONE) fail(db, "daily_counts: counting " + std::string(events::table_name(t)));
+  // With nothing frozen yet, no rowid bound: the count then reads the timestamp index, a
+  // fraction of the table's bytes.
+  auto q = prepare(db,
+                   "SELECT date(timestamp, 'unixepoch'), kind, event, count(*) FROM event_rows "
+                   "WHERE timestamp IS NOT NULL" +
+                       (frozen_.through > 0 ? " AND rowid > " + std::to_string(frozen_.through)
+                                            : std::string()) +
+                       " GROUP BY 1, 2, 3");
+  int rc;
+  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+    const auto n = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 3));
+    const auto type = event_type_of_kind(sqlite3_column_int64(q.get(), 1));
+    if (!type) throw std::runtime_error("daily_counts: event_rows holds an unknown kind");
+    day_event key{day_of_text(text_at(q.get(), 0)),
+                  *type == event_type::other ? std::string(text_at(q.get(), 2)) : event_of(*type)};
+    counted[std::move(key)] += n;
+    events += n;
   }
+  if (rc != SQLITE_DONE) fail(db, "daily_counts: counting event_rows");
   committed_ = std::move(counted);
   unfolded_events_ = events;
   rolled_back();
@@ -239,12 +231,9 @@ void daily_counts_keeper::fold(sqlite3* db) {
   add(next.counts, committed_);
   exec(db, "BEGIN IMMEDIATE");
   try {
-    for (event_type t : events::all_event_types) {
-      auto q =
-          prepare(db, "SELECT coalesce(max(rowid), 0) FROM " + std::string(events::table_name(t)));
-      if (sqlite3_step(q.get()) != SQLITE_ROW) fail(db, "daily_counts: max(rowid)");
-      next.through[static_cast<std::size_t>(t)] = sqlite3_column_int64(q.get(), 0);
-    }
+    auto q = prepare(db, "SELECT coalesce(max(rowid), 0) FROM event_rows");
+    if (sqlite3_step(q.get()) != SQLITE_ROW) fail(db, "daily_counts: max(rowid)");
+    next.through = sqlite3_column_int64(q.get(), 0);
     exec(db, "DROP VIEW IF EXISTS daily_counts");
     exec(db, render_daily_counts_view(next));
     exec(db, "COMMIT");

@@ -4,16 +4,16 @@
 // Why a view that the merger rewrites rather than a table: the README promises that the daemon
 // writes no rows besides events and rejected elements (count(*) over the tables is the number
 // of events stored, and operators check it so), and a view needs no function of ours, so
-// sqlite3, Python and Datasette read it as they are. The view holds the counts of every row up
-// to a rowid per table as a JSON constant (its "frozen" part), and counts the few rows after
-// those rowids on demand (its "live" part, a rowid range):
+// sqlite3, Python and Datasette read it as they are. The view holds the counts of every row of
+// event_rows (schema/0010) up to a rowid as a JSON constant (its "frozen" part), and counts the
+// few rows after that rowid on demand (its "live" part, a rowid range):
 //
 //   SELECT day, event, sum(events) AS events FROM (
-//     SELECT ... FROM json_each('{"through":{"delivered":1200345,...},"counts":[[day,event,n],
-//     ...]}', '$.counts')
-//     UNION ALL SELECT date(timestamp, 'unixepoch'), 'delivered', count(*) FROM delivered
-//               WHERE rowid > 1200345 AND timestamp IS NOT NULL GROUP BY 1
-//     UNION ALL ...) GROUP BY day, event
+//     SELECT ... FROM json_each('{"through":1200345,"counts":[[day,event,n],...]}', '$.counts')
+//     UNION ALL SELECT date(timestamp, 'unixepoch'), CASE kind WHEN 1 THEN 'processed' ...
+//               ELSE event END, count(*) FROM event_rows
+//               WHERE rowid > 1200345 AND timestamp IS NOT NULL GROUP BY 1, 2
+//   ) GROUP BY day, event
 //
 // So the view is exact at every instant whatever the keeper did last: a row is in the frozen
 // part or in the live part, never both (rowids are arrival order; the daemon never deletes).
@@ -49,13 +49,13 @@ std::string day_text(std::int64_t day);
 
 // What the view holds, parsed from or rendered into its definition.
 struct frozen_counts {
-  std::array<std::int64_t, events::event_type_count> through{};  // rowid per table
+  std::int64_t through = 0;  // event_rows rowid
   day_event_counts counts;
 };
 
 // The CREATE VIEW statement for these counts.
 std::string render_daily_counts_view(const frozen_counts& frozen);
-// The counts in a definition written by render_daily_counts_view (or schema/0006); throws
+// The counts in a definition written by render_daily_counts_view (or schema/0010); throws
 // std::runtime_error when the definition is not one.
 frozen_counts parse_daily_counts_view(sqlite3* db, std::string_view create_view_sql);
 

@@ -32,18 +32,19 @@ struct event_column {
                std::string event::*, std::optional<std::string> event::*, std::string_view event::*,
                received_at_column, segment_column>
       field;
-  // SQLite store: a VIRTUAL generated column (schema/0008_typed_from_raw.sql), not written by
-  // the INSERT: the text columns are computed from `raw` (or `normalized`), `received_at` from
-  // `received_at_ms`. The PostgreSQL store writes every column.
-  bool sqlite_virtual = false;
+  // SQLite store (schema/0010_one_event_table.sql): computed by the views over event_rows, not
+  // stored: the text columns from `body` (or `normalized`), `raw` from `body` with email and
+  // sg_message_id put back, `received_at` from `received_at_ms`. The PostgreSQL store writes
+  // every column.
+  bool sqlite_view = false;
 };
 
 namespace event_columns_detail {
 using events::event;
 inline constexpr std::array<event_column, 47> columns{{
     {"sg_event_id", column_type::text, false, &event::sg_event_id, true},
-    {"sg_message_id", column_type::text, false, &event::sg_message_id, true},
-    {"email", column_type::text, false, &event::email, true},
+    {"sg_message_id", column_type::text, false, &event::sg_message_id},
+    {"email", column_type::text, false, &event::email},
     {"timestamp", column_type::integer, false, &event::timestamp},
     {"smtp_id", column_type::text, false, &event::smtp_id, true},
     {"category", column_type::text, true, &event::category, true},
@@ -87,7 +88,7 @@ inline constexpr std::array<event_column, 47> columns{{
     {"from_address", column_type::text, false, &event::from, true},
     {"newsletter", column_type::text, false, &event::newsletter},
     {"custom_args", column_type::text, true, &event::custom_args, true},
-    {"raw", column_type::text, true, &event::raw},
+    {"raw", column_type::text, true, &event::raw, true},
     {"received_at", column_type::text, true, received_at_column{}, true},
     {"ingest_segment", column_type::integer, true, segment_column{}},
 }};
@@ -100,15 +101,38 @@ inline constexpr const std::array<event_column, 47>& event_columns = event_colum
 // COPY.
 std::string event_column_list();
 
-// SQLite store (schema/0008_typed_from_raw.sql): whether json_extract over the event's `raw`
-// gives exactly the typed values the parser read for every sqlite_virtual text column. True unless
+// SQLite store (schema/0008, 0010): whether json_extract over the event's `raw`
+// gives exactly the typed values the parser read for every sqlite_view text column. True unless
 // `raw` holds an escape sequence (json_extract cuts a string at \u0000, and an escaped key is not
 // found by its path), the parser reshaped a value (event::reshaped), or `category` or the
 // custom args hold whitespace (json_extract and json_remove render JSON without it).
 bool raw_gives_typed_values(const events::event& e);
 
-// The sqlite_virtual text columns' values as a JSON object keyed by column name (absent values left
+// The sqlite_view text columns' values as a JSON object keyed by column name (absent values left
 // out): what the SQLite store keeps in `normalized` when raw_gives_typed_values() is false.
 void write_normalized_values(std::string& out, const events::event& e);
+
+// SQLite store (schema/0010): event_rows.kind of a type: 1 processed ... 12 account_status_change,
+// 13 other (the order of events::all_event_types, which the views' WHERE kind = n spell out).
+constexpr int event_rows_kind(events::event_type t) { return static_cast<int>(t) + 1; }
+// The type of a kind; nullopt for a kind no view names.
+std::optional<events::event_type> event_type_of_kind(std::int64_t kind);
+
+// SQLite store (schema/0010): what event_rows keeps of `raw`. email and sg_message_id are stored
+// in columns of their own, so `body` is `raw` with their values taken out ("email":""), and
+// email_at / message_at are how many characters of `body` come before each (what SQL's substr
+// counts). Nothing is taken out (both nullopt, body == raw) unless raw_gives_typed_values(e)
+// and the value is a string of `raw` as sent.
+struct stored_body {
+  std::string_view body;  // raw itself or `scratch`
+  std::optional<std::int64_t> email_at;
+  std::optional<std::int64_t> message_at;
+};
+stored_body body_of(const events::event& e, std::string& scratch);
+// `raw` again from what body_of() stored (what the views' `raw` column computes). Throws
+// std::invalid_argument when the offsets do not fit the body.
+std::string raw_of(std::string_view body, std::optional<std::string_view> email,
+                   std::optional<std::int64_t> email_at, std::optional<std::string_view> message_id,
+                   std::optional<std::int64_t> message_at);
 
 }  // namespace sgs::store

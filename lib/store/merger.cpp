@@ -73,22 +73,29 @@ std::int64_t unix_ms_of(std::string_view iso) {
            : 0;
 }
 
-// Binds the event's stored columns in the order of event_columns (store/event_columns.hpp),
-// then `received_at_ms` and `normalized` as NULL (the generated columns read `raw`).
-void bind_event(sqlite3_stmt* s, int first, const event& e, std::int64_t received_at_ms,
-                std::int64_t segment) {
-  binder b(s, first);
+// Binds an event_rows row (schema/0010): kind, event (other_events only), the stored columns in
+// the order of event_columns (store/event_columns.hpp), then body, email_at, message_at,
+// received_at_ms and `normalized` (NULL: the views read `body`).
+void bind_event(sqlite3_stmt* s, const event& e, const stored_body& body,
+                std::int64_t received_at_ms, std::int64_t segment) {
+  binder b(s, 1);
+  b.integer(event_rows_kind(e.kind));
+  b.text(e.kind == event_type::other ? std::optional<std::string_view>(e.event_name)
+                                     : std::nullopt);
   for (const event_column& c : event_columns) {
-    if (c.sqlite_virtual) continue;
+    if (c.sqlite_view) continue;
     std::visit(overloaded{[&](std::optional<std::string_view> event::*f) { b.text(e.*f); },
                           [&](std::optional<std::int64_t> event::*f) { b.integer(e.*f); },
                           [&](std::string event::*f) { b.text(std::string_view(e.*f)); },
                           [&](std::optional<std::string> event::*f) { b.text(e.*f); },
                           [&](std::string_view event::*f) { b.text(e.*f); },
-                          [&](received_at_column) {},  // VIRTUAL: received_at_ms
+                          [&](received_at_column) {},  // computed: received_at_ms
                           [&](segment_column) { b.integer(segment); }},
                c.field);
   }
+  b.text(body.body);
+  b.integer(body.email_at);
+  b.integer(body.message_at);
   b.integer(received_at_ms);
   b.text(std::optional<std::string_view>());
 }
@@ -174,7 +181,7 @@ bool sqlite_event_store::merge_once(std::uint64_t& moved) {
                                                  st.clear_merged.get(), st.begin.get(),
                                                  st.commit.get()};
     roll_back(h, st.rollback.get(), used);
-    for (auto& s : st.insert_event) sqlite3_reset(s.get());
+    sqlite3_reset(st.insert_event.get());
     daily_counts_->rolled_back();
     merging_events_ = 0;
     counters_.failed_merges.fetch_add(1);
@@ -284,29 +291,14 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
       continue;
     }
     const event& e = batch.events[i];
-    sqlite3_stmt* s = st.insert_event[static_cast<std::size_t>(e.kind)].get();
-    int first = 1;
-    if (e.kind == event_type::other) {
-      sqlite3_bind_text(s, 1, e.event_name.data(), static_cast<int>(e.event_name.size()),
-                        SQLITE_STATIC);
-      first = 2;
-    }
-    bind_event(s, first, e, received_at_ms, segment_);
-    const auto bind_normalized = [&] {
+    sqlite3_stmt* s = st.insert_event.get();
+    bind_event(s, e, body_of(e, body_scratch_), received_at_ms, segment_);
+    if (!raw_gives_typed_values(e)) {
       write_normalized_values(normalized_, e);
       sqlite3_bind_text(s, sqlite3_bind_parameter_count(s), normalized_.data(),
                         static_cast<int>(normalized_.size()), SQLITE_STATIC);
-    };
-    const bool from_raw = raw_gives_typed_values(e);
-    if (!from_raw) bind_normalized();
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ERROR && from_raw) {
-      // SQLite's JSON functions refused `raw` where our parser did not: keep the typed values
-      // instead of failing the merge (and retrying it forever).
-      sqlite3_reset(s);
-      bind_normalized();
-      rc = sqlite3_step(s);
     }
+    const int rc = sqlite3_step(s);
     check(h, rc, "INSERT event");
     sqlite3_reset(s);
     daily_counts_->count(e);

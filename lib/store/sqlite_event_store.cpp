@@ -122,20 +122,20 @@ void sqlite_event_store::open_files() {
   pending_reader_->exec("PRAGMA cache_size=-1024");  // reads each body once, in order
 
   auto st = std::make_unique<statements>();
-  for (event_type t : events::all_event_types) {
-    std::string sql = "INSERT INTO " + std::string(events::table_name(t)) + " (";
-    if (t == event_type::other) sql += "event, ";
-    std::size_t n = t == event_type::other ? 1 : 0;
+  {
+    // Every type into event_rows (schema/0010); the per-type tables are views over it.
+    std::string sql = "INSERT INTO event_rows (kind, event, ";
+    std::size_t n = 2;
     for (const event_column& c : event_columns) {
-      if (c.sqlite_virtual) continue;  // VIRTUAL, computed from raw (schema/0008)
+      if (c.sqlite_view) continue;  // computed by the views
       sql += c.name;
       sql += ", ";
       ++n;
     }
-    sql += "received_at_ms, normalized) VALUES (";
-    for (std::size_t i = 0; i < n + 2; ++i) sql += i ? ",?" : "?";
+    sql += "body, email_at, message_at, received_at_ms, normalized) VALUES (";
+    for (std::size_t i = 0; i < n + 5; ++i) sql += i ? ",?" : "?";
     sql += ")";
-    st->insert_event[static_cast<std::size_t>(t)] = prepare(h, sql);
+    st->insert_event = prepare(h, sql);
   }
   st->insert_rejected =
       prepare(h, "INSERT INTO rejected_events (reason, raw, received_at) VALUES (?,?,?)");
@@ -178,20 +178,12 @@ void sqlite_event_store::open_files() {
 
 // The newest segment and how full it is; a new one when it is full (schema/0006).
 void sqlite_event_store::load_segment() {
-  std::int64_t newest = 0;
-  for (event_type t : events::all_event_types) {
-    const std::string table(events::table_name(t));
-    newest = std::max<std::int64_t>(
-        newest,
-        db_->execAndGet("SELECT coalesce(max(ingest_segment), 0) FROM " + table).getInt64());
-  }
-  std::uint64_t held = 0;
-  for (event_type t : events::all_event_types) {
-    SQLite::Statement q(*db_, "SELECT count(*) FROM " + std::string(events::table_name(t)) +
-                                  " WHERE ingest_segment = ?");
-    q.bind(1, static_cast<std::int64_t>(newest));
-    if (q.executeStep()) held += static_cast<std::uint64_t>(q.getColumn(0).getInt64());
-  }
+  const std::int64_t newest =
+      db_->execAndGet("SELECT coalesce(max(ingest_segment), 0) FROM event_rows").getInt64();
+  SQLite::Statement q(*db_, "SELECT count(*) FROM event_rows WHERE ingest_segment = ?");
+  q.bind(1, newest);
+  const std::uint64_t held =
+      q.executeStep() ? static_cast<std::uint64_t>(q.getColumn(0).getInt64()) : 0;
   segment_ = newest;
   segment_events_ = held;
   if (segment_events_ >= options_.segment_events) {

@@ -194,7 +194,8 @@ class sqlite_event_store final : public event_store {
   // Merger thread (open_files before it starts): the index segment rows go into and how many
   // events it holds; the per-day counts behind the daily_counts view.
   std::int64_t segment_ = 0;
-  std::string normalized_;  // merger: an event's `normalized` JSON (schema/0008), reused
+  std::string normalized_;    // merger: an event's `normalized` JSON (schema/0008), reused
+  std::string body_scratch_;  // merger: an event's event_rows.body (schema/0010), reused
   std::uint64_t segment_events_ = 0;
   std::unique_ptr<daily_counts_keeper> daily_counts_;
 

@@ -137,7 +137,7 @@ struct sqlite_event_store::body_row {
 struct sqlite_event_store::statements {
   using stmt_ptr = sqlite_detail::stmt_ptr;
   // db_ (merger thread; the open and close paths before and after it runs)
-  std::array<stmt_ptr, events::event_type_count> insert_event;
+  stmt_ptr insert_event;  // into event_rows
   stmt_ptr insert_rejected;
   stmt_ptr record_merged;  // with clear_merged: sqlite_sequence keeps the last merged id
   stmt_ptr clear_merged;

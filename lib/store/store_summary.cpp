@@ -3,13 +3,29 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <array>
+#include <chrono>
 #include <stdexcept>
 
 #include "events/event.hpp"
+#include "store/event_columns.hpp"
 #include "store/object_store.hpp"
 #include "store/sqlite_event_store.hpp"
+#include "text/iso8601.hpp"
 
 namespace sgs::store {
+
+namespace {
+
+// received_at of the newest event_rows row (schema/0010; rowid order is arrival order).
+std::optional<std::string> newest_event_row(SQLite::Database& db) {
+  SQLite::Statement q(db, "SELECT received_at_ms FROM event_rows ORDER BY rowid DESC LIMIT 1");
+  if (!q.executeStep()) return std::nullopt;
+  return text::iso8601_utc(
+      std::chrono::system_clock::time_point{std::chrono::milliseconds(q.getColumn(0).getInt64())});
+}
+
+}  // namespace
 
 store_summary read_summary(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) {
@@ -23,16 +39,34 @@ store_summary read_summary(const std::filesystem::path& file) {
     s.schema_version = db.execAndGet("PRAGMA user_version").getInt();
     if (s.schema_version == 0) return s;
     std::optional<std::string> newest;
-    for (events::event_type t : events::all_event_types) {
-      const std::string table(events::table_name(t));
-      const std::int64_t n = db.execAndGet("SELECT count(*) FROM " + table).getInt64();
-      s.tables.push_back({table, n});
-      s.total_events += n;
-      // rowid order is arrival order: the last row is the newest.
-      SQLite::Statement q(db, "SELECT received_at FROM " + table + " ORDER BY rowid DESC LIMIT 1");
-      if (q.executeStep()) {
-        std::string at = q.getColumn(0).getString();
-        if (!newest || at > *newest) newest = at;
+    if (s.schema_version >= 10) {
+      // One table behind the per-type views (schema/0010): one pass over its smallest index.
+      std::array<std::int64_t, events::event_type_count> counts{};
+      SQLite::Statement q(db, "SELECT kind, count(*) FROM event_rows GROUP BY kind");
+      while (q.executeStep()) {
+        if (auto t = event_type_of_kind(q.getColumn(0).getInt64())) {
+          counts[static_cast<std::size_t>(*t)] = q.getColumn(1).getInt64();
+        }
+      }
+      for (events::event_type t : events::all_event_types) {
+        const std::int64_t n = counts[static_cast<std::size_t>(t)];
+        s.tables.push_back({std::string(events::table_name(t)), n});
+        s.total_events += n;
+      }
+      newest = newest_event_row(db);
+    } else {
+      for (events::event_type t : events::all_event_types) {
+        const std::string table(events::table_name(t));
+        const std::int64_t n = db.execAndGet("SELECT count(*) FROM " + table).getInt64();
+        s.tables.push_back({table, n});
+        s.total_events += n;
+        // rowid order is arrival order: the last row is the newest.
+        SQLite::Statement q(db,
+                            "SELECT received_at FROM " + table + " ORDER BY rowid DESC LIMIT 1");
+        if (q.executeStep()) {
+          std::string at = q.getColumn(0).getString();
+          if (!newest || at > *newest) newest = at;
+        }
       }
     }
     s.tables.push_back(
@@ -95,9 +129,14 @@ std::optional<std::string> read_last_arrival(const std::filesystem::path& file) 
     SQLite::Database db(file.string(), SQLite::OPEN_READONLY);
     db.setBusyTimeout(5000);
     if (db.execAndGet("PRAGMA user_version").getInt() == 0) return std::nullopt;
+    const bool one_table = db.execAndGet("PRAGMA user_version").getInt() >= 10;
     std::vector<std::string> tables{"rejected_events", "pending_bodies"};
-    for (events::event_type t : events::all_event_types) tables.emplace_back(events::table_name(t));
-    std::optional<std::string> newest;
+    if (!one_table) {
+      for (events::event_type t : events::all_event_types) {
+        tables.emplace_back(events::table_name(t));
+      }
+    }
+    std::optional<std::string> newest = one_table ? newest_event_row(db) : std::nullopt;
     for (const auto& table : tables) {
       // rowid order is arrival order: the last row is the newest.
       SQLite::Statement q(db, "SELECT received_at FROM " + table + " ORDER BY rowid DESC LIMIT 1");

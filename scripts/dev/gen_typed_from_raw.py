@@ -110,17 +110,22 @@ def copy_rows(name):
             f"CREATE INDEX {name}_by_time ON {name}(timestamp);\n")
 
 
-HEADER = open("scripts/dev/typed_from_raw_header.sql").read()
-out = [HEADER, "PRAGMA legacy_alter_table = ON;\n"]
-for t in TABLES:
-    out.append(f"\n-- {t}\n")
-    out.append(create_table(t))
-    out.append(copy_rows(t))
-out.append("\nPRAGMA legacy_alter_table = OFF;\n")
-stats = ",\n".join(f"  ('{t}', '{t}_by_{k}', '1000000 500000 2')" for t in TABLES
-                   for k in ("email", "message"))
-out.append("\n-- DROP TABLE took the tables' sqlite_stat1 rows with it: the same planner hints as "
-           "0006.\nANALYZE sqlite_schema;\nDELETE FROM sqlite_stat1 WHERE idx LIKE '%\\_by\\_email' "
-           "ESCAPE '\\' OR idx LIKE '%\\_by\\_message' ESCAPE '\\';\n"
-           f"INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES\n{stats};\nANALYZE sqlite_schema;\n")
-open("schema/0008_typed_from_raw.sql", "w").write("".join(out))
+def main():
+    HEADER = open("scripts/dev/typed_from_raw_header.sql").read()
+    out = [HEADER, "PRAGMA legacy_alter_table = ON;\n"]
+    for t in TABLES:
+        out.append(f"\n-- {t}\n")
+        out.append(create_table(t))
+        out.append(copy_rows(t))
+    out.append("\nPRAGMA legacy_alter_table = OFF;\n")
+    stats = ",\n".join(f"  ('{t}', '{t}_by_{k}', '1000000 500000 2')" for t in TABLES
+                       for k in ("email", "message"))
+    out.append("\n-- DROP TABLE took the tables' sqlite_stat1 rows with it: the same planner hints as "
+               "0006.\nANALYZE sqlite_schema;\nDELETE FROM sqlite_stat1 WHERE idx LIKE '%\\_by\\_email' "
+               "ESCAPE '\\' OR idx LIKE '%\\_by\\_message' ESCAPE '\\';\n"
+               f"INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES\n{stats};\nANALYZE sqlite_schema;\n")
+    open("schema/0008_typed_from_raw.sql", "w").write("".join(out))
+
+
+if __name__ == "__main__":
+    main()

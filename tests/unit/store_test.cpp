@@ -96,12 +96,17 @@ TEST(Migrations, CreateEveryTableAndViewAndSetTheVersion) {
   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sgs::store::latest_schema_version());
   for (auto type : sgs::events::all_event_types) {
     const std::string table(sgs::events::table_name(type));
-    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" +
+    // A view over event_rows since schema/0010.
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='view' AND name='" +
                             table + "'")
                   .getInt(),
               1)
         << table;
   }
+  EXPECT_EQ(
+      db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='event_rows'")
+          .getInt(),
+      1);
   EXPECT_EQ(
       db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type='view' AND name='activity'")
           .getInt(),

@@ -1,6 +1,8 @@
-// schema/0008 on real SQLite files: the typed text columns are computed from `raw` (or from
-// `normalized` for events where plain json_extract would not give what the parser read), and
-// a store written before the migration keeps every value.
+// schema/0008 and 0010 on real SQLite files: the typed text columns of the per-type views are
+// computed from `body` (or from `normalized` for events where plain json_extract would not give
+// what the parser read), `raw` reads back exactly as received whether or not email and
+// sg_message_id were taken out of `body`, and a store written before the migrations keeps every
+// value.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
@@ -75,7 +77,14 @@ sgs::events::parsed_batch parse(const std::string& body) {
   return std::get<sgs::events::parsed_batch>(std::move(parsed));
 }
 
-// A sqlite_virtual text column's value as the parser read it; nullopt for NULL.
+// The typed text columns the views show (all but raw and received_at).
+bool typed_text(const sgs::store::event_column& c) {
+  return c.type == sgs::store::column_type::text && c.name != "raw" && c.name != "received_at" &&
+         (std::holds_alternative<std::optional<std::string_view> event::*>(c.field) ||
+          std::holds_alternative<std::string event::*>(c.field));
+}
+
+// A typed text column's value as the parser read it; nullopt for NULL.
 std::optional<std::string> typed_value(const event& e, const sgs::store::event_column& c) {
   if (const auto* m = std::get_if<std::optional<std::string_view> event::*>(&c.field)) {
     if (const auto& v = e.**m) return std::string(*v);
@@ -84,22 +93,23 @@ std::optional<std::string> typed_value(const event& e, const sgs::store::event_c
   return e.*std::get<std::string event::*>(c.field);
 }
 
-// Every sqlite_virtual text column of the row holding `raw` in its event's table, and `normalized`.
+// Every typed text column of the row whose `raw` is the event's in its per-type view; and of
+// its event_rows row, whether it has `normalized` and whether values were taken out of `body`.
 struct stored_row {
   std::vector<std::optional<std::string>> values;
   bool normalized = false;
+  bool taken_out = false;
 };
 stored_row read_row(SQLite::Database& db, const event& e) {
-  std::string sql = "SELECT normalized IS NOT NULL";
+  std::string sql = "SELECT 0";
   for (const auto& c : event_columns) {
-    if (c.sqlite_virtual && c.name != "received_at") sql += ", " + std::string(c.name);
+    if (typed_text(c)) sql += ", " + std::string(c.name);
   }
   sql += " FROM " + std::string(sgs::events::table_name(e.kind)) + " WHERE raw = ?";
   SQLite::Statement q(db, sql);
   q.bind(1, std::string(e.raw));
   if (!q.executeStep()) throw std::runtime_error("no row for " + std::string(e.raw));
   stored_row out;
-  out.normalized = q.getColumn(0).getInt() != 0;
   for (int i = 1; i < q.getColumnCount(); ++i) {
     if (q.getColumn(i).isNull()) {
       out.values.emplace_back();
@@ -107,6 +117,31 @@ stored_row read_row(SQLite::Database& db, const event& e) {
       out.values.emplace_back(q.getColumn(i).getString());
     }
   }
+  // The same row found from what event_rows stores, put back together in C++.
+  SQLite::Statement rows(db,
+                         "SELECT normalized IS NOT NULL, email_at IS NOT NULL OR message_at IS NOT "
+                         "NULL, body, email, email_at, sg_message_id, message_at FROM event_rows");
+  auto text = [&](int i) {
+    return rows.getColumn(i).isNull() ? std::optional<std::string>()
+                                      : std::optional<std::string>(rows.getColumn(i).getString());
+  };
+  auto integer = [&](int i) {
+    return rows.getColumn(i).isNull() ? std::optional<std::int64_t>()
+                                      : std::optional<std::int64_t>(rows.getColumn(i).getInt64());
+  };
+  int found = 0;
+  while (rows.executeStep()) {
+    const auto email = text(3), message = text(5);
+    const std::string raw = sgs::store::raw_of(
+        rows.getColumn(2).getString(),
+        email ? std::optional<std::string_view>(*email) : std::nullopt, integer(4),
+        message ? std::optional<std::string_view>(*message) : std::nullopt, integer(6));
+    if (raw != e.raw) continue;
+    ++found;
+    out.normalized = rows.getColumn(0).getInt() != 0;
+    out.taken_out = rows.getColumn(1).getInt() != 0;
+  }
+  if (found != 1) throw std::runtime_error("raw_of found no single row for " + std::string(e.raw));
   return out;
 }
 
@@ -115,9 +150,9 @@ stored_row read_row(SQLite::Database& db, const event& e) {
 std::vector<std::optional<std::string>> expected_values(const event& e) {
   std::vector<std::optional<std::string>> out;
   for (const auto& c : event_columns) {
-    if (!c.sqlite_virtual || c.name == "received_at") continue;
+    if (!typed_text(c)) continue;
     auto v = typed_value(e, c);
-    if (v) v->resize(std::min(v->size(), v->find('\0')));
+    if (v && c.sqlite_view) v->resize(std::min(v->size(), v->find('\0')));
     out.push_back(v);
   }
   return out;
@@ -130,6 +165,31 @@ TEST(TypedFromRaw, TheParserSaysWhichEventsPlainJsonExtractReadsExactly) {
     EXPECT_EQ(sgs::store::raw_gives_typed_values(batch.events[i]), samples[i].from_raw)
         << samples[i].json;
   }
+}
+
+TEST(TypedFromRaw, BodyTakesOutEmailAndMessageIdAndRawOfPutsThemBack) {
+  // Multi-byte characters before, between and after the values: offsets count characters.
+  const std::string body =
+      body_of_samples().substr(0, body_of_samples().size() - 1) +
+      R"(,{"event":"click","é":"ü","sg_message_id":"m€.filter","x":"→","email":"z@ü.com","y":"☃"})"
+      R"(,{"event":"click","email":"","sg_message_id":"é"})"
+      ",{\"event\":\"click\",\"email\":\"a\\u00e9@x.com\",\"sg_message_id\":\"m\"}]";
+  const auto batch = parse(body);
+  std::string scratch;
+  int taken = 0;
+  for (const event& e : batch.events) {
+    const auto stored = sgs::store::body_of(e, scratch);
+    if (stored.email_at || stored.message_at) ++taken;
+    if (stored.email_at) {
+      EXPECT_EQ(stored.body.find(R"("email":"")"), stored.body.find(R"("email":)")) << e.raw;
+    }
+    EXPECT_EQ(sgs::store::raw_of(stored.body, e.email, stored.email_at, e.sg_message_id,
+                                 stored.message_at),
+              e.raw);
+  }
+  // The six plain samples with an email and the first two added; not the escaped one.
+  EXPECT_EQ(taken, 7);
+  EXPECT_THROW(sgs::store::raw_of("{}", "a", 3, std::nullopt, std::nullopt), std::invalid_argument);
 }
 
 TEST(TypedFromRaw, EveryTypedColumnReadsBackWhatTheParserRead) {
@@ -152,6 +212,8 @@ TEST(TypedFromRaw, EveryTypedColumnReadsBackWhatTheParserRead) {
     const event& e = batch.events[i];
     const stored_row row = read_row(db, e);
     EXPECT_EQ(row.normalized, !samples[i].from_raw) << samples[i].json;
+    EXPECT_EQ(row.taken_out, samples[i].from_raw && (e.email || e.sg_message_id))
+        << samples[i].json;
     EXPECT_EQ(row.values, expected_values(e)) << samples[i].json;
   }
   EXPECT_EQ(db.execAndGet("SELECT group_concat(DISTINCT received_at) FROM activity").getString(),
@@ -182,7 +244,7 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
       std::string cols = e.kind == sgs::events::event_type::other ? "event, " : "";
       std::string marks = e.kind == sgs::events::event_type::other ? "?, " : "";
       for (const auto& c : event_columns) {
-        if (!c.sqlite_virtual || c.name == "received_at") continue;
+        if (!typed_text(c)) continue;
         cols += std::string(c.name) + ", ";
         marks += "?, ";
       }
@@ -192,7 +254,7 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
       int i = 1;
       if (e.kind == sgs::events::event_type::other) insert.bind(i++, std::string(e.event_name));
       for (const auto& c : event_columns) {
-        if (!c.sqlite_virtual || c.name == "received_at") continue;
+        if (!typed_text(c)) continue;
         if (auto v = typed_value(e, c)) {
           insert.bind(i++, *v);
         } else {
@@ -228,9 +290,16 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
   // received_at reads back as written, from received_at_ms.
   EXPECT_EQ(db.execAndGet("SELECT group_concat(DISTINCT received_at) FROM activity").getString(),
             "2026-01-01T00:00:00.000Z");
+  // Rows stored before 0010 keep their whole text in body.
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM event_rows WHERE email_at IS NOT NULL OR "
+                          "message_at IS NOT NULL")
+                .getInt(),
+            0);
   // The planner hints of 0006 are back for the rebuilt indexes.
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_stat1 WHERE idx LIKE '%_by_email'").getInt(),
-            13);
+  EXPECT_EQ(db.execAndGet("SELECT group_concat(tbl || '.' || idx) FROM sqlite_stat1 WHERE idx "
+                          "LIKE '%_by_email' OR idx LIKE '%_by_message'")
+                .getString(),
+            "event_rows.event_rows_by_email,event_rows.event_rows_by_message");
 }
 
 }  // namespace
