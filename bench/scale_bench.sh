@@ -118,14 +118,17 @@ def p99(sql, values):
         t = time.perf_counter(); db.execute(sql, (v,)).fetchall(); times.append(time.perf_counter() - t)
     times.sort()
     return times[int(len(times) * 0.99) - 1] * 1000
-n = db.execute("SELECT max(rowid) FROM delivered").fetchone()[0] or 1
-emails = [r[0] for r in db.execute("SELECT email FROM delivered WHERE rowid IN (%s)" %
+# Rows picked at random by rowid: of event_rows (schema 10 on), of delivered before.
+rows = "event_rows" if db.execute(
+    "SELECT 1 FROM sqlite_schema WHERE name = 'event_rows'").fetchone() else "delivered"
+n = db.execute(f"SELECT max(rowid) FROM {rows}").fetchone()[0] or 1
+emails = [r[0] for r in db.execute(f"SELECT email FROM {rows} WHERE email IS NOT NULL AND rowid IN (%s)" %
           ",".join(str(rng.randrange(1, n)) for _ in range(300)))]
-msgs = [r[0] for r in db.execute("SELECT sg_message_id FROM delivered WHERE rowid IN (%s)" %
+msgs = [r[0] for r in db.execute(f"SELECT sg_message_id FROM {rows} WHERE sg_message_id IS NOT NULL AND rowid IN (%s)" %
         ",".join(str(rng.randrange(1, n)) for _ in range(300)))]
 email_p99 = p99("SELECT * FROM activity WHERE email = ?", emails)
 msg_p99 = p99("SELECT * FROM activity WHERE sg_message_id = ?", msgs)
-lo, hi = db.execute("SELECT min(timestamp), max(timestamp) FROM delivered").fetchone()
+lo, hi = db.execute(f"SELECT min(timestamp), max(timestamp) FROM {rows}").fetchone()
 def timed(sql, params):
     t = time.perf_counter(); db.execute(sql, params).fetchall(); return (time.perf_counter() - t) * 1000
 first_day = time.strftime("%Y-%m-%d", time.gmtime(lo))
