@@ -3,7 +3,7 @@
 
 Usage: recipient_activity_bench.py BINARY DB_DIR [EVENTS=10000000] [EMAILS=1000000]
 Creates (or reuses) DB_DIR/bench.db with `sendgrid-source migrate` (a store left by an older
-version is migrated, and the migration timed), fills the event tables with EVENTS synthetic
+version is migrated, and the migration timed), fills event_rows (schema/0010) with EVENTS synthetic
 events over EMAILS recipients (timestamps ascending over 30 days, emails at random, and every
 million events a new `ingest_segment`, as the merger writes them: store_options::
 segment_events) and EMAILS recipients in 5 lists, then prints: one email's row of
@@ -45,19 +45,25 @@ if fill:
     start = 1764547200
     segment = 1_000_000  # store_options::segment_events: the merger's segments, in order
     t0 = time.time()
-    batch = {}
+    KIND = {"processed": 1, "delivered": 3, "bounce": 5, "_open": 6, "click": 7, "spam_report": 8,
+            "unsubscribe": 9, "group_unsubscribe": 10}  # event_rows.kind
+    batch = []
     for i in range(events):
         table = rnd.choices(tables, weights)[0]
         email = f"user{rnd.randrange(emails)}@example.com"
         ts = start + i * 30 * 86400 // events
-        # raw as SendGrid sends it (the text columns are computed from it: schema/0008)
-        raw = (f'{{"email":"{email}","event":"{table.lstrip("_")}","sg_event_id":"ev{i}",'
-               f'"sg_message_id":"m{i // 3}","timestamp":{ts}}}')
-        batch.setdefault(table, []).append((raw, ts, i // segment))
+        # One event_rows row as the merger writes it (schema/0010): email and sg_message_id in
+        # their columns, taken out of body (raw as SendGrid sends it).
+        message = f"m{i // 3}"
+        head = f'{{"email":"'
+        middle = f'","event":"{table.lstrip("_")}","sg_event_id":"ev{i}","sg_message_id":"'
+        body = f'{head}{middle}","timestamp":{ts}}}'
+        batch.append((KIND[table], email, message, body, len(head), len(head) + len(middle), ts,
+                       i // segment))
         if i % 200_000 == 199_999 or i == events - 1:
-            for t, rows in batch.items():
-                db.executemany(f"INSERT INTO {t} (raw, timestamp, ingest_segment, "
-                               f"received_at_ms) VALUES (?, ?, ?, 1764547200000)", rows)
+            db.executemany("INSERT INTO event_rows (kind, email, sg_message_id, body, email_at, "
+                           "message_at, timestamp, ingest_segment, received_at_ms) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, 1764547200000)", batch)
             db.commit()
             batch.clear()
     lists = [f"list-{k}" for k in range(5)]
@@ -70,9 +76,7 @@ if fill:
     print(f"filled {events} events, {emails} recipients in {time.time() - t0:.0f} s")
 
 db = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
-n_events = sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-               for t in ["processed", "delivered", "_open", "click", "bounce", "unsubscribe",
-                         "spam_report", "group_unsubscribe"])
+n_events = db.execute("SELECT count(*) FROM activity").fetchone()[0]
 print(f"store: {n_events} events, {os.path.getsize(db_file) >> 20} MiB")
 rnd = random.Random(2)
 times = []

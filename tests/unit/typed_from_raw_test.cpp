@@ -302,4 +302,101 @@ TEST(TypedFromRaw, AStoreWrittenBeforeTheMigrationKeepsEveryTypedValue) {
             "event_rows.event_rows_by_email,event_rows.event_rows_by_message");
 }
 
+sgs::store::write_result submit(sgs::store::sqlite_event_store& store, const std::string& body,
+                                std::chrono::system_clock::time_point at) {
+  std::promise<sgs::store::write_result> done;
+  auto f = done.get_future();
+  store.submit(parse(body), at, [&](const sgs::store::write_result& r) { done.set_value(r); });
+  return f.get();
+}
+
+TEST(OneEventTable, AVersion9StoreKeepsEveryEventAndItsDedupKeysThroughTheMigration) {
+  temp_dir t;
+  // Every sample (every kind of reshaping, an unknown type) and one event of each type, as the
+  // version-9 merger wrote them: typed text computed from raw, `normalized` where needed; a
+  // rejected element beside them. Arrived an hour ago, inside the dedup window.
+  std::string body = body_of_samples();
+  body.pop_back();
+  for (auto type : sgs::events::all_event_types) {
+    const std::string name(type == sgs::events::event_type::other ? std::string_view("x-new")
+                                                                  : sgs::events::wire_name(type));
+    body += R"(,{"event":")" + name + R"(","email":"all@x.com","sg_event_id":"id-)" + name +
+            R"(","sg_message_id":"m.)" + name + R"(","timestamp":1700000000})";
+  }
+  body += "]";
+  const auto batch = parse(body);
+  const auto arrived = std::chrono::system_clock::now() - std::chrono::hours(1);
+  const auto arrived_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(arrived.time_since_epoch()).count();
+  {
+    SQLite::Database db(t.file().string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    sgs::store::migrate(db, {}, 9);
+    std::string normalized;
+    for (const event& e : batch.events) {
+      const bool other = e.kind == sgs::events::event_type::other;
+      SQLite::Statement insert(
+          db, "INSERT INTO " + std::string(sgs::events::table_name(e.kind)) + " (" +
+                  (other ? "event, " : "") +
+                  "timestamp, raw, ingest_segment, received_at_ms, normalized) VALUES (" +
+                  (other ? "?, " : "") +
+                  // Version 9 computed email and sg_message_id too, so kept them in normalized.
+                  "?, ?, 0, ?, json_set(?, '$.email', ?, '$.sg_message_id', ?))");
+      int i = 1;
+      if (other) insert.bind(i++, std::string(e.event_name));
+      if (e.timestamp) {
+        insert.bind(i++, *e.timestamp);
+      } else {
+        insert.bind(i++);
+      }
+      insert.bind(i++, std::string(e.raw));
+      insert.bind(i++, static_cast<std::int64_t>(arrived_ms));
+      if (sgs::store::raw_gives_typed_values(e)) {
+        insert.bind(i++);
+      } else {
+        sgs::store::write_normalized_values(normalized, e);
+        insert.bind(i++, normalized);
+      }
+      for (const auto& v : {e.email, e.sg_message_id}) {
+        if (v) {
+          insert.bind(i++, std::string(*v));
+        } else {
+          insert.bind(i++);
+        }
+      }
+      insert.exec();
+    }
+    db.exec(
+        "INSERT INTO rejected_events (reason, raw, received_at) VALUES ('bad', '7', "
+        "'2026-01-01T00:00:00.000Z')");
+  }
+  {
+    auto store = sgs::store::sqlite_event_store::open({.file = t.file()});
+    // The same body again: every event is known from the migrated rows.
+    const auto again = submit(*store, body, std::chrono::system_clock::now());
+    EXPECT_EQ(again.stored, 0u);
+    EXPECT_EQ(again.duplicates, batch.events.size());
+    store->close();
+  }
+  SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 10);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM activity").getInt(),
+            static_cast<int>(batch.events.size()));
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM rejected_events").getInt(), 1);
+  for (auto type : sgs::events::all_event_types) {
+    const std::string table(sgs::events::table_name(type));
+    EXPECT_EQ(
+        db.execAndGet("SELECT count(*) FROM " + table + " WHERE email = 'all@x.com'").getInt(), 1)
+        << table;
+  }
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM other_events WHERE event = 'x-new'").getInt(), 1);
+  for (const event& e : batch.events) {
+    const stored_row row = read_row(db, e);  // found by its exact raw
+    EXPECT_FALSE(row.taken_out) << e.raw;    // migrated rows keep their whole text
+    EXPECT_EQ(row.values, expected_values(e)) << e.raw;
+  }
+  // In arrival order, the per-day counts of every row.
+  EXPECT_EQ(db.execAndGet("SELECT sum(events) FROM daily_counts").getInt(),
+            db.execAndGet("SELECT count(*) FROM activity WHERE timestamp IS NOT NULL").getInt());
+}
+
 }  // namespace
