@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Migration test: `migrate` on a store written before index segments (schema version 5),
-killed with SIGKILL while it rebuilds the indexes, loses and duplicates nothing; run again it
-shows its progress and finishes; the daemon then stores new events into the new layout.
+killed with SIGKILL while it rebuilds the indexes (0006), and again while it copies every event
+into event_rows (0010), loses and duplicates nothing; run again it shows its progress and
+finishes; the daemon then stores new events into the new layout.
 
 Usage: migration_crash_test.py PATH_TO_BINARY
 
 The version-5 store is built here from the repository's schema/0001..0005 files: events of
 every type (and of a type SendGrid may add later), a rejected element, and an acknowledged
-body not merged yet in <name>.pending.db. Bounded: about 10 s.
+body not merged yet in <name>.pending.db. Bounded: about 20 s.
 """
 import glob
 import os
@@ -110,12 +111,30 @@ def main(binary):
             "the killed migration changed the rows")
     h.check(h.integrity(daemon.db_file) == "ok", "integrity_check after the kill")
 
+    # Again, killed while 0010 copies every row into event_rows: 0006..0009 stay (each
+    # migration is one transaction), 0010 leaves nothing behind.
+    err_path = os.path.join(work, "migrate2.err")
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([binary, "--config", daemon.config, "migrate"],
+                                stdout=subprocess.PIPE, stderr=err)
+    h.wait_until(lambda: "applying migration 0010" in open(err_path).read(), 120,
+                 "migrate to start 0010")
+    time.sleep(random.Random().uniform(0.05, 0.4))
+    proc.kill()
+    out, _ = proc.communicate(timeout=30)
+    h.check(b"schema version" not in out, "migrate finished 0010 before it could be killed")
+    ids, rejected, version = snapshot(daemon.db_file)
+    h.check(version == 9, f"after the kill in 0010 the store is at version {version}, not 9")
+    h.check(ids == before_ids and rejected == before_rejected,
+            "the migration killed in 0010 changed the rows")
+    h.check(h.integrity(daemon.db_file) == "ok", "integrity_check after the kill in 0010")
+
     # Again, to the end: it says what it does, and keeps every row.
     result = subprocess.run([binary, "--config", daemon.config, "migrate"], capture_output=True,
                             text=True, timeout=300)
     h.check(result.returncode == 0, f"migrate exited {result.returncode}: {result.stderr}")
     h.check("is at schema version" in result.stdout, f"migrate said: {result.stdout}")
-    h.check("applying migration 0006_index_segments" in result.stderr,
+    h.check("applying migration 0010_one_event_table" in result.stderr,
             f"migrate showed no progress: {result.stderr}")
     ids, rejected, version = snapshot(daemon.db_file)
     h.check(version >= 6, f"migrated store at version {version}")
