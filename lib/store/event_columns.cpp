@@ -106,8 +106,8 @@ std::size_t byte_offset(std::string_view text, std::int64_t chars) {
 }  // namespace
 
 stored_body body_of(const events::event& e, std::string& scratch) {
-  stored_body out{e.raw, std::nullopt, std::nullopt};
-  if (!raw_gives_typed_values(e)) return out;
+  stored_body out{e.raw, std::nullopt, std::nullopt, raw_gives_typed_values(e)};
+  if (!out.from_raw) return out;
   std::size_t email = place_in(e.raw, e.email);
   std::size_t message = place_in(e.raw, e.sg_message_id);
   if (email == std::string_view::npos && message == std::string_view::npos) return out;
@@ -137,9 +137,9 @@ stored_body body_of(const events::event& e, std::string& scratch) {
   return out;
 }
 
-std::string raw_of(std::string_view body, std::optional<std::string_view> email,
-                   std::optional<std::int64_t> email_at, std::optional<std::string_view> message_id,
-                   std::optional<std::int64_t> message_at) {
+void append_raw(std::string& out, std::string_view body, std::optional<std::string_view> email,
+                std::optional<std::int64_t> email_at, std::optional<std::string_view> message_id,
+                std::optional<std::int64_t> message_at) {
   struct put {
     std::size_t at;
     std::string_view value;
@@ -149,9 +149,6 @@ std::string raw_of(std::string_view body, std::optional<std::string_view> email,
   if (email_at) puts[n++] = {byte_offset(body, *email_at), email.value_or("")};
   if (message_at) puts[n++] = {byte_offset(body, *message_at), message_id.value_or("")};
   if (n == 2 && puts[1].at < puts[0].at) std::swap(puts[0], puts[1]);
-  std::string out;
-  out.reserve(body.size() + (n > 0 ? puts[0].value.size() : 0) +
-              (n > 1 ? puts[1].value.size() : 0));
   std::size_t from = 0;
   for (std::size_t i = 0; i < n; ++i) {
     out.append(body.substr(from, puts[i].at - from));
@@ -159,7 +156,6 @@ std::string raw_of(std::string_view body, std::optional<std::string_view> email,
     from = puts[i].at;
   }
   out.append(body.substr(from));
-  return out;
 }
 
 }  // namespace sgs::store

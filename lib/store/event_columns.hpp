@@ -127,12 +127,13 @@ struct stored_body {
   std::string_view body;  // raw itself or `scratch`
   std::optional<std::int64_t> email_at;
   std::optional<std::int64_t> message_at;
+  bool from_raw = false;  // raw_gives_typed_values(e): else the row needs `normalized`
 };
 stored_body body_of(const events::event& e, std::string& scratch);
-// `raw` again from what body_of() stored (what the views' `raw` column computes). Throws
-// std::invalid_argument when the offsets do not fit the body.
-std::string raw_of(std::string_view body, std::optional<std::string_view> email,
-                   std::optional<std::int64_t> email_at, std::optional<std::string_view> message_id,
-                   std::optional<std::int64_t> message_at);
+// Appends `raw` again, from what body_of() stored (what the views' `raw` column computes).
+// Throws std::invalid_argument when the offsets do not fit the body.
+void append_raw(std::string& out, std::string_view body, std::optional<std::string_view> email,
+                std::optional<std::int64_t> email_at, std::optional<std::string_view> message_id,
+                std::optional<std::int64_t> message_at);
 
 }  // namespace sgs::store

@@ -292,8 +292,9 @@ void sqlite_event_store::insert_events(const events::parsed_batch& batch,
     }
     const event& e = batch.events[i];
     sqlite3_stmt* s = st.insert_event.get();
-    bind_event(s, e, body_of(e, body_scratch_), received_at_ms, segment_);
-    if (!raw_gives_typed_values(e)) {
+    const stored_body body = body_of(e, body_scratch_);
+    bind_event(s, e, body, received_at_ms, segment_);
+    if (!body.from_raw) {
       write_normalized_values(normalized_, e);
       sqlite3_bind_text(s, sqlite3_bind_parameter_count(s), normalized_.data(),
                         static_cast<int>(normalized_.size()), SQLITE_STATIC);

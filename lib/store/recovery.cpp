@@ -28,120 +28,65 @@ void sqlite_event_store::rebuild_dedup_index() {
   // Rows arrive in rowid order (0010 copied older rows in arrival order too), so the dedup
   // window is the tail of event_rows: read it backwards and stop at the first row older than
   // the window. Each row's `raw` is parsed again, so its keys are the ones the parser gave it
-  // when it arrived.
+  // when it arrived. A row the parser now refuses (an older version was more lenient) has no
+  // keys: a retry of it is refused the same way, so it cannot be stored twice.
   const auto now = std::chrono::system_clock::now();
   const std::int64_t cutoff_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                      (now - options_.dedup_window).time_since_epoch())
                                      .count();
   sqlite3* h = db_->getHandle();
   stmt_ptr s = prepare(h,
-                       "SELECT rowid, received_at_ms, body, email, email_at, sg_message_id, "
-                       "message_at FROM event_rows ORDER BY rowid DESC");
-  // A row whose `raw` does not parse as one event now (written by an older version, or by a
-  // test, with typed values that are not in it): its keys from the columns, as the views
-  // compute them.
-  const auto computed = [](const char* column) {
-    return std::string("CASE WHEN normalized IS NULL THEN json_extract(body, '$.") + column +
-           "') ELSE json_extract(normalized, '$." + column + "') END";
-  };
-  stmt_ptr by_columns = prepare(
-      h,
-      "SELECT kind, event, timestamp, email, sg_message_id, url_offset_index, asm_group_id, "
-      "attempt, " +
-          computed("sg_event_id") + ", " + computed("url") + ", " + computed("reason") + ", " +
-          computed("status") + ", " + computed("response") + ", " + computed("type") + ", " +
-          computed("ip") + ", " + computed("useragent") + " FROM event_rows WHERE rowid = ?");
+                       "SELECT received_at_ms, body, email, email_at, sg_message_id, message_at "
+                       "FROM event_rows ORDER BY rowid DESC");
   const auto add_keys_of = [&](const event& e, std::chrono::system_clock::time_point seen) {
     if (auto id = events::event_id_key(e)) dedup_->insert(*id, seen);
     dedup_->insert(events::fingerprint_key(e), seen);
   };
-  const auto add_keys_from_columns = [&](std::int64_t rowid,
-                                         std::chrono::system_clock::time_point seen) {
-    sqlite3_stmt* q = by_columns.get();
-    sqlite3_bind_int64(q, 1, rowid);
-    if (sqlite3_step(q) == SQLITE_ROW) {
-      event e;
-      e.kind = event_type_of_kind(sqlite3_column_int64(q, 0)).value_or(event_type::other);
-      e.event_name =
-          e.kind == event_type::other ? column_text(q, 1).value_or("") : events::wire_name(e.kind);
-      e.timestamp = column_int(q, 2);
-      e.email = column_text(q, 3);
-      e.sg_message_id = column_text(q, 4);
-      e.url_offset_index = column_int(q, 5);
-      e.asm_group_id = column_int(q, 6);
-      e.attempt = column_int(q, 7);
-      e.sg_event_id = column_text(q, 8);
-      e.url = column_text(q, 9);
-      e.reason = column_text(q, 10);
-      e.status = column_text(q, 11);
-      e.response = column_text(q, 12);
-      e.type = column_text(q, 13);
-      e.ip = column_text(q, 14);
-      e.useragent = column_text(q, 15);
-      add_keys_of(e, seen);
-    }
-    sqlite3_reset(q);
-  };
-  // Parsed a few kilobytes at a time, as one array; one by one if that array does not give
-  // one event per row.
-  struct pending_row {
-    std::int64_t rowid;
-    std::string raw;
-    std::chrono::system_clock::time_point seen;
-  };
-  std::vector<pending_row> rows;
-  std::size_t chunk_bytes = 0;
+  // Parsed a few kilobytes at a time, as one array ("[raw,raw,...]"); one by one when that
+  // array does not give one event per row. Small chunks: each parse allocates in proportion to
+  // its text, and fresh memory costs page faults (10 M events: 82 s with 1000-row chunks, 20 s
+  // with 4 KiB; docs/DESIGN.md).
+  std::string chunk = "[";
+  std::vector<std::size_t> starts;  // of each row's raw in `chunk`
+  std::vector<std::chrono::system_clock::time_point> seen;
   const auto add_keys = [&] {
-    if (rows.empty()) return;
-    std::string body = "[";
-    for (const auto& r : rows) {
-      if (body.size() > 1) body += ',';
-      body += r.raw;
-    }
-    body += ']';
-    auto parsed = events::parse_batch(body);
+    if (seen.empty()) return;
+    chunk += ']';
+    auto parsed = events::parse_batch(chunk);
     auto* batch = std::get_if<events::parsed_batch>(&parsed);
-    if (batch && batch->events.size() == rows.size() && batch->rejected.empty()) {
-      for (std::size_t i = 0; i < rows.size(); ++i) add_keys_of(batch->events[i], rows[i].seen);
+    if (batch && batch->events.size() == seen.size() && batch->rejected.empty()) {
+      for (std::size_t i = 0; i < seen.size(); ++i) add_keys_of(batch->events[i], seen[i]);
     } else {
-      for (const auto& r : rows) {
-        auto one = events::parse_batch("[" + r.raw + "]");
+      for (std::size_t i = 0; i < seen.size(); ++i) {
+        const std::size_t end = i + 1 < seen.size() ? starts[i + 1] - 1 : chunk.size() - 1;
+        auto one = events::parse_batch("[" + chunk.substr(starts[i], end - starts[i]) + "]");
         auto* b = std::get_if<events::parsed_batch>(&one);
-        if (b && b->events.size() == 1) {
-          add_keys_of(b->events.front(), r.seen);
-        } else {
-          add_keys_from_columns(r.rowid, r.seen);
-        }
+        if (b && b->events.size() == 1) add_keys_of(b->events.front(), seen[i]);
       }
     }
-    rows.clear();
+    chunk.assign(1, '[');
+    starts.clear();
+    seen.clear();
   };
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    const std::int64_t received_ms = sqlite3_column_int64(s.get(), 1);
+    const std::int64_t received_ms = sqlite3_column_int64(s.get(), 0);
     if (received_ms < cutoff_ms) {
       rc = SQLITE_DONE;  // the rest of the table is older than the window
       break;
     }
-    pending_row row{sqlite3_column_int64(s.get(), 0),
-                    {},
-                    // The row's own arrival time decides its generation, so it expires on time.
-                    std::chrono::system_clock::time_point{std::chrono::milliseconds(received_ms)}};
+    if (!seen.empty()) chunk += ',';
+    starts.push_back(chunk.size());
     try {
-      row.raw = raw_of(column_text(s.get(), 2).value_or(""), column_text(s.get(), 3),
-                       column_int(s.get(), 4), column_text(s.get(), 5), column_int(s.get(), 6));
+      append_raw(chunk, column_text(s.get(), 1).value_or(""), column_text(s.get(), 2),
+                 column_int(s.get(), 3), column_text(s.get(), 4), column_int(s.get(), 5));
     } catch (const std::invalid_argument& e) {
       throw store_error(std::string("cannot read event_rows to rebuild the dedup index: ") +
                         e.what());
     }
-    chunk_bytes += row.raw.size();
-    rows.push_back(std::move(row));
-    // Small chunks: each parse allocates in proportion to its text, and fresh memory costs page
-    // faults (10 M events: 82 s with 1000-row chunks, 20 s with 25; docs/DESIGN.md).
-    if (chunk_bytes >= 4096) {
-      add_keys();
-      chunk_bytes = 0;
-    }
+    // The row's own arrival time decides its generation, so it expires on time.
+    seen.push_back(std::chrono::system_clock::time_point{std::chrono::milliseconds(received_ms)});
+    if (chunk.size() >= 4096) add_keys();
   }
   if (rc != SQLITE_DONE) {
     throw store_error(std::string("cannot read event_rows to rebuild the dedup index: ") +

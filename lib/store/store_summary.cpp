@@ -128,8 +128,9 @@ std::optional<std::string> read_last_arrival(const std::filesystem::path& file) 
   try {
     SQLite::Database db(file.string(), SQLite::OPEN_READONLY);
     db.setBusyTimeout(5000);
-    if (db.execAndGet("PRAGMA user_version").getInt() == 0) return std::nullopt;
-    const bool one_table = db.execAndGet("PRAGMA user_version").getInt() >= 10;
+    const int version = db.execAndGet("PRAGMA user_version").getInt();
+    if (version == 0) return std::nullopt;
+    const bool one_table = version >= 10;
     std::vector<std::string> tables{"rejected_events", "pending_bodies"};
     if (!one_table) {
       for (events::event_type t : events::all_event_types) {

@@ -85,6 +85,20 @@ def snapshot(db_file):
     return ids, rejected, version
 
 
+def kill_during(binary, config, err_path, migration):
+    """Runs `migrate` and SIGKILLs it shortly after it says it applies `migration`."""
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([binary, "--config", config, "migrate"],
+                                stdout=subprocess.PIPE, stderr=err)
+    h.wait_until(lambda: f"applying migration {migration}" in open(err_path).read(), 120,
+                 f"migrate to start {migration}")
+    time.sleep(random.Random().uniform(0.05, 0.4))
+    proc.kill()
+    out, _ = proc.communicate(timeout=30)
+    h.check(b"schema version" not in out, f"migrate finished {migration} before it could be "
+            "killed: the store is too small for this test")
+
+
 def main(binary):
     work = h.temp_work("sgs-migration-")
     daemon = h.Daemon(binary, work)
@@ -93,41 +107,19 @@ def main(binary):
     before_ids, before_rejected, version = snapshot(daemon.db_file)
     h.check(version == 5, f"built a version {version} store")
 
-    # SIGKILL while the migration rebuilds the indexes: once it reported its first statements.
-    err_path = os.path.join(work, "migrate1.err")
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen([binary, "--config", daemon.config, "migrate"],
-                                stdout=subprocess.PIPE, stderr=err)
-    h.wait_until(lambda: "applying migration 0006" in open(err_path).read(), 30,
-                 "migrate to start 0006")
-    time.sleep(random.Random().uniform(0.05, 0.4))
-    proc.kill()
-    out, _ = proc.communicate(timeout=30)
-    h.check(b"schema version" not in out, "migrate finished before it could be killed: "
-            "the store is too small for this test")
-    ids, rejected, version = snapshot(daemon.db_file)
-    h.check(version == 5, f"after the kill the store is at version {version}, not 5")
-    h.check(ids == before_ids and rejected == before_rejected,
-            "the killed migration changed the rows")
-    h.check(h.integrity(daemon.db_file) == "ok", "integrity_check after the kill")
-
-    # Again, killed while 0010 copies every row into event_rows: 0006..0009 stay (each
-    # migration is one transaction), 0010 leaves nothing behind.
-    err_path = os.path.join(work, "migrate2.err")
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen([binary, "--config", daemon.config, "migrate"],
-                                stdout=subprocess.PIPE, stderr=err)
-    h.wait_until(lambda: "applying migration 0010" in open(err_path).read(), 120,
-                 "migrate to start 0010")
-    time.sleep(random.Random().uniform(0.05, 0.4))
-    proc.kill()
-    out, _ = proc.communicate(timeout=30)
-    h.check(b"schema version" not in out, "migrate finished 0010 before it could be killed")
-    ids, rejected, version = snapshot(daemon.db_file)
-    h.check(version == 9, f"after the kill in 0010 the store is at version {version}, not 9")
-    h.check(ids == before_ids and rejected == before_rejected,
-            "the migration killed in 0010 changed the rows")
-    h.check(h.integrity(daemon.db_file) == "ok", "integrity_check after the kill in 0010")
+    # SIGKILL while 0006 rebuilds the indexes, then while 0010 copies every row into
+    # event_rows: each migration is one transaction, so the store stays at the version before
+    # the one killed (0006..0009 committed by the second run), with every row.
+    for run, (migration, version_left) in enumerate([("0006", 5), ("0010", 9)], 1):
+        kill_during(binary, daemon.config, os.path.join(work, f"migrate{run}.err"), migration)
+        ids, rejected, version = snapshot(daemon.db_file)
+        h.check(version == version_left,
+                f"after the kill in {migration} the store is at version {version}, "
+                f"not {version_left}")
+        h.check(ids == before_ids and rejected == before_rejected,
+                f"the migration killed in {migration} changed the rows")
+        h.check(h.integrity(daemon.db_file) == "ok",
+                f"integrity_check after the kill in {migration}")
 
     # Again, to the end: it says what it does, and keeps every row.
     result = subprocess.run([binary, "--config", daemon.config, "migrate"], capture_output=True,
