@@ -43,7 +43,7 @@ level = "warn"
 [[source]]
 name = "$1"
 TOML
-  "$BIN" --config "$WORK/r$2.toml" run 2>"$WORK/r$2.log" &
+  env ${RECEIVER_ENV:-} "$BIN" --config "$WORK/r$2.toml" run 2>"$WORK/r$2.log" &
   PIDS+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.1; done
   echo "receiver on $2 did not start:" >&2; cat "$WORK/r$2.log" >&2; exit 1

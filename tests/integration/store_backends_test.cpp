@@ -113,6 +113,44 @@ TEST_P(StoreBackend, EventStoreStoresDedupsByIdAndFingerprintAndSurvivesReopen) 
   EXPECT_EQ(b.count("activity"), 5);
 }
 
+// PostgreSQL inserts a group's keys with a plain INSERT first and, after a unique violation,
+// runs the group again with ON CONFLICT (as it does the next groups for a while): a batch
+// mixing stored and new events must come out the same either way, at the first retry, in
+// the run after it, and once plain inserts have resumed.
+TEST_P(StoreBackend, BatchesMixingStoredAndNewEventsStoreTheNewOnesBeforeDuringAndAfterRetries) {
+  auto store = b.backend().open_event_store(b.source());
+  auto r = write(*store, batch_of("a", 0, 3));
+  ASSERT_EQ(r.status, write_result::outcome::committed) << r.error;
+  EXPECT_EQ(r.stored, 3u);
+  r = write(*store, "[" + unique_event("b0") + "," + unique_event("a1") + "," + unique_event("b1") +
+                        "," + unique_event("a2") + "]");
+  ASSERT_EQ(r.status, write_result::outcome::committed) << r.error;
+  EXPECT_EQ(r.stored, 2u);
+  EXPECT_EQ(r.duplicates, 2u);
+  int stored_one_by_one = 0;
+  for (int i = 0; i < 80; ++i) {  // more groups than follow a violation with ON CONFLICT
+    r = write(*store, batch_of("c", i, 1));
+    ASSERT_EQ(r.status, write_result::outcome::committed) << r.error;
+    stored_one_by_one += static_cast<int>(r.stored);
+    if (i == 40) {
+      r = write(*store, "[" + unique_event("c3") + "," + unique_event("d0") + "]");
+      EXPECT_EQ(r.stored, 1u);
+      EXPECT_EQ(r.duplicates, 1u);
+    }
+  }
+  EXPECT_EQ(stored_one_by_one, 80);
+  // Plain inserts again: the same mixed batch, and the same content under a new sg_event_id.
+  std::string renamed = unique_event("c7");
+  renamed.replace(renamed.find("ev-c7"), 5, "ev-zz");
+  r = write(*store, "[" + unique_event("e0") + "," + unique_event("a0") + "," + renamed + "]");
+  EXPECT_EQ(r.stored, 1u);
+  EXPECT_EQ(r.duplicates, 2u);
+  r = write(*store, batch_of("f", 0, 2));
+  EXPECT_EQ(r.stored, 2u);
+  store->close();
+  EXPECT_EQ(b.count("delivered"), 3 + 2 + 80 + 1 + 1 + 2);
+}
+
 TEST_P(StoreBackend, EveryDocumentedEventTypeLandsInItsTableAndTheViewsOverWebhook) {
   sgs::test::backend_server server(b.backend(), {b.source()});
   sgs::test::http_client client(server.port());

@@ -189,6 +189,15 @@ void append_row(std::string& out, const events::event& e, std::string_view recei
   out += '\n';
 }
 
+// After a unique violation of a plain key INSERT, this many groups insert their keys with
+// ON CONFLICT at once: SendGrid's retries arrive in runs (after an outage of ours or a slow
+// answer), and a failed attempt costs the work done until the violation.
+constexpr int on_conflict_groups_after_violation = 64;
+
+void release_if_large(std::string& s) {
+  if (s.capacity() > 4 * 1024 * 1024) std::string().swap(s);
+}
+
 void append_rejected(std::string& out, std::string_view reason, std::string_view raw,
                      std::string_view received_at) {
   copy_text(out, reason);
@@ -359,7 +368,8 @@ void pg_event_store::write_group(std::vector<pending>& group) {
     std::string unstorable;
   };
   std::vector<std::vector<event_ref>> refs(group.size());
-  std::vector<events::dedup_key> sorted_keys;
+  std::vector<events::dedup_key>& sorted_keys = buffers_.sorted_keys;
+  sorted_keys.clear();
   {
     key_set claimed;
     for (std::size_t b = 0; b < group.size(); ++b) {
@@ -386,8 +396,8 @@ void pg_event_store::write_group(std::vector<pending>& group) {
   std::sort(sorted_keys.begin(), sorted_keys.end(), [](const auto& a, const auto& b) {
     return a.high != b.high ? a.high < b.high : a.low < b.low;  // uuid order: bytes, big-endian
   });
-  std::string keys = "{";
-  keys.reserve(2 + sorted_keys.size() * 37);
+  std::string& keys = buffers_.keys;
+  keys.assign(1, '{');
   for (const auto& k : sorted_keys) {
     if (keys.size() > 1) keys += ',';
     append_uuid(keys, k);
@@ -399,17 +409,27 @@ void pg_event_store::write_group(std::vector<pending>& group) {
   std::array<std::uint64_t, events::event_type_count> duplicates{};
   std::uint64_t rejected_total = 0;
   std::string error;
+  const bool keys_on_conflict = on_conflict_groups_left_ > 0;
+  if (keys_on_conflict) --on_conflict_groups_left_;
   // A deadlock or serialization failure against another receiver's group: run it again.
   for (int attempt = 0;; ++attempt) {
     stored.fill(0);
     duplicates.fill(0);
     rejected_total = 0;
     for (auto& r : results) r = write_result{};
+    const bool plain_insert = attempt == 0 && !keys_on_conflict;
     try {
       transaction tx(*conn_);
       key_set fresh;
-      if (!sorted_keys.empty()) {
+      bool all_fresh = false;
+      if (sorted_keys.empty()) {
+        // No key to insert.
+      } else if (plain_insert) {
         // One statement, the keys (distinct, in key order) as one uuid[] parameter.
+        conn_->exec("INSERT INTO event_keys (k) SELECT unnest($1::uuid[])", {keys},
+                    "cannot insert dedup keys");
+        all_fresh = true;
+      } else {
         auto r = conn_->exec(
             "INSERT INTO event_keys (k) SELECT k FROM unnest($1::uuid[]) AS k "
             "ON CONFLICT DO NOTHING RETURNING k",
@@ -419,8 +439,10 @@ void pg_event_store::write_group(std::vector<pending>& group) {
           if (auto k = parse_uuid(r.text(i, 0))) fresh.insert(*k);
         }
       }
-      std::array<std::string, events::event_type_count> rows;
-      std::string rejected_rows;
+      auto& rows = buffers_.rows;
+      for (auto& r : rows) r.clear();
+      std::string& rejected_rows = buffers_.rejected_rows;
+      rejected_rows.clear();
       for (std::size_t b = 0; b < group.size(); ++b) {
         auto& p = group[b];
         auto& res = results[b];
@@ -434,8 +456,9 @@ void pg_event_store::write_group(std::vector<pending>& group) {
             ++res.rejected;
             continue;
           }
-          const bool is_new = !ref.claimed_earlier && fresh.count(ref.fingerprint) != 0 &&
-                              (!ref.id || fresh.count(*ref.id) != 0);
+          const bool is_new =
+              !ref.claimed_earlier && (all_fresh || (fresh.count(ref.fingerprint) != 0 &&
+                                                     (!ref.id || fresh.count(*ref.id) != 0)));
           if (!is_new) {
             ++res.duplicates;
             ++duplicates[type];
@@ -474,9 +497,18 @@ void pg_event_store::write_group(std::vector<pending>& group) {
         next_connect_ = std::chrono::steady_clock::now();  // try at once for the next group
         break;
       }
+      if (plain_insert && e.sqlstate() == "23505") {
+        // A key was there already: this group and the next ones with ON CONFLICT.
+        on_conflict_groups_left_ = on_conflict_groups_after_violation;
+        continue;
+      }
       if (!e.retryable() || attempt >= 4) break;
     }
   }
+  for (auto& r : buffers_.rows) release_if_large(r);
+  release_if_large(buffers_.rejected_rows);
+  release_if_large(buffers_.keys);
+  if (sorted_keys.capacity() > 256 * 1024) std::vector<events::dedup_key>().swap(sorted_keys);
   if (!error.empty()) {
     fail_group(group, error);
     return;
