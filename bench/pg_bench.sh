@@ -95,6 +95,8 @@ run() {
   cpu0=$(cpu_seconds "${PIDS[@]:$first:$receivers}")
   out=$("$SHARED/run_webhook_bench.sh" -c 16 -d "$DURATION" -m unique "$url" "$WORK/b$size" 2>&1)
   cpu1=$(cpu_seconds "${PIDS[@]:$first:$receivers}")
+  local hwm=""
+  for p in "${PIDS[@]:$first:$receivers}"; do hwm+="${hwm:+,}$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$p/status")"; done
   for p in "${PIDS[@]:$first}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   PIDS=("${PIDS[@]:0:$first}")
   ok2xx=$(echo "$out" | sed -n 's/^ok_2xx=\([0-9]*\).*/\1/p')
@@ -112,7 +114,7 @@ run() {
   # being committed: those rows are stored but their 2xx is not counted. So the rows must be
   # at least the 2xx events and at most 16 POSTs more.
   if [ "$rows" -ge $(( ok2xx * size )) ] && [ "$rows" -le $(( (ok2xx + 16) * size )) ]; then check=ok; else check=MISMATCH; fi
-  echo "receivers=$receivers events_per_post=$size load=$(cut -d' ' -f1 /proc/loadavg) acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) full_page_images_per_1000_events=$(( (fpi1 - fpi0) * 1000 / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) )) $(echo "$cpu0 $cpu1 $rows" | awk '{n = $5 > 0 ? $5 : 1; printf "cpu_us_per_event: receivers=%.1f postgres=%.1f (not haproxy, wrk)", ($3 - $1) * 1e6 / n, ($4 - $2) * 1e6 / n}')"
+  echo "receivers=$receivers events_per_post=$size load=$(cut -d' ' -f1 /proc/loadavg) acked_events_per_s=$acked in_tables_events_per_s=$(( rows / secs )) p99=$p99 ok_2xx=$ok2xx non_2xx=$(echo "$out" | sed -n 's/.*non_2xx=\([0-9]*\).*/\1/p' | tail -1) rows=$rows rows_vs_2xx=$check wal_bytes_per_event=$(( (wal1 - wal0) / (rows > 0 ? rows : 1) )) full_page_images_per_1000_events=$(( (fpi1 - fpi0) * 1000 / (rows > 0 ? rows : 1) )) disk_bytes_per_event=$(( disk / (rows > 0 ? rows : 1) )) of_which_keys=$(( keys_disk / (rows > 0 ? rows : 1) )) $(echo "$cpu0 $cpu1 $rows" | awk '{n = $5 > 0 ? $5 : 1; printf "cpu_us_per_event: receivers=%.1f postgres=%.1f (not haproxy, wrk)", ($3 - $1) * 1e6 / n, ($4 - $2) * 1e6 / n}') receiver_peak_rss_mb=$hwm"
   sql "DROP SCHEMA $source CASCADE" >/dev/null
 }
 
