@@ -18,6 +18,9 @@
 #include "sendgrid/client.hpp"
 #include "sendgrid/session.hpp"
 #include "store/object_store.hpp"
+#include "store/postgres/pg_connection.hpp"
+#include "store/postgres/pg_event_store.hpp"
+#include "store/postgres/pg_schema.hpp"
 #include "sync/sync_source.hpp"
 
 using namespace std::chrono_literals;
@@ -385,6 +388,42 @@ TEST_F(SharedPostgres, DaemonsStartingTogetherMigrateOnce) {
   for (auto& v : versions) EXPECT_GT(v.get(), 0);
   EXPECT_EQ(b.query("SELECT count(*) FROM schema_migrations"),
             b.query("SELECT max(version) FROM schema_migrations"));
+}
+
+// Schema 4 replaced the sg_message_id B-trees with hash indexes (cheaper to keep up); email
+// keeps its B-tree. A store made at version 3 keeps its rows and finds them by either key.
+TEST_F(SharedPostgres, AVersion3SchemaGetsHashIndexesOnSgMessageIdAndKeepsItsRows) {
+  {
+    sgs::store::pg::connection c(*sgs::test::test_pg_url(), "");
+    ASSERT_EQ(sgs::store::pg::migrate(c, b.source(), 3), 3);
+  }
+  // The store itself, without the backend that would migrate the schema first.
+  sgs::store::pg::pg_event_store_options o;
+  o.conninfo = *sgs::test::test_pg_url();
+  o.schema = b.source();
+  auto older = sgs::store::pg::pg_event_store::open(o);
+  ASSERT_EQ(write(*older, batch_of("v", 0, 3)).stored, 3u);
+  older->close();
+  const auto indexes = [&](const std::string& column, const std::string& method) {
+    return b.query("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + b.source() +
+                   "' AND indexdef LIKE '%USING " + method + " (" + column + ")'");
+  };
+  EXPECT_EQ(indexes("sg_message_id", "hash"), "0");
+  EXPECT_EQ(b.backend().migrate(b.source()), sgs::store::pg::latest_version());
+  EXPECT_EQ(indexes("sg_message_id", "btree"), "0");
+  // Each event table and each of its partitions (the default one and the months made so far).
+  const std::string tables_and_partitions = indexes("email", "btree");
+  EXPECT_GE(std::stoi(tables_and_partitions), 13 * 2);
+  EXPECT_EQ(indexes("sg_message_id", "hash"), tables_and_partitions);
+  auto store = b.backend().open_event_store(b.source());
+  const auto r = write(*store, batch_of("v", 0, 4));
+  EXPECT_EQ(r.stored, 1u);
+  EXPECT_EQ(r.duplicates, 3u);
+  store->close();
+  EXPECT_EQ(b.query("SET enable_seqscan = off; SELECT count(*) FROM activity WHERE "
+                    "sg_message_id IN ('msg-v1.filter0001.0', 'msg-v3.filter0001.0')"),
+            "2");
+  EXPECT_EQ(b.query("SELECT count(*) FROM activity WHERE email = 'userv2@example.com'"), "1");
 }
 
 TEST_F(SharedPostgres, OneSyncAtATimeThePeerRecordsItsRunAsSkipped) {

@@ -29,8 +29,9 @@ int latest_version();
 // Creates the schema when missing and applies the migrations it lacks, holding a session
 // advisory lock on the schema's name so that daemons starting together migrate once (the
 // others wait, then find nothing to do). Returns the version the schema is at. Throws
-// pg_error; refuses a schema from a newer version.
-int migrate(connection& c, std::string_view schema);
+// pg_error; refuses a schema from a newer version. `up_to` stops at that version (tests
+// make an older store with it).
+int migrate(connection& c, std::string_view schema, int up_to = -1);
 // The version the schema is at; 0 when it has none (or does not exist).
 int schema_version(connection& c, std::string_view schema);
 
