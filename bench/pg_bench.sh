@@ -9,7 +9,7 @@
 # Usage: bench/pg_bench.sh [BUILD_DIR]   (SHARED_BENCH: the shared wrk tools; DURATION;
 # LOOKUP_EVENTS=0 skips the lookups, INGEST=0 the ingest runs; SIZES="1000 50" and
 # RECEIVERS="2 1" choose the runs; RECEIVER_ENV="NAME=value ..." is set for the receivers;
-# GEN_ARGS are more arguments for gen_events.py, e.g. --with-account-status)
+# GEN_ARGS are more arguments for gen_events.py, e.g. --with-account-status; SEED its seed)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${SGS_TEST_PG_URL:-}" ]; then exec "$HERE/../scripts/with-postgres.sh" "$0" "$@"; fi
@@ -28,7 +28,7 @@ sql() { PGOPTIONS="-c client_min_messages=warning" psql "$SGS_TEST_PG_URL" -AtX 
 
 echo "# machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1048576)}') GiB; $(sql 'SELECT version()' | cut -d, -f1); HAProxy $(haproxy -v | head -1 | awk '{print $3}'); commit $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')"
 for size in 1000 50; do
-  python3 "$SHARED/gen_events.py" --seed 17 --events-per-batch "$size" --batches 100 ${GEN_ARGS:-} --out "$WORK/b$size" >/dev/null
+  python3 "$SHARED/gen_events.py" --seed "${SEED:-17}" --events-per-batch "$size" --batches 100 ${GEN_ARGS:-} --out "$WORK/b$size" >/dev/null
 done
 
 start_receiver() {  # source port -> pid

@@ -391,19 +391,34 @@ TEST_F(SharedPostgres, DaemonsStartingTogetherMigrateOnce) {
 }
 
 // Schema 4 replaced the sg_message_id B-trees with hash indexes (cheaper to keep up); email
-// keeps its B-tree. A store made at version 3 keeps its rows and finds them by either key.
-TEST_F(SharedPostgres, AVersion3SchemaGetsHashIndexesOnSgMessageIdAndKeepsItsRows) {
+// keeps its B-tree. A store made at version 3 keeps its rows, finds them by either key, and
+// still knows its events as duplicates by content and by sg_event_id.
+TEST_F(SharedPostgres, AVersion3SchemaUpgradesKeepingItsRowsAndItsDedupKeys) {
   {
     sgs::store::pg::connection c(*sgs::test::test_pg_url(), "");
     ASSERT_EQ(sgs::store::pg::migrate(c, b.source(), 3), 3);
+    sgs::store::pg::maintain_partitions(c, b.source(), std::chrono::system_clock::now(), 1, {});
   }
-  // The store itself, without the backend that would migrate the schema first.
-  sgs::store::pg::pg_event_store_options o;
-  o.conninfo = *sgs::test::test_pg_url();
-  o.schema = b.source();
-  auto older = sgs::store::pg::pg_event_store::open(o);
-  ASSERT_EQ(write(*older, batch_of("v", 0, 3)).stored, 3u);
-  older->close();
+  // Three events as a version-3 store held them: rows, and two keys each in event_keys (k).
+  const auto as_uuid = [](const sgs::events::dedup_key& k) {
+    char text[40];
+    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx",
+                  static_cast<unsigned>(k.high >> 32),
+                  static_cast<unsigned>((k.high >> 16) & 0xffff),
+                  static_cast<unsigned>(k.high & 0xffff), static_cast<unsigned>(k.low >> 48),
+                  static_cast<unsigned long long>(k.low & 0xffffffffffffULL));
+    return std::string(text);
+  };
+  for (const auto& e : parse(batch_of("v", 0, 3)).events) {
+    b.execute(
+        "INSERT INTO delivered (email, timestamp, sg_event_id, sg_message_id, raw, "
+        "received_at) VALUES ('" +
+        std::string(*e.email) + "', " + std::to_string(*e.timestamp) + ", '" +
+        std::string(*e.sg_event_id) + "', '" + std::string(*e.sg_message_id) + "', '" +
+        std::string(e.raw) + "', now()); INSERT INTO event_keys (k) VALUES ('" +
+        as_uuid(sgs::events::fingerprint_key(e)) + "'), ('" +
+        as_uuid(*sgs::events::event_id_key(e)) + "')");
+  }
   const auto indexes = [&](const std::string& column, const std::string& method) {
     return b.query("SELECT count(*) FROM pg_indexes WHERE schemaname = '" + b.source() +
                    "' AND indexdef LIKE '%USING " + method + " (" + column + ")'");
@@ -416,14 +431,30 @@ TEST_F(SharedPostgres, AVersion3SchemaGetsHashIndexesOnSgMessageIdAndKeepsItsRow
   EXPECT_GE(std::stoi(tables_and_partitions), 13 * 2);
   EXPECT_EQ(indexes("sg_message_id", "hash"), tables_and_partitions);
   auto store = b.backend().open_event_store(b.source());
-  const auto r = write(*store, batch_of("v", 0, 4));
+  auto r = write(*store, batch_of("v", 0, 4));
   EXPECT_EQ(r.stored, 1u);
   EXPECT_EQ(r.duplicates, 3u);
+  // The same sg_event_id as an event stored before the upgrade, with other content.
+  std::string same_id = unique_event("v1");
+  same_id.replace(same_id.find("userv1"), 6, "userxx");
+  r = write(*store, "[" + same_id + "]");
+  EXPECT_EQ(r.stored, 0u) << same_id;
+  EXPECT_EQ(r.duplicates, 1u);
+  // The same content as one from before the upgrade, with a new sg_event_id.
+  std::string new_id = unique_event("v2");
+  new_id.replace(new_id.find("ev-v2"), 5, "ev-zz");
+  r = write(*store, "[" + new_id + "]");
+  EXPECT_EQ(r.duplicates, 1u) << new_id;
   store->close();
+  // The 6 keys of the 3 events from before, the 2 of the one new event, and the new key of
+  // each of the two duplicates (a duplicate's other key is kept too: that content or that
+  // sg_event_id has now been seen).
+  EXPECT_EQ(b.query("SELECT count(*) FROM event_keys"), "10");
   EXPECT_EQ(b.query("SET enable_seqscan = off; SELECT count(*) FROM activity WHERE "
                     "sg_message_id IN ('msg-v1.filter0001.0', 'msg-v3.filter0001.0')"),
             "2");
   EXPECT_EQ(b.query("SELECT count(*) FROM activity WHERE email = 'userv2@example.com'"), "1");
+  EXPECT_EQ(b.count("delivered"), 4);
 }
 
 TEST_F(SharedPostgres, OneSyncAtATimeThePeerRecordsItsRunAsSkipped) {
