@@ -59,7 +59,8 @@ row "rows + 3 indexes (no received_at)" "$idx3"
 row "rows + the 4 indexes, email and sg_message_id COLLATE \"C\"" "ALTER TABLE t ALTER email TYPE text COLLATE \"C\", ALTER sg_message_id TYPE text COLLATE \"C\"; $idx3 CREATE INDEX ON t (received_at)"
 row "rows + the 4 indexes, email and sg_message_id as hash indexes" "CREATE INDEX ON t USING hash (email); CREATE INDEX ON t USING hash (sg_message_id); CREATE INDEX ON t (timestamp); CREATE INDEX ON t (received_at)"
 keys_setup="DROP TABLE IF EXISTS k; CREATE TABLE k (k uuid PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now()); CREATE INDEX ON k USING brin (seen_at); INSERT INTO k (k) SELECT gen_random_uuid() FROM generate_series(1, 400000); DROP TABLE IF EXISTS kk; CREATE TABLE kk AS SELECT k FROM (SELECT NULL::uuid AS k) x WHERE false; COPY kk FROM '$W/keys.copy'; DROP TABLE IF EXISTS ks; CREATE TABLE ks AS SELECT k FROM kk ORDER BY k; CHECKPOINT"
-keys() { echo "$1: $(best_of_3 "$keys_setup" "$2") us/event"; }
+measure() { echo "$2: $(best_of_3 "$1" "$3") us/event"; }  # SETUP LABEL STATEMENT
+keys() { measure "$keys_setup" "$@"; }
 keys "keys, DISTINCT + ORDER BY + ON CONFLICT RETURNING (before)" "INSERT INTO k (k) SELECT DISTINCT k FROM kk ORDER BY k ON CONFLICT DO NOTHING RETURNING k"
 keys "keys, sorted by the receiver, ON CONFLICT RETURNING (now)" "INSERT INTO k (k) SELECT k FROM ks ON CONFLICT DO NOTHING RETURNING k"
 keys "keys, probe (= ANY) only" "SELECT count(*) FROM k WHERE k = ANY(ARRAY(SELECT k FROM ks))"
@@ -67,7 +68,7 @@ keys "keys, sorted plain INSERT (no conflict check)" "INSERT INTO k (k) SELECT k
 keys "keys, sorted plain INSERT from a uuid[] parameter" "INSERT INTO k (k) SELECT unnest(ARRAY(SELECT k FROM ks))"
 keys "keys, plain COPY (no conflict check)" "COPY k (k) FROM '$W/keys.copy'"
 pairs_setup="$keys_setup; DROP TABLE IF EXISTS kp; CREATE TABLE kp (fp uuid PRIMARY KEY, id uuid UNIQUE, seen_at timestamptz NOT NULL DEFAULT now()); INSERT INTO kp (fp, id) SELECT gen_random_uuid(), gen_random_uuid() FROM generate_series(1, 200000); DROP TABLE IF EXISTS kps; CREATE TABLE kps AS SELECT a.k AS fp, b.k AS id FROM (SELECT k, row_number() OVER () AS n FROM ks) a JOIN (SELECT k, row_number() OVER () AS n FROM ks) b ON b.n = a.n + 1 WHERE a.n % 2 = 1 ORDER BY a.k; CHECKPOINT"
-pairs() { echo "$1: $(best_of_3 "$pairs_setup" "$2") us/event"; }
+pairs() { measure "$pairs_setup" "$@"; }
 pairs "key pairs (fp PRIMARY KEY, id UNIQUE), one row per event, ON CONFLICT RETURNING" "INSERT INTO kp (fp, id) SELECT fp, id FROM kps ON CONFLICT DO NOTHING RETURNING fp"
 pairs "key pairs, one row per event, plain INSERT" "INSERT INTO kp (fp, id) SELECT fp, id FROM kps"
-sql "DROP TABLE IF EXISTS t, k, kk, ks; DROP SCHEMA parts CASCADE"
+sql "DROP TABLE IF EXISTS t, k, kk, ks, kp, kps; DROP SCHEMA parts CASCADE"
