@@ -515,6 +515,46 @@ TEST_F(SharedPostgres, EventTablesArePartitionedByMonthAndRetentionDropsWholeMon
             3);  // default + this month + the next
 }
 
+// A receiver whose clock ran months ahead stored rows in the default partitions. When their
+// month comes, its partitions are still created (PostgreSQL refuses to create a partition over
+// rows of the default one): the rows move into them, none lost, and the store keeps writing.
+TEST_F(SharedPostgres, RowsInADefaultPartitionMoveIntoTheirMonthWhenItIsCreated) {
+  ASSERT_GT(b.backend().migrate(b.source()), 0);
+  b.execute(
+      "INSERT INTO delivered (email, timestamp, sg_event_id, raw, received_at) VALUES "
+      "('a@example.com', 1, 'ev-a', '{}', '2031-03-15T10:00:00Z'), "
+      "('b@example.com', 2, 'ev-b', '{}', '2031-03-31T23:59:59Z'), "
+      "('c@example.com', 3, 'ev-c', '{}', '2031-04-01T00:00:00Z'); "
+      "INSERT INTO rejected_events (reason, raw, received_at) VALUES "
+      "('not an object', '1', '2031-03-20T00:00:00Z')");
+  ASSERT_EQ(b.query("SELECT count(*) FROM delivered_default"), "3");
+  const auto march = std::chrono::sys_days(std::chrono::year(2031) / 3 / 10);
+  const auto april = std::chrono::sys_days(std::chrono::year(2031) / 4 / 2);
+  sgs::store::pg::connection c(*sgs::test::test_pg_url(), "");
+  EXPECT_EQ(sgs::store::pg::maintain_partitions(c, b.source(), march, 0, {}).moved_rows, 3);
+  EXPECT_EQ(b.query("SELECT string_agg(email, ',' ORDER BY email) FROM delivered_p203103"),
+            "a@example.com,b@example.com");
+  EXPECT_EQ(b.query("SELECT count(*) FROM rejected_events_p203103"), "1");
+  EXPECT_EQ(b.query("SELECT string_agg(email, ',') FROM delivered_default"), "c@example.com");
+  // The moved-into partition is a full partition: the parent's indexes are on it.
+  EXPECT_EQ(b.query("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '" +
+                    b.source() + "' AND c.relname = 'delivered_p203103'"),
+            b.query("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '" +
+                    b.source() + "' AND c.relname = 'delivered_default'"));
+  EXPECT_EQ(sgs::store::pg::maintain_partitions(c, b.source(), april, 1, {}).moved_rows, 1);
+  EXPECT_EQ(b.query("SELECT count(*) FROM delivered_default"), "0");
+  EXPECT_EQ(sgs::store::pg::maintain_partitions(c, b.source(), april, 1, {}).moved_rows, 0);
+  EXPECT_EQ(b.count("delivered"), 3);
+  EXPECT_EQ(b.query("SELECT count(*) FROM delivered WHERE email = 'b@example.com'"), "1");
+  // A store opening now (its upkeep runs at open) still writes.
+  auto store = b.backend().open_event_store(b.source());
+  EXPECT_EQ(write(*store, batch_of("m", 0, 2)).status, write_result::outcome::committed);
+  store->close();
+  EXPECT_EQ(b.count("delivered"), 5);
+}
+
 TEST_F(SharedPostgres, UnreachableServerAnswersFailedAndSaysWhyThenRecovers) {
   // A store whose server goes away: its connection is killed from another session.
   auto store = b.backend().open_event_store(b.source());

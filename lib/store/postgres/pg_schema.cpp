@@ -409,25 +409,51 @@ int migrate(connection& c, std::string_view schema, int up_to) {
   return std::max(at, up_to);
 }
 
-int maintain_partitions(connection& c, std::string_view schema,
-                        std::chrono::system_clock::time_point now, int months_ahead,
-                        std::optional<int> retention_days) {
+partition_upkeep maintain_partitions(connection& c, std::string_view schema,
+                                     std::chrono::system_clock::time_point now, int months_ahead,
+                                     std::optional<int> retention_days) {
   const std::string s = quote_ident(schema);
+  partition_upkeep out;
   transaction tx(c);
   c.exec("SELECT pg_advisory_xact_lock(" + std::to_string(migrate_lock_class) + ", hashtext(" +
              quote_literal(schema) + "))",
          "cannot take the partition lock");
   for (const auto& table : partitioned_tables()) {
+    const std::string parent = s + "." + quote_ident(table);
+    const std::string fallback = s + "." + quote_ident(table + "_default");
     for (int m = 0; m <= months_ahead; ++m) {
       const auto ym = month_of(now, m);
       const std::string name = s + "." + quote_ident(table + "_" + month_suffix(ym));
-      c.exec("CREATE TABLE IF NOT EXISTS " + name + " PARTITION OF " + s + "." +
-                 quote_ident(table) + " FOR VALUES FROM ('" + month_text(ym) + "') TO ('" +
-                 month_text(next_month(ym)) + "')",
+      const std::string from = month_text(ym);
+      const std::string to = month_text(next_month(ym));
+      const std::string bounds = " FOR VALUES FROM ('" + from + "') TO ('" + to + "')";
+      if (c.exec("SELECT to_regclass($1) IS NOT NULL", {name}, "cannot look for " + name)
+              .text(0, 0) == "t")
+        continue;
+      // Rows stored while no partition held their month (a receiver's clock far ahead) are in
+      // the default partition, and PostgreSQL refuses to create the month's partition over
+      // them: they move into it. Writers wait meanwhile, so none can add another such row.
+      c.exec("LOCK TABLE " + fallback + " IN EXCLUSIVE MODE", "cannot lock " + fallback);
+      const std::string in_month =
+          " WHERE received_at >= '" + from + "' AND received_at < '" + to + "'";
+      if (c.exec("SELECT EXISTS (SELECT 1 FROM " + fallback + in_month + ")",
+                 "cannot look into " + fallback)
+              .text(0, 0) != "t") {
+        c.exec("CREATE TABLE " + name + " PARTITION OF " + parent + bounds,
+               "cannot create partition " + name);
+        continue;
+      }
+      c.exec("CREATE TABLE " + name + " (LIKE " + parent +
+                 " INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
              "cannot create partition " + name);
+      const auto moved = c.exec("WITH moved AS (DELETE FROM " + fallback + in_month +
+                                    " RETURNING *) INSERT INTO " + name + " SELECT * FROM moved",
+                                "cannot move rows from " + fallback + " into " + name);
+      out.moved_rows += moved.affected();
+      c.exec("ALTER TABLE " + parent + " ATTACH PARTITION " + name + bounds,
+             "cannot attach partition " + name);
     }
   }
-  int dropped = 0;
   if (retention_days) {
     // Drop a month once all of it is older than the retention (whole partitions only).
     auto parts = c.exec(
@@ -448,12 +474,12 @@ int maintain_partitions(connection& c, std::string_view schema,
       const auto end_time = std::chrono::system_clock::from_time_t(timegm(&tm));
       if (end_time <= cutoff) {
         c.exec("DROP TABLE " + s + "." + quote_ident(name), "cannot drop partition " + name);
-        ++dropped;
+        ++out.dropped;
       }
     }
   }
   tx.commit();
-  return dropped;
+  return out;
 }
 
 }  // namespace sgs::store::pg

@@ -40,14 +40,20 @@ std::vector<std::string> partitioned_tables();
 // The PostgreSQL type of an object table's typed column ("text", "bigint", "jsonb").
 std::string_view object_column_type(collection c, std::string_view column);
 
+struct partition_upkeep {
+  int dropped = 0;              // partitions dropped by the retention
+  std::int64_t moved_rows = 0;  // rows moved out of a default partition into their month's
+};
+
 // Creates the monthly partitions of every partitioned table from the month of `now` to
-// `months_ahead` months later (a DEFAULT partition catches anything outside them), and when
-// `retention_days` is set drops the partitions whose whole month ended before now minus that
-// many days. Idempotent; safe when several daemons run it at once (it takes an advisory
-// transaction lock). Returns the number of partitions dropped. Throws pg_error.
-int maintain_partitions(connection& c, std::string_view schema,
-                        std::chrono::system_clock::time_point now, int months_ahead,
-                        std::optional<int> retention_days);
+// `months_ahead` months later (a DEFAULT partition catches anything outside them; rows it holds
+// for a month being created move into that month's partition), and when `retention_days` is
+// set drops the partitions whose whole month ended before now minus that many days.
+// Idempotent; safe when several daemons run it at once (it takes an advisory transaction
+// lock). Throws pg_error.
+partition_upkeep maintain_partitions(connection& c, std::string_view schema,
+                                     std::chrono::system_clock::time_point now, int months_ahead,
+                                     std::optional<int> retention_days);
 
 // Advisory lock keys: (class, hashtext(schema)). Migration and partition upkeep use the first,
 // the one-sync-per-source lock the second.
