@@ -13,7 +13,7 @@
 # pending journal, WAL included) after the daemon stopped cleanly, divided by the events
 # stored; JSON bytes per event: the batch files' average. 127.0.0.1 only; bounded (the fill
 # stops at N events or after --max-minutes, default 120).
-# SGS_BIN=path compares another build.
+# SGS_BIN=path compares another build; KEEP_STORE=1 keeps the filled store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -34,7 +34,8 @@ if [ -z "${SGS_BIN:-}" ]; then
 fi
 BIN=${SGS_BIN:-$ROOT/build-release/daemon/sendgrid-source}
 WORK=$(mktemp -d /tmp/sgs-scale.XXXXXX)
-trap 'pkill -f "$WORK/scale.toml" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# KEEP_STORE=1 leaves the filled store in $WORK/data for experiments on copies of it.
+trap 'pkill -f "$WORK/scale.toml" 2>/dev/null || true; [ -n "${KEEP_STORE:-}" ] && echo "# store kept in $WORK/data" || rm -rf "$WORK"' EXIT
 PORT=18091
 URL=http://127.0.0.1:$PORT/webhooks/sendgrid/default
 DATA=$WORK/data
