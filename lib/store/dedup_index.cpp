@@ -1,7 +1,11 @@
 // Generational open-addressing set of 128-bit dedup keys.
 #include "store/dedup_index.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 namespace sgs::store {
 namespace {
@@ -28,6 +32,45 @@ constexpr std::size_t max_load_percent = 90;
 constexpr std::size_t initial_slots = 256;
 __extension__ typedef unsigned __int128 uint128;  // GCC/Clang; __extension__ for -Wpedantic
 }  // namespace
+
+// A set of tens of millions of keys takes hundreds of MiB, and every lookup lands on a random
+// slot: in 4 KiB pages each one is a TLB miss (a page walk, costly under virtualisation) and
+// growing a segment faults its new array in 4 KiB at a time. Arrays of 2 MiB and more get
+// their own mapping, aligned to 2 MiB and marked for transparent huge pages (THP in "madvise"
+// mode, Debian's default); where THP is off they are ordinary pages. Both kinds of memory
+// come zero-filled, which is the empty slot, so a new array needs no writing.
+namespace {
+constexpr std::size_t huge_page = 2 * 1024 * 1024;
+}
+
+dedup_index::flat_set::slot_array::slot_array(std::size_t n) : size_(n) {
+  const std::size_t bytes = n * sizeof(events::dedup_key);
+  if (bytes < huge_page) {
+    data_ = static_cast<events::dedup_key*>(std::calloc(n, sizeof(events::dedup_key)));
+    if (!data_) throw std::bad_alloc();
+    return;
+  }
+  mapped_bytes_ = (bytes + huge_page - 1) / huge_page * huge_page;
+  // Over-map by one huge page and trim, so that the array starts on a 2 MiB boundary.
+  const std::size_t span = mapped_bytes_ + huge_page;
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  const auto start = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
+  if (aligned > start) munmap(p, aligned - start);
+  const std::size_t tail = start + span - (aligned + mapped_bytes_);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + mapped_bytes_), tail);
+  madvise(reinterpret_cast<void*>(aligned), mapped_bytes_, MADV_HUGEPAGE);
+  data_ = reinterpret_cast<events::dedup_key*>(aligned);
+}
+
+dedup_index::flat_set::slot_array::~slot_array() {
+  if (mapped_bytes_) {
+    munmap(data_, mapped_bytes_);
+  } else {
+    std::free(data_);
+  }
+}
 
 std::size_t dedup_index::flat_set::segment::home(const events::dedup_key& key) const {
   // Maps the uniformly distributed low half onto [0, slots) without a division.
@@ -68,8 +111,8 @@ void dedup_index::flat_set::segment::place(events::dedup_key key) {
 }
 
 void dedup_index::flat_set::segment::grow() {
-  std::vector<events::dedup_key> old = std::move(slots);
-  slots.assign(old.empty() ? initial_slots : old.size() + old.size() / 2, events::dedup_key{});
+  slot_array old = std::move(slots);
+  slots = slot_array(old.size() == 0 ? initial_slots : old.size() + old.size() / 2);
   for (const auto& key : old) {
     if (!is_empty(key)) place(key);
   }
@@ -98,7 +141,7 @@ std::size_t dedup_index::flat_set::size() const {
 
 std::size_t dedup_index::flat_set::memory_bytes() const {
   std::size_t n = 0;
-  for (const auto& seg : segments_) n += seg.slots.capacity() * sizeof(events::dedup_key);
+  for (const auto& seg : segments_) n += seg.slots.size() * sizeof(events::dedup_key);
   return n;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <utility>
 #include <vector>
 
 #include "events/event.hpp"
@@ -47,8 +48,36 @@ class dedup_index {
     std::size_t memory_bytes() const;
 
    private:
+    // Zero-filled slots ({0,0} marks an empty one) in memory of their own: large arrays are
+    // mapped in 2 MiB pages (see dedup_index.cpp).
+    class slot_array {
+     public:
+      slot_array() = default;
+      explicit slot_array(std::size_t n);
+      slot_array(slot_array&& o) noexcept { swap(o); }
+      slot_array& operator=(slot_array&& o) noexcept {
+        slot_array(std::move(o)).swap(*this);
+        return *this;
+      }
+      ~slot_array();
+      std::size_t size() const { return size_; }
+      events::dedup_key& operator[](std::size_t i) { return data_[i]; }
+      const events::dedup_key& operator[](std::size_t i) const { return data_[i]; }
+      const events::dedup_key* begin() const { return data_; }
+      const events::dedup_key* end() const { return data_ + size_; }
+      void swap(slot_array& o) noexcept {
+        std::swap(data_, o.data_);
+        std::swap(size_, o.size_);
+        std::swap(mapped_bytes_, o.mapped_bytes_);
+      }
+
+     private:
+      events::dedup_key* data_ = nullptr;
+      std::size_t size_ = 0;
+      std::size_t mapped_bytes_ = 0;  // 0: from calloc
+    };
     struct segment {
-      std::vector<events::dedup_key> slots;  // {0,0} marks an empty slot
+      slot_array slots;
       std::size_t size = 0;
       bool contains(const events::dedup_key& key) const;
       void place(events::dedup_key key);  // Robin Hood insert of a key known to be absent
