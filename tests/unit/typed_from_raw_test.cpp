@@ -386,7 +386,7 @@ TEST(OneEventTable, AVersion9StoreKeepsEveryEventAndItsDedupKeysThroughTheMigrat
     store->close();
   }
   SQLite::Database db(t.file().string(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 10);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), sgs::store::latest_schema_version());
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM activity").getInt(),
             static_cast<int>(batch.events.size()));
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM rejected_events").getInt(), 1);
