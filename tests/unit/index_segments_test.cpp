@@ -149,6 +149,34 @@ TEST(IndexSegments, LookupsFindEveryEventAcrossSegmentsAndDailyCountsStayExact) 
   EXPECT_NE(plan.getColumn(3).getString().find("ANY(ingest_segment) AND email=?"),
             std::string::npos)
       << plan.getColumn(3).getString();
+  // Counts over a time range seek each segment's part of the timestamp index (schema/0011) and
+  // find what a full scan finds.
+  const auto counts_between = [&](const std::string& column, std::int64_t lo, std::int64_t hi) {
+    SQLite::Statement q(db, "SELECT event, count(*) FROM activity WHERE " + column +
+                                " BETWEEN ? AND ? GROUP BY event ORDER BY event");
+    q.bind(1, lo);
+    q.bind(2, hi);
+    std::string out;
+    while (q.executeStep())
+      out += q.getColumn(0).getString() + "=" + q.getColumn(1).getString() + " ";
+    return out;
+  };
+  const std::int64_t first = db.execAndGet("SELECT min(timestamp) FROM event_rows").getInt64();
+  const std::int64_t last = db.execAndGet("SELECT max(timestamp) FROM event_rows").getInt64();
+  const std::int64_t third = (last - first) / 3;
+  ASSERT_GT(third, 0);
+  for (const auto& [lo, hi] : {std::pair{first, last}, std::pair{first + third, last - third}}) {
+    const std::string indexed = counts_between("timestamp", lo, hi);
+    EXPECT_EQ(indexed, counts_between("+timestamp", lo, hi));
+    EXPECT_NE(indexed, "");
+  }
+  SQLite::Statement time_plan(
+      db, "EXPLAIN QUERY PLAN SELECT count(*) FROM event_rows WHERE timestamp BETWEEN 1 AND 2");
+  ASSERT_TRUE(time_plan.executeStep());
+  EXPECT_NE(time_plan.getColumn(3).getString().find(
+                "event_rows_by_time (ANY(ingest_segment) AND timestamp>? AND timestamp<?)"),
+            std::string::npos)
+      << time_plan.getColumn(3).getString();
 }
 
 TEST(IndexSegments, JoinsOnEmailUseTheIndexesNotATemporaryOne) {
