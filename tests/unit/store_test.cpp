@@ -73,6 +73,25 @@ TEST(DedupIndex, StaysExactAtHighLoadAndAcrossGrowth) {
   EXPECT_EQ(index.size(), 117965u + 50u);
 }
 
+TEST(DedupIndex, ASegmentGrownPastTwoMegabytesInItsOwnMappingKeepsEveryKey) {
+  dedup_index index(72h);
+  const auto now = std::chrono::system_clock::now();
+  // The top 6 bits pick the segment: these keys all go to segment 0, whose array grows past
+  // 2 MiB (131072 slots) and moves into memory mapped for huge pages, then grows again there.
+  const auto one_segment = [](std::uint64_t i) {
+    return sgs::events::dedup_key{(i * 0x9E3779B97F4A7C15ull) >> 6, i * 0xD6E8FEB86659FD93ull};
+  };
+  constexpr std::uint64_t n = 200000;
+  for (std::uint64_t i = 1; i <= n; ++i) index.insert(one_segment(i), now);
+  EXPECT_GE(index.memory_bytes(), 2u * 1024 * 1024);
+  for (std::uint64_t i = 1; i <= n; ++i) ASSERT_TRUE(index.contains(one_segment(i))) << i;
+  for (std::uint64_t i = n + 1; i <= 2 * n; ++i) ASSERT_FALSE(index.contains(one_segment(i))) << i;
+  EXPECT_EQ(index.size(), n);
+  index.expire(now + 200h);  // frees both kinds of arrays
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_FALSE(index.contains(one_segment(1)));
+}
+
 TEST(DedupIndex, KeepsKeysForTheWholeWindowThenExpiresThem) {
   dedup_index index(72h);
   const auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(480000));
