@@ -60,7 +60,9 @@ dedup_index::flat_set::slot_array::slot_array(std::size_t n) : size_(n) {
   if (aligned > start) munmap(p, aligned - start);
   const std::size_t tail = start + span - (aligned + mapped_bytes_);
   if (tail > 0) munmap(reinterpret_cast<void*>(aligned + mapped_bytes_), tail);
-  madvise(reinterpret_cast<void*>(aligned), mapped_bytes_, MADV_HUGEPAGE);
+  // Only the whole 2 MiB pages the array fills: a huge page over its last part would hold up to
+  // 2 MiB past its end in RAM, 64 segments over.
+  madvise(reinterpret_cast<void*>(aligned), bytes / huge_page * huge_page, MADV_HUGEPAGE);
   data_ = reinterpret_cast<events::dedup_key*>(aligned);
 }
 
