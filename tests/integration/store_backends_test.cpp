@@ -537,12 +537,13 @@ TEST_F(SharedPostgres, RowsInADefaultPartitionMoveIntoTheirMonthWhenItIsCreated)
   EXPECT_EQ(b.query("SELECT count(*) FROM rejected_events_p203103"), "1");
   EXPECT_EQ(b.query("SELECT string_agg(email, ',') FROM delivered_default"), "c@example.com");
   // The moved-into partition is a full partition: the parent's indexes are on it.
-  EXPECT_EQ(b.query("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '" +
-                    b.source() + "' AND c.relname = 'delivered_p203103'"),
-            b.query("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '" +
-                    b.source() + "' AND c.relname = 'delivered_default'"));
+  const auto indexes_on = [&](const std::string& table) {
+    return b.query(
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '" +
+        b.source() + "' AND c.relname = '" + table + "'");
+  };
+  EXPECT_EQ(indexes_on("delivered_p203103"), indexes_on("delivered_default"));
   EXPECT_EQ(sgs::store::pg::maintain_partitions(c, b.source(), april, 1, {}).moved_rows, 1);
   EXPECT_EQ(b.query("SELECT count(*) FROM delivered_default"), "0");
   EXPECT_EQ(sgs::store::pg::maintain_partitions(c, b.source(), april, 1, {}).moved_rows, 0);
